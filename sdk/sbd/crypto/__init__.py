@@ -1,0 +1,56 @@
+# sbd.crypto: the primitives every other sbd module rests on.
+#
+# This package file is kept small on purpose: it holds only what every user
+# needs (the exception tree, constant-time compare, the CSPRNG).  Each
+# primitive lives in its own module and is imported on its own, so an app that
+# only needs HMAC never pays RAM for Ed25519:
+#   sbd.crypto.sha256   streaming SHA-256 over streams and files
+#   sbd.crypto.hmac     HMAC-SHA256 (RFC 2104)
+#   sbd.crypto.kdf      HKDF-SHA256 (RFC 5869), PBKDF2-HMAC-SHA256 (RFC 8018)
+#   sbd.crypto.aead     AES-256-CBC + HMAC-SHA256 encrypt-then-MAC records
+#   sbd.crypto.sha512   SHA-512 (native, viper or portable, chosen by self-test)
+#   sbd.crypto.ed25519  Ed25519 verification (RFC 8032), strict
+# Verify-only: no private key is ever handled on a device.
+import os
+
+
+class CryptoError(Exception):
+    """Base of every error raised by sbd.crypto."""
+
+
+class BadSignature(CryptoError):
+    """A signature did not verify (or could not be parsed)."""
+
+
+class BadMAC(CryptoError):
+    """An authentication tag did not match: the data was altered or the key is wrong."""
+
+
+class MalformedInput(CryptoError):
+    """Input of the wrong length, range or format, rejected before any work."""
+
+
+def ct_equal(a, b):
+    """Compare two byte strings in time that depends only on their lengths.
+
+    Different lengths compare unequal at once (lengths are not secret here:
+    tags and digests have fixed, public sizes)."""
+    n = len(a)
+    if n != len(b):
+        return False
+    r = 0
+    for i in range(n):
+        r |= a[i] ^ b[i]
+    return r == 0
+
+
+def random_bytes(n):
+    """n bytes from the platform CSPRNG (the one place sbd reads it).
+
+    On the ESP32 os.urandom is the hardware RNG (true random only while the
+    radio or the bootloader entropy source is on); on the RP2040 it is the
+    ring oscillator, which is why the device root key also mixes in host
+    entropy (see DESIGN.md)."""
+    if n < 0:
+        raise MalformedInput("negative length")
+    return os.urandom(n)

@@ -1,0 +1,72 @@
+# HMAC-SHA256 (RFC 2104) on hashlib.sha256.
+#
+# MicroPython's sha256 objects have no copy(), so the inner and outer
+# midstates cannot be saved; instead the key is padded once into the two
+# 64-byte blocks (ipad, opad) and those are kept by HmacSha256 for reuse.
+from micropython import const
+import hashlib
+
+from sbd.crypto import BadMAC, ct_equal
+
+BLOCK_SIZE = const(64)
+DIGEST_SIZE = const(32)
+_MIN_TAG = const(16)  # shortest truncated tag verify() accepts (128 bits)
+
+# XOR tables: translate a key byte into key^0x36 / key^0x5c without a loop
+# of Python-level byte operations.
+_IPAD = bytes(i ^ 0x36 for i in range(256))
+_OPAD = bytes(i ^ 0x5C for i in range(256))
+
+
+def _pads(key):
+    if len(key) > BLOCK_SIZE:
+        key = hashlib.sha256(key).digest()
+    k = bytearray(BLOCK_SIZE)
+    k[: len(key)] = key
+    ipad = bytearray(BLOCK_SIZE)
+    opad = bytearray(BLOCK_SIZE)
+    for i in range(BLOCK_SIZE):
+        b = k[i]
+        ipad[i] = _IPAD[b]
+        opad[i] = _OPAD[b]
+    return bytes(ipad), bytes(opad)
+
+
+class HmacSha256:
+    """An HMAC-SHA256 key, padded once, for many MACs under the same key."""
+
+    def __init__(self, key):
+        self._ipad, self._opad = _pads(key)
+
+    def inner(self):
+        """A running inner hash: update() it with the message, then finish()."""
+        return hashlib.sha256(self._ipad)
+
+    def finish(self, inner):
+        return hashlib.sha256(self._opad + inner.digest()).digest()
+
+    def mac(self, *parts):
+        h = hashlib.sha256(self._ipad)
+        for p in parts:
+            h.update(p)
+        return hashlib.sha256(self._opad + h.digest()).digest()
+
+    def verify(self, tag, *parts):
+        """Raise BadMAC unless tag is the MAC of parts (or a prefix of it of
+        at least 16 bytes, for truncated tags)."""
+        n = len(tag)
+        if n < _MIN_TAG or n > DIGEST_SIZE:
+            raise BadMAC("tag length")
+        if not ct_equal(self.mac(*parts)[:n], tag):
+            raise BadMAC("tag mismatch")
+
+
+def hmac_sha256(key, msg):
+    ipad, opad = _pads(key)
+    inner = hashlib.sha256(ipad)
+    inner.update(msg)
+    return hashlib.sha256(opad + inner.digest()).digest()
+
+
+def verify_hmac_sha256(key, msg, tag):
+    HmacSha256(key).verify(tag, msg)

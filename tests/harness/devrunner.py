@@ -1,0 +1,47 @@
+# Runs one device test module and reports each test on stdout with a line
+# protocol the pytest plugin parses.  Runs on MicroPython and on CPython.
+#   micropython devrunner.py <module> [test names...]
+# Every test prints START then PASS or FAIL; the run ends with DONE <count>.
+# A crash, a hang or an exit mid-run leaves tests without PASS/FAIL and no
+# DONE line, which the plugin reports as failures: silence is never a pass.
+import gc
+import sys
+
+if sys.implementation.name != "micropython":
+    # CPython: the shims make `import sbd...` behave as on a board.
+    from sbdtools import shims
+
+    shims.install()
+
+_TAG = "@@SBDTEST"
+
+
+def _out(*parts):
+    print(_TAG, *parts)
+
+
+def main(argv):
+    modname = argv[1]
+    wanted = argv[2:]
+    mod = __import__(modname)
+    names = sorted(n for n in dir(mod) if n.startswith("test_") and callable(getattr(mod, n)))
+    if wanted:
+        names = [n for n in names if n in wanted]
+    ran = 0
+    for name in names:
+        fn = getattr(mod, name)
+        gc.collect()
+        _out("START", name)
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - report, then go on to the next test
+            _out("FAIL", name)
+            sys.print_exception(e)
+            _out("ENDFAIL", name)
+        else:
+            _out("PASS", name)
+        ran += 1
+    _out("DONE", ran)
+
+
+main(sys.argv)

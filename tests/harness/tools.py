@@ -1,0 +1,79 @@
+"""Locating and driving the real MicroPython tools from tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SDK_DIR = REPO / "sdk"
+RUNNER = Path(__file__).resolve().parent / "devrunner.py"
+
+# sys.implementation._mpy bits 10..13 hold the native architecture; the names
+# are mpy-cross's -march values (py/persistentcode.h MP_NATIVE_ARCH_*).
+_NATIVE_ARCHS = [None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
+                 "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc"]
+
+
+def find_tool(name: str) -> str:
+    """The tool from this venv's bin first (what `make` installed), then PATH."""
+    cand = Path(sys.executable).parent / name
+    if cand.exists():
+        return str(cand)
+    found = shutil.which(name)
+    if not found:
+        raise FileNotFoundError(f"{name} not found; run `make test` (it installs it into .venv)")
+    return found
+
+
+def micropython() -> str:
+    return find_tool("micropython")
+
+
+def mpy_cross() -> str:
+    return find_tool("mpy-cross")
+
+
+_arch_cache: dict[str, str | None] = {}
+
+
+def native_arch() -> str | None:
+    """The -march that makes @native/@viper code loadable by this micropython."""
+    mp = micropython()
+    if mp not in _arch_cache:
+        out = subprocess.run([mp, "-c", "import sys; print(sys.implementation._mpy)"],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+        arch = (int(out.strip()) >> 10) & 0xF
+        _arch_cache[mp] = _NATIVE_ARCHS[arch] if arch < len(_NATIVE_ARCHS) else None
+    return _arch_cache[mp]
+
+
+def compile_tree(src: Path, dest: Path, *, opt: int = 0) -> list[str]:
+    """Compile every .py under src to .mpy under dest (same layout).
+
+    Returns the compile errors (empty when all compiled)."""
+    errors = []
+    arch = native_arch()
+    tool = mpy_cross()
+    for py in sorted(src.rglob("*.py")):
+        if "__pycache__" in py.parts:
+            continue
+        rel = py.relative_to(src)
+        out = dest / rel.with_suffix(".mpy")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [tool, f"-O{opt}", "-o", str(out), "-s", str(rel)]
+        if arch:
+            cmd.append(f"-march={arch}")
+        cmd.append(str(py))
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if r.returncode:
+            errors.append(f"{py}: {r.stderr.strip() or r.stdout.strip()}")
+    return errors
+
+
+def vectors_dir() -> Path:
+    env = os.environ.get("SBD_VECTORS")
+    return Path(env) if env else REPO.parent / "shared" / "vectors"
