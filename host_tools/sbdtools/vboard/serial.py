@@ -1,0 +1,286 @@
+"""Serve a virtual board on a pseudo-terminal, as a USB serial port.
+
+The user side is a pty whose path (``/dev/pts/N``) real mpremote opens
+(``mpremote connect /dev/pts/N resume fs ls``).  Behind it, the board is the
+MicroPython unix port running the vboard ROM with ``-i``, on a second pty of
+its own (its controlling terminal, so Ctrl-C raises KeyboardInterrupt in
+running code exactly as on a board).  This server relays bytes and does what
+the board's firmware does and the unix port does not:
+
+* soft reboot: Ctrl-D at the REPL (or machine.soft_reset(), or SystemExit in
+  main.py) ends the unix process; the server prints ``MPY: soft reboot`` and
+  starts it again on the same flash image and the same pty, running boot.py
+  (and main.py unless the raw REPL was active, which it re-enters, as the
+  ports do and mpremote expects);
+* machine.reset() and the watchdog: a new boot through the bootloader with
+  the matching reset cause;
+* the banner names the emulated board.
+Only a stop (SIGTERM/SIGINT to the server) or a kill ends the board.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import termios
+import time
+import tty
+from typing import Any
+
+from ..errors import VBoardError
+from . import runner
+from .store import VBoard
+
+SENTINEL = b"\x00SBDVB-READY\x00\n"
+PROMPT = b">>> "
+CTRL_A, CTRL_B, CTRL_D = b"\x01", b"\x02", b"\x04"
+_MAX_PENDING = 1 << 20  # bytes of user input held while the board restarts
+
+
+def _child_tty() -> tuple[int, int]:
+    master, slave = pty.openpty()
+    # Raw, but with ISIG: Ctrl-C from the host becomes SIGINT while code
+    # runs (the unix REPL turns ISIG off itself while it reads a line).
+    tty.setraw(slave)
+    attrs = termios.tcgetattr(slave)
+    attrs[3] |= termios.ISIG
+    termios.tcsetattr(slave, termios.TCSANOW, attrs)
+    return master, slave
+
+
+def _make_ctty() -> None:  # runs in the child between fork and exec
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class Server:
+    def __init__(self, vb: VBoard) -> None:
+        self.vb = vb
+        self.stopping = False
+        self.user_master, self.user_slave = pty.openpty()
+        tty.setraw(self.user_slave)
+        self.pty_path = os.ttyname(self.user_slave)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.boots = 0
+
+    # -- state shown by `sbd vboard ls` --------------------------------------
+    def _write_state(self, status: str, **extra: Any) -> None:
+        st = {"pid": os.getpid(), "pty": self.pty_path, "status": status, "boots": self.boots, **extra}
+        tmp = self.vb.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(st))
+        tmp.replace(self.vb.state_file)
+
+    def _to_user(self, data: bytes) -> None:
+        if data:
+            with contextlib.suppress(OSError):
+                os.write(self.user_master, data)
+
+    def banner(self) -> bytes:
+        cfg = self.vb.board
+        return (f"MicroPython (unix port) on sbd virtual board {self.vb.name}; {cfg.title}\r\n"
+                'Type "help()" for more information.\r\n').encode()
+
+    def run_once(self, *, raw: bool, cause: int, reset: str, running: str) -> tuple[str, bool, str]:
+        """One life of the board process: returns (how it ended, raw REPL active, running app)."""
+        vb = self.vb
+        env = runner.child_env(vb, mode="raw" if raw else "friendly", cause=cause, reset=reset, running=running)
+        with contextlib.suppress(FileNotFoundError):
+            vb.rtc.unlink()
+        master, slave = _child_tty()
+        wd = runner.Watchdog(vb)
+        proc = subprocess.Popen(runner.child_command(vb, interactive=True), env=env, stdin=slave, stdout=slave,
+                                stderr=slave, start_new_session=True, preexec_fn=_make_ctty)  # noqa: PLW1509
+        os.close(slave)
+        self.proc = proc
+        wd.start(proc)
+        self.boots += 1
+        self._write_state("running")
+        booting = True      # until the ROM's sentinel: pass boot.py/main.py output through
+        swallowing = False  # after it: drop the unix banner up to the first prompt
+        pending = b""       # user input held while a raw-mode restart completes
+        buf = b""
+        raw_mode = raw
+        while True:
+            try:
+                r, _, _ = select.select([master, self.user_master], [], [], 0.05)
+            except InterruptedError:
+                r = []
+            if self.stopping:
+                break
+            if self.user_master in r:
+                try:
+                    data = os.read(self.user_master, 4096)
+                except OSError:
+                    data = b""
+                if data:
+                    # Track the REPL mode from the control bytes the host sends.
+                    for ch in data:
+                        if ch == CTRL_A[0]:
+                            raw_mode = True
+                        elif ch == CTRL_B[0]:
+                            raw_mode = False
+                    if raw and (booting or swallowing):
+                        pending = (pending + data)[-_MAX_PENDING:]
+                    else:
+                        with contextlib.suppress(OSError):
+                            os.write(master, data)
+            if master in r:
+                try:
+                    out = os.read(master, 4096)
+                except OSError:
+                    out = b""
+                if not out:
+                    if proc.poll() is not None:
+                        break
+                    continue
+                if booting:
+                    buf += out
+                    i = buf.find(SENTINEL)
+                    if i < 0:
+                        keep = len(SENTINEL) - 1
+                        self._to_user(buf[:-keep] if len(buf) > keep else b"")
+                        buf = buf[-keep:] if len(buf) > keep else buf
+                        continue
+                    self._to_user(buf[:i])
+                    buf = buf[i + len(SENTINEL):]
+                    booting, swallowing = False, True
+                    out, buf = buf, b""
+                if swallowing:
+                    buf += out
+                    j = buf.find(PROMPT)
+                    if j < 0:
+                        continue
+                    rest = buf[j + len(PROMPT):]
+                    buf = b""
+                    swallowing = False
+                    if raw:
+                        # Back into the raw REPL, as a board does after a soft reboot there.
+                        os.write(master, CTRL_A)
+                        if pending:
+                            os.write(master, pending)
+                            pending = b""
+                    else:
+                        self._to_user(self.banner() + PROMPT)
+                    out = rest
+                self._to_user(out)
+            elif proc.poll() is not None:
+                # Drain what is left, then report how the board stopped.
+                with contextlib.suppress(OSError):
+                    while select.select([master], [], [], 0.05)[0]:
+                        tail = os.read(master, 4096)
+                        if not tail:
+                            break
+                        if not booting:
+                            self._to_user(tail)
+                break
+        if self.stopping and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        wd.stop()
+        os.close(master)
+        rtc = runner.read_rtc(vb)
+        ended = runner.classify(proc.returncode, watchdog_fired=wd.fired)
+        return ended, raw_mode, str(rtc.get("running") or running)
+
+    def serve(self) -> None:
+        """Run the board until stopped, restarting it as a board restarts."""
+        raw, cause, reset, running = False, runner.PWRON_RESET, "hard", ""
+        family = self.vb.board.family
+        while not self.stopping:
+            ended, raw_active, running = self.run_once(raw=raw, cause=cause, reset=reset, running=running)
+            if self.stopping:
+                break
+            if ended in (runner.EXIT, runner.SOFT_RESET_REQ):
+                self._to_user(b"MPY: soft reboot\r\n")
+                raw, reset = raw_active, "soft"
+            elif ended == runner.HARD_RESET_REQ:
+                raw, reset, cause = False, "hard", runner.MACHINE_RESET_CAUSE[family]
+            elif ended == runner.WATCHDOG:
+                raw, reset, cause = False, "hard", runner.WDT_RESET
+            elif ended == runner.POWER_CUT:
+                # The process was killed: power comes back, a cold boot.
+                raw, reset, cause = False, "hard", runner.PWRON_RESET
+                time.sleep(0.1)
+            else:
+                self._to_user(b"\r\nvboard: the interpreter crashed; resetting\r\n")
+                raw, reset, cause = False, "hard", runner.HARD_RESET
+
+    def stop(self, *_: Any) -> None:
+        self.stopping = True
+
+
+def serve_forever(vb: VBoard, *, on_ready: Any = None) -> None:
+    """Hold the board and serve it on a pty until SIGTERM/SIGINT."""
+    with vb.locked():
+        server = Server(vb)
+        signal.signal(signal.SIGTERM, server.stop)
+        signal.signal(signal.SIGINT, server.stop)
+        server._write_state("starting")
+        if on_ready:
+            on_ready(server.pty_path)
+        try:
+            server.serve()
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                vb.state_file.unlink()
+
+
+def start_background(vb: VBoard, *, timeout: float = 20.0) -> str:
+    """Start `serve_forever` in a detached process; return the pty path."""
+    if vb.state().get("pty"):
+        return str(vb.state()["pty"])
+    log = open(vb.log_file, "ab")  # noqa: SIM115 - handed to the child
+    try:
+        proc = subprocess.Popen(
+            [runner.sys.executable, "-m", "sbdtools.vboard.serial", vb.name],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            env={**os.environ, "SBD_HOME": str(vb.dir.parent.parent)},
+        )
+    finally:
+        log.close()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = vb.state()
+        if st.get("pty") and st.get("status") == "running":
+            return str(st["pty"])
+        if proc.poll() is not None:
+            tail = vb.log_file.read_text(errors="replace")[-2000:]
+            raise VBoardError(f"virtual board {vb.name!r} did not start:\n{tail}")
+        time.sleep(0.05)
+    proc.kill()
+    raise VBoardError(f"virtual board {vb.name!r} did not come up within {timeout:g} s (see {vb.log_file})")
+
+
+def stop_background(vb: VBoard, *, timeout: float = 10.0) -> bool:
+    """Stop a board served in the background. False if it was not running."""
+    st = vb.state()
+    pid = st.get("pid")
+    if not isinstance(pid, int):
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and vb.state():
+        time.sleep(0.05)
+    if vb.state():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def main() -> None:
+    import sys
+
+    from . import store
+
+    vb = store.get(sys.argv[1])
+    serve_forever(vb, on_ready=lambda p: print(f"vboard {vb.name}: serving on {p}", flush=True))
+
+
+if __name__ == "__main__":
+    main()
