@@ -8,14 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sbdtools import mpytools
+
 REPO = Path(__file__).resolve().parents[2]
 SDK_DIR = REPO / "sdk"
 RUNNER = Path(__file__).resolve().parent / "devrunner.py"
 
-# sys.implementation._mpy bits 10..13 hold the native architecture; the names
-# are mpy-cross's -march values (py/persistentcode.h MP_NATIVE_ARCH_*).
-_NATIVE_ARCHS = [None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
-                 "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc"]
 
 
 def find_tool(name: str) -> str:
@@ -44,10 +42,7 @@ def native_arch() -> str | None:
     """The -march that makes @native/@viper code loadable by this micropython."""
     mp = micropython()
     if mp not in _arch_cache:
-        out = subprocess.run([mp, "-c", "import sys; print(sys.implementation._mpy)"],
-                             capture_output=True, text=True, timeout=60, check=True).stdout
-        arch = (int(out.strip()) >> 10) & 0xF
-        _arch_cache[mp] = _NATIVE_ARCHS[arch] if arch < len(_NATIVE_ARCHS) else None
+        _arch_cache[mp] = mpytools.interpreter_mpy(mp)[2]
     return _arch_cache[mp]
 
 

@@ -31,8 +31,11 @@ NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 UID_LEN = {"esp32": 6, "rp2": 8}  # esp32: the base MAC; rp2: the flash chip's unique id
 # The ROM's own modules (machine, esp32, flash emulation) live on the heap of
 # the unix port, where on a board they are in ROM: give the board this much
-# on top of its real heap so the app sees what it would on hardware.
-ROM_HEAP_ALLOWANCE = 24 * 1024
+# on top of its real heap so the app starts with what it would have on
+# hardware.  Measured: after boot the ROM holds 13,120 B (rp2) and 21,700 B
+# (esp32, with the esp32 module); tests/vboard checks the app's free heap
+# stays within 8 KiB below the board's heap figure.
+ROM_HEAP_ALLOWANCE = {"rp2": 13 * 1024, "esp32": 21 * 1024}
 MAX_RECORD_BYTES = 16 * 1024
 
 
@@ -78,7 +81,7 @@ class VBoard:
 
     @property
     def heapsize_arg(self) -> str:
-        return str(self.heap + ROM_HEAP_ALLOWANCE)
+        return str(self.heap + ROM_HEAP_ALLOWANCE[self.board.family])
 
     def state(self) -> dict[str, Any]:
         """The serving process's state, or {} when the board is off."""
