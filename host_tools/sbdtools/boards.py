@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,12 @@ PARTITION_TYPES = ("app", "data")
 ROOT_OF_TRUST_KEYS = ("secure_boot", "flash_encryption", "otp", "debug_lockdown", "notes")
 _MAX_PARTITIONS = 16
 _MAX_USB_IDS = 16
+_NAME_RE = re.compile(r"[a-z0-9_]{1,32}")
+_PARTITION_TABLE_SIZE = 0x1000  # ESP-IDF: the table and its MD5 fill one flash sector
+_MIN_FIRMWARE = 256 * 1024
+# VfsLfs2 progsize per family when the config does not say (see Filesystem.prog_size).
+DEFAULT_PROG_SIZE = {"esp32": 32, "rp2": 256}
+PROG_SIZES = (16, 32, 64, 128, 256, 512)
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,9 @@ class Filesystem:
     offset: int
     size: int
     block_size: int
+    # littlefs program size the port's VfsLfs2 uses: 256 on rp2 (ports/rp2/modules/_boot.py:
+    # the flash needs 256-byte aligned programming), VfsLfs2's default 32 elsewhere.
+    prog_size: int = 32
 
     @property
     def block_count(self) -> int:
@@ -91,6 +101,34 @@ class BoardConfig:
         return tuple(p for p in self.partitions if p.type == "app")
 
 
+def _json_type(v: Any) -> str:
+    """The JSON name of a decoded value's type, for error messages."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int):
+        return "an integer"
+    if isinstance(v, float):
+        return "a number with a fraction"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "an object"
+    return type(v).__name__
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in d:
+            raise ValueError(f"duplicate key {k!r}")
+        d[k] = v
+    return d
+
+
 class _Reader:
     """Reads typed fields from a dict and reports errors with file and path."""
 
@@ -99,6 +137,26 @@ class _Reader:
 
     def fail(self, path: str, rule: str) -> ConfigError:
         return ConfigError(f"{self.source}: {path}: {rule}")
+
+    def only(self, obj: dict[str, Any], path: str, known: tuple[str, ...]) -> None:
+        for k in obj:
+            if k not in known:
+                raise self.fail(f"{path}{k}", "is not a known field (check the spelling)")
+
+    def obj(self, v: Any, path: str) -> dict[str, Any]:
+        if not isinstance(v, dict):
+            raise self.fail(path, f"must be an object, not {_json_type(v)}")
+        return v
+
+    def array(self, obj: dict[str, Any], key: str, *, max_items: int) -> list[Any]:
+        v = self.get(obj, key, "", required=False)
+        if v is None:
+            return []
+        if not isinstance(v, list):
+            raise self.fail(key, f"must be a list, not {_json_type(v)}")
+        if len(v) > max_items:
+            raise self.fail(key, f"must have at most {max_items} entries (has {len(v)})")
+        return v
 
     def get(self, obj: dict[str, Any], key: str, path: str, *, required: bool = True) -> Any:
         if key not in obj:
@@ -113,7 +171,7 @@ class _Reader:
         if v is None and not required:
             return None
         if not isinstance(v, str):
-            raise self.fail(f"{path}{key}", f"must be a string, not {type(v).__name__}")
+            raise self.fail(f"{path}{key}", f"must be a string, not {_json_type(v)}")
         if not v or len(v) > max_len:
             raise self.fail(f"{path}{key}", f"must be 1 to {max_len} characters")
         if choices and v not in choices:
@@ -126,7 +184,7 @@ class _Reader:
         if v is None and not required:
             return None
         if not isinstance(v, int) or isinstance(v, bool):
-            raise self.fail(f"{path}{key}", f"must be an integer, not {type(v).__name__}")
+            raise self.fail(f"{path}{key}", f"must be an integer, not {_json_type(v)}")
         if not lo <= v <= hi:
             raise self.fail(f"{path}{key}", f"must be between {lo} and {hi} (got {v})")
         if v % multiple_of:
@@ -140,111 +198,127 @@ def parse(data: bytes, source: str) -> BoardConfig:
     if len(data) > MAX_CONFIG_BYTES:
         raise r.fail("(file)", f"larger than {MAX_CONFIG_BYTES} bytes")
     try:
-        doc = json.loads(data)
+        doc = json.loads(data, object_pairs_hook=_no_duplicates)
     except (ValueError, UnicodeDecodeError) as e:
         raise r.fail("(file)", f"not valid JSON ({e})") from e
-    if not isinstance(doc, dict):
-        raise r.fail("(file)", "must be a JSON object")
-    known = {
+    doc = r.obj(doc, "(file)")
+    r.only(doc, "", (
         "schema", "name", "title", "family", "chip", "mpy_arch", "flash_size", "firmware_offset",
         "firmware_format", "partition_table_offset", "partitions", "filesystem", "usb", "heap_bytes",
         "root_of_trust", "uf2_family_id", "flash_base_address",
-    }
-    for k in doc:
-        if k not in known:
-            raise r.fail(str(k), "is not a known field (check the spelling)")
-    r.integer(doc, "schema", "", lo=SCHEMA_VERSION, hi=SCHEMA_VERSION)
+    ))
+    schema = r.get(doc, "schema", "")
+    if schema != SCHEMA_VERSION or isinstance(schema, bool):
+        raise r.fail("schema", f"must be {SCHEMA_VERSION}, the version this sbd reads (got {schema!r})")
     name = r.string(doc, "name", "", max_len=32)
-    assert name is not None
-    if not all(c.isalnum() or c == "_" for c in name) or not name.islower() and not name.isdigit():
-        raise r.fail("name", "must be lower-case letters, digits and '_'")
+    if name is None or not _NAME_RE.fullmatch(name):
+        raise r.fail("name", "must be lower-case ASCII letters, digits and '_'")
     title = r.string(doc, "title", "")
     family = r.string(doc, "family", "", choices=FAMILIES)
-    assert family is not None
+    if family is None:
+        raise r.fail("family", "is required")
     chip = r.string(doc, "chip", "", choices=CHIPS[family])
     mpy_arch = r.string(doc, "mpy_arch", "", choices=MPY_ARCHS)
     flash_size = r.integer(doc, "flash_size", "", lo=256 * 1024, hi=64 * 1024 * 1024, multiple_of=BLOCK_SIZE)
-    assert flash_size is not None
+    if flash_size is None:
+        raise r.fail("flash_size", "is required")
     fw_off = r.integer(doc, "firmware_offset", "", lo=0, hi=flash_size - 1)
+    if fw_off is None:
+        raise r.fail("firmware_offset", "is required")
     fw_fmt = r.string(doc, "firmware_format", "", choices=FIRMWARE_FORMATS)
     heap = r.integer(doc, "heap_bytes", "", lo=16 * 1024, hi=64 * 1024 * 1024)
 
-    fs_doc = r.get(doc, "filesystem", "")
-    if not isinstance(fs_doc, dict):
-        raise r.fail("filesystem", "must be an object")
-    fs_off = r.integer(fs_doc, "offset", "filesystem.", lo=0, hi=flash_size - BLOCK_SIZE, multiple_of=BLOCK_SIZE)
+    fs_doc = r.obj(r.get(doc, "filesystem", ""), "filesystem")
+    r.only(fs_doc, "filesystem.", ("offset", "size", "block_size", "prog_size"))
+    fs_off = r.integer(fs_doc, "offset", "filesystem.", lo=0, hi=flash_size - BLOCK_SIZE,
+                       multiple_of=BLOCK_SIZE)
     fs_bs = r.integer(fs_doc, "block_size", "filesystem.", lo=BLOCK_SIZE, hi=BLOCK_SIZE)
-    fs_size = r.integer(fs_doc, "size", "filesystem.", lo=8 * BLOCK_SIZE, hi=flash_size, multiple_of=BLOCK_SIZE)
-    assert fs_off is not None and fs_size is not None and fs_bs is not None
+    fs_size = r.integer(fs_doc, "size", "filesystem.", lo=8 * BLOCK_SIZE, hi=flash_size,
+                        multiple_of=BLOCK_SIZE)
+    if fs_off is None or fs_size is None or fs_bs is None:
+        raise r.fail("filesystem", "needs offset, size and block_size")
     if fs_off + fs_size > flash_size:
-        raise r.fail("filesystem", f"ends at {fs_off + fs_size:#x}, past the end of flash ({flash_size:#x})")
-    filesystem = Filesystem(fs_off, fs_size, fs_bs)
+        raise r.fail("filesystem.size", f"the filesystem ends at {fs_off + fs_size:#x}, past the end of "
+                     f"flash ({flash_size:#x})")
+    if fs_off < fw_off + _MIN_FIRMWARE:
+        raise r.fail("filesystem.offset", f"must leave at least {_MIN_FIRMWARE // 1024} KiB after "
+                     f"firmware_offset ({fw_off:#x}) for the firmware")
+    prog = r.integer(fs_doc, "prog_size", "filesystem.", lo=PROG_SIZES[0], hi=PROG_SIZES[-1], required=False)
+    if prog is None:
+        prog = DEFAULT_PROG_SIZE[family]
+    elif prog not in PROG_SIZES:
+        raise r.fail("filesystem.prog_size", f"must be one of {', '.join(map(str, PROG_SIZES))} (got {prog})")
+    filesystem = Filesystem(fs_off, fs_size, fs_bs, prog)
 
-    parts_doc = r.get(doc, "partitions", "", required=False) or []
-    if not isinstance(parts_doc, list) or len(parts_doc) > _MAX_PARTITIONS:
-        raise r.fail("partitions", f"must be a list of at most {_MAX_PARTITIONS} partitions")
+    pt_off = r.integer(doc, "partition_table_offset", "", lo=0, hi=flash_size - BLOCK_SIZE,
+                       multiple_of=BLOCK_SIZE, required=family == "esp32")
+    if pt_off is not None and pt_off <= fw_off:
+        raise r.fail("partition_table_offset", f"must come after firmware_offset ({fw_off:#x}): the "
+                     "bootloader sits between them")
     partitions: list[Partition] = []
-    for i, p in enumerate(parts_doc):
+    for i, p in enumerate(r.array(doc, "partitions", max_items=_MAX_PARTITIONS)):
         path = f"partitions[{i}]."
-        if not isinstance(p, dict):
-            raise r.fail(path[:-1], "must be an object")
+        p = r.obj(p, path[:-1])
+        r.only(p, path, ("name", "type", "subtype", "offset", "size"))
         pname = r.string(p, "name", path, max_len=16)
         ptype = r.string(p, "type", path, choices=PARTITION_TYPES)
         psub = r.string(p, "subtype", path, max_len=16)
         poff = r.integer(p, "offset", path, lo=0, hi=flash_size - BLOCK_SIZE, multiple_of=BLOCK_SIZE)
         psize = r.integer(p, "size", path, lo=BLOCK_SIZE, hi=flash_size, multiple_of=BLOCK_SIZE)
-        assert pname and ptype and psub and poff is not None and psize is not None
+        if not (pname and ptype and psub) or poff is None or psize is None:
+            raise r.fail(path[:-1], "needs name, type, subtype, offset and size")
         if poff + psize > flash_size:
-            raise r.fail(path + "size", f"partition ends past the end of flash ({flash_size:#x})")
+            raise r.fail(path + "size", f"the partition ends at {poff + psize:#x}, past the end of flash "
+                         f"({flash_size:#x})")
         if ptype == "app" and poff % 0x10000:
             raise r.fail(path + "offset", "app partitions must be 64 KiB aligned")
+        if pt_off is not None and poff < pt_off + _PARTITION_TABLE_SIZE:
+            raise r.fail(path + "offset", f"must be at or after {pt_off + _PARTITION_TABLE_SIZE:#x}, past "
+                         "the bootloader and the partition table")
         for q in partitions:
-            if poff < q.offset + q.size and q.offset < poff + psize:
-                raise r.fail(path + "offset", f"overlaps partition {q.name!r}")
             if q.name == pname:
                 raise r.fail(path + "name", f"duplicate partition name {pname!r}")
+            if poff < q.offset + q.size and q.offset < poff + psize:
+                raise r.fail(path + "offset", f"partition {pname!r} overlaps partition {q.name!r}")
         partitions.append(Partition(pname, ptype, psub, poff, psize))
-    pt_off = r.integer(doc, "partition_table_offset", "", lo=0, hi=flash_size - BLOCK_SIZE,
-                       multiple_of=BLOCK_SIZE, required=family == "esp32")
     if family == "esp32":
         if len([p for p in partitions if p.type == "app"]) < 2:
-            raise r.fail("partitions", "an ESP32 board needs two app partitions (ota_0, ota_1) for A/B updates")
-        if not any(p.subtype == "ota" for p in partitions):
+            raise r.fail("partitions", "an ESP32 board needs two app partitions (ota_0, ota_1) for A/B "
+                         "updates")
+        if not any(p.type == "data" and p.subtype == "ota" for p in partitions):
             raise r.fail("partitions", "an ESP32 board needs an otadata partition")
-        if not any(p.offset == fs_off and p.size == fs_size for p in partitions):
-            raise r.fail("filesystem", "must match one partition's offset and size exactly")
-    elif fw_off + 256 * 1024 > fs_off and fs_off > fw_off:
-        raise r.fail("filesystem.offset", "leaves less than 256 KiB for the firmware")
+        if not any(p.type == "data" and p.offset == fs_off and p.size == fs_size for p in partitions):
+            raise r.fail("filesystem", "must match one data partition's offset and size exactly")
+    else:
+        for p in partitions:
+            if p.offset < fs_off + fs_size and fs_off < p.offset + p.size:
+                raise r.fail("filesystem", f"overlaps partition {p.name!r}")
 
-    usb_doc = r.get(doc, "usb", "", required=False) or []
-    if not isinstance(usb_doc, list) or len(usb_doc) > _MAX_USB_IDS:
-        raise r.fail("usb", f"must be a list of at most {_MAX_USB_IDS} ids")
     usb: list[UsbId] = []
-    for i, u in enumerate(usb_doc):
+    for i, u in enumerate(r.array(doc, "usb", max_items=_MAX_USB_IDS)):
         path = f"usb[{i}]."
-        if not isinstance(u, dict):
-            raise r.fail(path[:-1], "must be an object")
+        u = r.obj(u, path[:-1])
+        r.only(u, path, ("vid", "pid", "what"))
         vid = r.integer(u, "vid", path, lo=1, hi=0xFFFF)
         pid = r.integer(u, "pid", path, lo=0, hi=0xFFFF)
         what = r.string(u, "what", path)
-        assert vid is not None and pid is not None and what is not None
+        if vid is None or pid is None or what is None:
+            raise r.fail(path[:-1], "needs vid, pid and what")
         usb.append(UsbId(vid, pid, what))
 
-    rot = r.get(doc, "root_of_trust", "")
-    if not isinstance(rot, dict):
-        raise r.fail("root_of_trust", "must be an object")
+    rot = r.obj(r.get(doc, "root_of_trust", ""), "root_of_trust")
+    r.only(rot, "root_of_trust.", ROOT_OF_TRUST_KEYS)
     for k in ROOT_OF_TRUST_KEYS:
         if k not in rot:
             raise r.fail(f"root_of_trust.{k}", "is required (null when the board has none)")
-    for k, v in rot.items():
-        if k not in ROOT_OF_TRUST_KEYS:
-            raise r.fail(f"root_of_trust.{k}", "is not a known field")
-        if v is not None and (not isinstance(v, str) or not v):
-            raise r.fail(f"root_of_trust.{k}", "must be a non-empty string or null")
+        v = rot[k]
+        if v is not None and (not isinstance(v, str) or not v or len(v) > 1000):
+            raise r.fail(f"root_of_trust.{k}", "must be a non-empty string (at most 1000 characters) or null")
 
     uf2 = r.integer(doc, "uf2_family_id", "", lo=0, hi=0xFFFFFFFF, required=fw_fmt == "uf2")
     base = r.integer(doc, "flash_base_address", "", lo=0, hi=0xFFFFFFFF, required=False) or 0
-    assert title and chip and mpy_arch and fw_off is not None and fw_fmt and heap is not None
+    if not (title and chip and mpy_arch and fw_fmt) or heap is None:  # required: never None here
+        raise r.fail("(file)", "incomplete")
     return BoardConfig(
         name=name, title=title, family=family, chip=chip, mpy_arch=mpy_arch, flash_size=flash_size,
         firmware_offset=fw_off, firmware_format=fw_fmt, filesystem=filesystem, heap_bytes=heap,
@@ -277,9 +351,10 @@ def load(name_or_path: str | os.PathLike[str]) -> BoardConfig:
         if not path.is_file():
             raise ConfigError(f"unknown board {s!r}; known boards: {', '.join(names())}")
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:  # bounded: never slurp a huge or endless file
+            data = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read ({e.strerror})") from e
+        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from e
     cfg = parse(data, str(path))
     if path.stem != cfg.name and not (s.endswith(".json") or os.sep in s):
         raise ConfigError(f"{path}: name: must match the file name ({path.stem!r})")

@@ -42,7 +42,7 @@ _register()
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        group.main(args=argv, prog_name="sbd", standalone_mode=False)
+        rv = group.main(args=argv, prog_name="sbd", standalone_mode=False)
     except SbdError as e:
         click.echo(f"sbd: {e}", err=True)
         sys.exit(1)
@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as e:
         click.echo(f"sbd: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", err=True)
         sys.exit(1)
-    sys.exit(0)
+    # standalone_mode=False returns a command's ctx.exit(n) status instead of exiting.
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":

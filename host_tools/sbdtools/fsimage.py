@@ -4,10 +4,13 @@ Builds the image MicroPython's ``vfs.VfsLfs2`` mounts on a board (or on the
 virtual board) from a folder on the host, and reads such an image back: list
 it, read it into memory, extract it to a folder.  The geometry comes from the
 board config (block size 4096, block count = filesystem size / 4096); the
-littlefs settings are the ones ``VfsLfs2`` uses by default (``extmod/vfs_lfs.c``:
-read and program size 32, lookahead 32, cache 4 * 32, block_cycles 100, name max
-255), and the on-disk version is littlefs 2.0 so that every MicroPython >= 1.22
-mounts it (newer littlefs mounts 2.0 volumes; older littlefs refuses 2.1 ones).
+littlefs settings are the ones the port's ``VfsLfs2`` uses (``extmod/vfs_lfs.c``
+defaults: read size 32, program size 32, lookahead 32, cache 4 * max(read, prog),
+block_cycles 100, name max 255; the rp2 port mounts with ``progsize=256``, which
+the board config carries as ``filesystem.prog_size``), and the on-disk version is
+littlefs 2.0 so that every MicroPython >= 1.22 mounts it (newer littlefs mounts
+2.0 volumes and upgrades them to 2.1 on the first write; older littlefs refuses
+2.1 volumes).
 
 Both directions are bounded.  Building refuses what would not survive on the
 board: a file that does not fit (the error names it and the space left), a
@@ -41,11 +44,10 @@ from .boards import BoardConfig, Filesystem
 from .errors import SbdError
 
 # VfsLfs2's defaults (extmod/vfs_lfs.c: readsize=32, progsize=32, lookahead=32;
-# extmod/vfs_lfsx.c: cache_size = 4 * max(read, prog), block_cycles = 100).
+# extmod/vfs_lfsx.c: cache_size = 4 * max(read, prog), block_cycles = 100).  The
+# program size comes from the board config (Filesystem.prog_size).
 LFS_READ_SIZE = 32
-LFS_PROG_SIZE = 32
 LFS_LOOKAHEAD_SIZE = 32
-LFS_CACHE_SIZE = 4 * max(LFS_READ_SIZE, LFS_PROG_SIZE)
 LFS_BLOCK_CYCLES = 100
 LFS_NAME_MAX = 255  # LFS2_NAME_MAX, stored in the superblock; a larger one fails to mount
 LFS_DISK_VERSION = 0x0002_0000  # littlefs on-disk 2.0: readable by every littlefs 2.x
@@ -99,10 +101,15 @@ def _what(board: Geometry) -> str:
 
 def _geometry(board: Geometry) -> str:
     fs = _fs(board)
-    return f"block size {fs.block_size}, {fs.block_count} blocks, {fs.size} bytes"
+    return (f"block size {fs.block_size}, {fs.block_count} blocks, {fs.size} bytes, "
+            f"program size {fs.prog_size}")
 
 
-def _new_lfs(buf: bytearray, fs: Filesystem, *, block_count: int | None = None) -> LittleFS:
+def _new_lfs(
+    buf: bytearray, fs: Filesystem, *, block_count: int | None = None, for_writing: bool = False
+) -> LittleFS:
+    # Writing pins the on-disk version to 2.0; reading accepts any 2.x (a board with a newer
+    # littlefs upgrades the volume to 2.1 on its first write).
     ctx = UserContext(buffer=buf)
     return LittleFS(
         ctx,
@@ -110,18 +117,23 @@ def _new_lfs(buf: bytearray, fs: Filesystem, *, block_count: int | None = None) 
         block_size=fs.block_size,
         block_count=fs.block_count if block_count is None else block_count,
         read_size=LFS_READ_SIZE,
-        prog_size=LFS_PROG_SIZE,
-        cache_size=LFS_CACHE_SIZE,
+        prog_size=fs.prog_size,
+        cache_size=4 * max(LFS_READ_SIZE, fs.prog_size),
         lookahead_size=LFS_LOOKAHEAD_SIZE,
         block_cycles=LFS_BLOCK_CYCLES,
         name_max=LFS_NAME_MAX,
-        disk_version=LFS_DISK_VERSION,
+        disk_version=LFS_DISK_VERSION if for_writing else 0,  # 0: the newest littlefs knows
     )
 
 
 def _check_geometry(fs: Filesystem) -> None:
-    if fs.block_size <= 0 or fs.size <= 0 or fs.size % fs.block_size or fs.block_count < 2:
-        raise ImageError(f"unusable filesystem geometry: size {fs.size}, block size {fs.block_size}")
+    # littlefs asserts (and so aborts the process) unless the cache divides the block and
+    # the read and program sizes divide the cache.
+    cache = 4 * max(LFS_READ_SIZE, fs.prog_size)
+    if (fs.block_size <= 0 or fs.size <= 0 or fs.size % fs.block_size or fs.block_count < 2
+            or fs.prog_size <= 0 or cache % fs.prog_size or fs.block_size % cache):
+        raise ImageError(f"unusable filesystem geometry: size {fs.size}, block size {fs.block_size}, "
+                         f"program size {fs.prog_size}")
 
 
 # --------------------------------------------------------------------------- names
@@ -226,7 +238,7 @@ def build_files(
         raise ImageError(f"mtime {mtime} is out of range")
 
     buf = bytearray(b"\xff" * fs.size)  # erased flash
-    lfs = _new_lfs(buf, fs)
+    lfs = _new_lfs(buf, fs, for_writing=True)
     try:
         lfs.format()
         lfs.mount()

@@ -19,13 +19,21 @@ def example_dir(name: str) -> Path:
     raise click.ClickException(f"example {name!r} not found")
 
 
+def say(msg: str) -> None:
+    click.secho(msg, fg="cyan", err=True)
+
+
+def _echo(chunk: bytes) -> None:
+    sys.stdout.buffer.write(chunk)
+    sys.stdout.flush()
+
+
 @click.command("demo")
 @click.option("--board", default="pico_w", show_default=True, help="Board the virtual board emulates.")
 @click.option("--name", default="demo", show_default=True, help="Name of the virtual board to (re)create.")
 def cli(board: str, name: str) -> None:
     """Create a virtual board, deploy the SDK and the minimal example to it
     with mpy-cross and mpremote, then boot it twice and show its output."""
-    say = lambda msg: click.secho(msg, fg="cyan", err=True)  # noqa: E731
     say(f"[1/4] creating virtual board {name!r} ({board})")
     vb = store.create(name, board, force=True)
     say(f"      unique id {vb.uid.hex()}, flash image {vb.image}")
@@ -36,8 +44,8 @@ def cli(board: str, name: str) -> None:
     n = deploy_to_vboard(name, example_dir("minimal"))
     say(f"      {n} files copied")
     for i in (1, 2):
-        say(f"[4/4] power-on #{i}: boot.py, then main.py" if i == 1 else "      and once more (the boot count persists):")
-        res = runner.boot(vb, on_output=lambda b: (sys.stdout.buffer.write(b), sys.stdout.flush()))
+        say("[4/4] power-on: boot.py, then main.py" if i == 1 else "      and once more (the boot count persists):")
+        res = runner.boot(vb, on_output=_echo)
         if res.ended != runner.EXIT:
             raise click.ClickException(f"the board {res.ended} instead of finishing main.py")
     say(f"done. Try: sbd vboard serial {name}   then   mpremote connect <pty> resume repl")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict
 
 import click
@@ -48,4 +49,6 @@ def cli(as_json: bool) -> None:
             style="bold red" if bad else "green",
         ))
     if doctor.failed(checks):
-        raise click.exceptions.Exit(1)
+        # SystemExit, not click's Exit: cli.main runs click with standalone_mode=False, where
+        # an Exit(1) becomes a return value and the process would still exit 0.
+        sys.exit(1)

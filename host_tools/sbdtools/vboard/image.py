@@ -48,7 +48,7 @@ def encode_partition_table(parts: tuple[Partition, ...]) -> bytes:
 
 def decode_partition_table(data: bytes) -> list[tuple[int, int, int, int, str]]:
     """Entries (type, subtype, offset, size, label); checks the MD5 entry."""
-    entries = []
+    entries: list[tuple[int, int, int, int, str]] = []
     for i in range(0, min(len(data), PT_MAX_LEN), 32):
         magic = struct.unpack_from("<H", data, i)[0]
         if magic == PT_MD5_MAGIC:

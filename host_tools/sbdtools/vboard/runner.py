@@ -79,7 +79,7 @@ def child_env(vb: VBoard, *, mode: str, cause: int, reset: str = "hard", running
         "SBD_VB_IMAGE": str(vb.image),
         "SBD_VB_FLASH_SIZE": str(cfg.flash_size),
         "SBD_VB_FAMILY": cfg.family,
-        "SBD_VB_FS": f"{cfg.filesystem.offset}:{cfg.filesystem.size}",
+        "SBD_VB_FS": f"{cfg.filesystem.offset}:{cfg.filesystem.size}:{cfg.filesystem.prog_size}",
         "SBD_VB_PT": str(cfg.partition_table_offset or 0),
         "SBD_VB_UID": vb.uid.hex(),
         "SBD_VB_CAUSE": str(cause),
@@ -201,7 +201,8 @@ def boot(vb: VBoard, *, script: str | None = None, cut_at: int = 0, cause: int =
 
         def pump() -> None:
             assert proc.stdout is not None
-            for chunk in iter(lambda: proc.stdout.read1(4096), b""):  # type: ignore[union-attr]
+            fd = proc.stdout.fileno()
+            while chunk := os.read(fd, 4096):
                 chunks.append(chunk)
                 if on_output:
                     on_output(chunk)

@@ -28,6 +28,7 @@ import pty
 import select
 import signal
 import subprocess
+import sys
 import termios
 import time
 import tty
@@ -94,7 +95,7 @@ class Server:
         master, slave = _child_tty()
         wd = runner.Watchdog(vb)
         proc = subprocess.Popen(runner.child_command(vb, interactive=True), env=env, stdin=slave, stdout=slave,
-                                stderr=slave, start_new_session=True, preexec_fn=_make_ctty)  # noqa: PLW1509
+                                stderr=slave, start_new_session=True, preexec_fn=_make_ctty)
         os.close(slave)
         self.proc = proc
         wd.start(proc)
@@ -234,10 +235,10 @@ def start_background(vb: VBoard, *, timeout: float = 20.0) -> str:
     """Start `serve_forever` in a detached process; return the pty path."""
     if vb.state().get("pty"):
         return str(vb.state()["pty"])
-    log = open(vb.log_file, "ab")  # noqa: SIM115 - handed to the child
+    log = open(vb.log_file, "ab")
     try:
         proc = subprocess.Popen(
-            [runner.sys.executable, "-m", "sbdtools.vboard.serial", vb.name],
+            [sys.executable, "-m", "sbdtools.vboard.serial", vb.name],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             env={**os.environ, "SBD_HOME": str(vb.dir.parent.parent)},
         )
@@ -274,8 +275,6 @@ def stop_background(vb: VBoard, *, timeout: float = 10.0) -> bool:
 
 
 def main() -> None:
-    import sys
-
     from . import store
 
     vb = store.get(sys.argv[1])

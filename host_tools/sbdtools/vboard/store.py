@@ -143,7 +143,9 @@ def create(name: str, board: str, *, uid: bytes | None = None, heap: int | None 
     d = board_dir(name)
     if d.exists():
         if not force:
-            raise VBoardError(f"virtual board {name!r} already exists; remove it (`sbd vboard rm {name}`) or use --force")
+            raise VBoardError(
+                f"virtual board {name!r} already exists; remove it (`sbd vboard rm {name}`) or use --force"
+            )
         remove(name)
     n = UID_LEN[cfg.family]
     if uid is None:

@@ -23,7 +23,8 @@ def _vb_boot():
     image = env("SBD_VB_IMAGE")
     family = env("SBD_VB_FAMILY")
     mode = env("SBD_VB_MODE") or "friendly"
-    fs_off, fs_size = [int(x) for x in env("SBD_VB_FS").split(":")]
+    # offset:size:progsize -- rp2's _boot.py mounts with progsize=256, esp32 uses the default 32.
+    fs_off, fs_size, prog = [int(x) for x in env("SBD_VB_FS").split(":")]
     flash = vb_flash.Flash(image, int(env("SBD_VB_FLASH_SIZE")), int(env("SBD_VB_CUT_AT") or "0"))
     rtc = open(env("SBD_VB_RTC"), "w")
     wdt = open(env("SBD_VB_WDT"), "r+b")
@@ -59,10 +60,10 @@ def _vb_boot():
     vfs.umount("/")
     formatted = 0
     try:
-        vfs.mount(vfs.VfsLfs2(bdev), "/")
+        vfs.mount(vfs.VfsLfs2(bdev, progsize=prog), "/")
     except OSError:
-        vfs.VfsLfs2.mkfs(bdev)
-        vfs.mount(vfs.VfsLfs2(bdev), "/")
+        vfs.VfsLfs2.mkfs(bdev, progsize=prog)
+        vfs.mount(vfs.VfsLfs2(bdev, progsize=prog), "/")
         formatted = 1
     os.chdir("/")
     sys.path[:] = ["", ".frozen", "/lib"]
@@ -90,7 +91,7 @@ def _vb_run(path=None, src=None):
         import machine
 
         machine.soft_reset()
-    except BaseException as e:  # noqa: BLE001 - the board prints it and goes on
+    except BaseException as e:
         sys.print_exception(e)
 
 

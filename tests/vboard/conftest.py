@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sbdtools.vboard import runner, store
+
+
+@pytest.fixture(autouse=True)
+def sbd_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own board store."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("SBD_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def make_board() -> Callable[..., store.VBoard]:
+    def make(board: str = "pico_w", name: str = "t", **kw: object) -> store.VBoard:
+        return store.create(name, board, **kw)  # type: ignore[arg-type]
+
+    return make
+
+
+def run_ok(vb: store.VBoard, script: str, **kw: object) -> runner.BootResult:
+    """Boot, run `script` in place of main.py, and insist it finished cleanly."""
+    res = runner.boot(vb, script=script, **kw)  # type: ignore[arg-type]
+    assert res.ended == runner.EXIT, f"board {res.ended} (status {res.returncode}):\n{res.output}"
+    assert "Traceback" not in res.output, res.output
+    return res
+
+
+def put(vb: store.VBoard, path: str, text: str) -> None:
+    """Write a file onto the board's filesystem (through the board itself)."""
+    run_ok(vb, f"with open({path!r}, 'w') as f:\n f.write({text!r})")

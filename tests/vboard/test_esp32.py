@@ -1,0 +1,114 @@
+"""ESP32 images: partition table, esp32.Partition, A/B boot with rollback."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from conftest import run_ok
+
+from sbdtools.vboard import runner
+from sbdtools.vboard.image import decode_partition_table, encode_partition_table
+
+WRITE_APP_TO_NEXT = """
+import esp32
+nxt = esp32.Partition(esp32.Partition.RUNNING).get_next_update()
+img = bytearray(4096)
+img[0] = 0xE9
+img[1:13] = b'sbd-app-v2\\n\\0'
+nxt.writeblocks(0, img)
+nxt.set_boot()
+print('NEXT', nxt.info()[4])
+"""
+
+
+def test_partition_table_in_the_image_matches_the_board_config(make_board) -> None:
+    vb = make_board("esp32")
+    cfg = vb.board
+    assert cfg.partition_table_offset is not None
+    data = vb.image.read_bytes()[cfg.partition_table_offset:cfg.partition_table_offset + 0xC00]
+    entries = decode_partition_table(data)
+    assert [(e[2], e[3], e[4]) for e in entries] == [(p.offset, p.size, p.name) for p in cfg.partitions]
+    assert data.startswith(encode_partition_table(cfg.partitions))
+    bad = bytearray(data)
+    bad[40] ^= 1  # one bit of ota_0's entry
+    with pytest.raises(ValueError, match="MD5"):
+        decode_partition_table(bytes(bad))
+
+
+def test_partitions_seen_from_micropython(make_board) -> None:
+    vb = make_board("esp32")
+    res = run_ok(vb, """
+import esp32
+P = esp32.Partition
+print('RUNNING', P(P.RUNNING).info())
+print('APPS', [p.info()[4] for p in P.find(P.TYPE_APP)])
+print('VFS', [p.info()[2:5] for p in P.find(P.TYPE_DATA, label='vfs')])
+print('NEXT', P(P.RUNNING).get_next_update().info()[4])
+print('BLOCKS', P('ota_1').ioctl(4, 0), P('ota_1').ioctl(5, 0))
+""")
+    assert "RUNNING (0, 16, 65536, 1572864, 'ota_0', False)" in res.output
+    assert "APPS ['ota_0', 'ota_1']" in res.output
+    assert f"VFS [({vb.board.filesystem.offset}, {vb.board.filesystem.size}, 'vfs')]" in res.output
+    assert "NEXT ota_1" in res.output
+    assert "BLOCKS 384 4096" in res.output
+
+
+def test_unconfirmed_update_rolls_back_on_the_next_boot(make_board) -> None:
+    vb = make_board("esp32")
+    run_ok(vb, WRITE_APP_TO_NEXT)
+    trial = run_ok(vb, "pass")
+    assert trial.running == "ota_1", "the new app boots once, on trial"
+    # It never called mark_app_valid_cancel_rollback(): the bootloader rolls back.
+    after = run_ok(vb, "pass")
+    assert after.running == "ota_0"
+    assert run_ok(vb, "pass").running == "ota_0", "and stays rolled back"
+
+
+def test_confirmed_update_stays(make_board) -> None:
+    vb = make_board("esp32")
+    run_ok(vb, WRITE_APP_TO_NEXT)
+    trial = run_ok(vb, "import esp32\nesp32.Partition.mark_app_valid_cancel_rollback()")
+    assert trial.running == "ota_1"
+    for _ in range(2):
+        assert run_ok(vb, "pass").running == "ota_1"
+
+
+def test_soft_reset_keeps_the_running_app(make_board) -> None:
+    vb = make_board("esp32")
+    run_ok(vb, WRITE_APP_TO_NEXT)
+    # set_boot chose ota_1, but until a hard reset ota_0 is still what runs.
+    res = run_ok(vb, "import esp32; print('RUN', esp32.Partition(esp32.Partition.RUNNING).info()[4])",
+                 reset="soft", running="ota_0")
+    assert "RUN ota_0" in res.output
+
+
+def test_set_boot_refuses_an_image_that_is_not_bootable(make_board) -> None:
+    vb = make_board("esp32")
+    res = run_ok(vb, """
+import esp32
+nxt = esp32.Partition('ota_1')
+nxt.ioctl(6, 0)  # erase its first block: no image magic
+try:
+    nxt.set_boot(); print('ACCEPTED')
+except OSError as e:
+    print('REFUSED', e)
+""")
+    assert "REFUSED" in res.output
+    assert run_ok(vb, "pass").running == "ota_0"
+
+
+def test_power_cut_during_set_boot_leaves_a_bootable_choice(make_board) -> None:
+    vb = make_board("esp32")
+    run_ok(vb, "pass")
+    before = vb.image.with_suffix(".before")
+    shutil.copyfile(vb.image, before)
+    counted = run_ok(vb, "import vboard\nprint('S', vboard.flash_ops())\n" + WRITE_APP_TO_NEXT +
+                     "print('E', vboard.flash_ops())")
+    start = int(counted.output.split("S ")[1].split()[0])
+    end = int(counted.output.split("E ")[1].split()[0])
+    for cut in range(start + 1, end + 1):
+        shutil.copyfile(before, vb.image)
+        assert runner.boot(vb, script=WRITE_APP_TO_NEXT, cut_at=cut).ended == runner.POWER_CUT
+        res = run_ok(vb, "pass")
+        assert res.running in ("ota_0", "ota_1"), f"cut at {cut}: no bootable app"

@@ -1,0 +1,100 @@
+"""The virtual board on a pty, driven by the real mpremote."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import put
+
+from sbdtools.vboard import serial, store
+
+MPREMOTE = str(Path(sys.executable).parent / "mpremote")
+
+
+def mpr(port: str, *args: str, resume: bool = True, timeout: float = 60) -> str:
+    cmd = [MPREMOTE, "connect", port, *(["resume"] if resume else []), *args]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, f"{' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}"
+    return r.stdout
+
+
+@pytest.fixture
+def served(make_board) -> Iterator[tuple[store.VBoard, str]]:
+    vb = make_board("pico_w")
+    put(vb, "boot.py", "print('BOOT-PY')\n")
+    port = serial.start_background(vb)
+    try:
+        yield vb, port
+    finally:
+        serial.stop_background(vb)
+
+
+def test_mpremote_lists_copies_and_runs(served, tmp_path: Path) -> None:
+    vb, port = served
+    assert "boot.py" in mpr(port, "fs", "ls")
+    app = tmp_path / "hello.py"
+    app.write_text("def hi():\n    return 'hi from the board'\n")
+    mpr(port, "fs", "cp", str(app), ":hello.py")
+    assert "hello.py" in mpr(port, "fs", "ls")
+    assert "return 'hi from the board'" in mpr(port, "fs", "cat", "hello.py")
+    assert "hi from the board" in mpr(port, "exec", "import hello; print(hello.hi())")
+    script = tmp_path / "script.py"
+    script.write_text("import machine\nprint('UID', machine.unique_id().hex())\n")
+    assert f"UID {vb.uid.hex()}" in mpr(port, "run", str(script))
+
+
+def test_binary_copy_both_ways_is_exact(served, tmp_path: Path) -> None:
+    _, port = served
+    blob = bytes((i * 7 + 3) % 256 for i in range(40_000))
+    (tmp_path / "blob.bin").write_bytes(blob)
+    mpr(port, "fs", "cp", str(tmp_path / "blob.bin"), ":blob.bin")
+    out = mpr(port, "exec", "import hashlib, binascii\n"
+                            "print(binascii.hexlify(hashlib.sha256(open('blob.bin','rb').read()).digest()))")
+    assert hashlib.sha256(blob).hexdigest() in out
+    mpr(port, "fs", "cp", ":blob.bin", str(tmp_path / "back.bin"))
+    assert (tmp_path / "back.bin").read_bytes() == blob
+
+
+def test_soft_reset_without_resume_reruns_boot_py(served) -> None:
+    vb, port = served
+    boots = vb.state()["boots"]
+    out = mpr(port, "exec", "print('AFTER-RESET')", resume=False)
+    assert "AFTER-RESET" in out
+    assert vb.state()["boots"] == boots + 1, "the soft reset restarted the interpreter"
+    # and the board is still there on the same pty
+    assert "boot.py" in mpr(port, "fs", "ls")
+
+
+def test_ctrl_c_interrupts_a_running_main_py(make_board) -> None:
+    vb = make_board("pico_w")
+    put(vb, "main.py", "import time\nwhile True:\n    time.sleep_ms(5)\n")
+    port = serial.start_background(vb)
+    try:
+        # main.py never returns: mpremote's Ctrl-C must raise KeyboardInterrupt in it.
+        assert "STILL-HERE 42" in mpr(port, "exec", "print('STILL-HERE', 6 * 7)")
+    finally:
+        serial.stop_background(vb)
+
+
+def test_machine_reset_comes_back_on_the_same_pty(served) -> None:
+    vb, port = served
+    boots = vb.state()["boots"]
+    mpr(port, "exec", "--no-follow", "import machine; machine.reset()")
+    out = mpr(port, "exec", "import machine; print('CAUSE', machine.reset_cause())")
+    assert "CAUSE 3" in out, "an RP2 reports a watchdog reset after machine.reset()"
+    assert vb.state()["boots"] > boots
+
+
+def test_state_is_shown_and_board_is_exclusive(served) -> None:
+    from sbdtools.errors import VBoardError
+    from sbdtools.vboard import runner
+
+    vb, port = served
+    assert vb.state()["pty"] == port
+    with pytest.raises(VBoardError, match="in use on"):
+        runner.boot(vb, script="pass")
