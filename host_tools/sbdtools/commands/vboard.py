@@ -63,9 +63,11 @@ def cli() -> None:
 @click.option("--uid", help="Unique id in hex (default: random; 6 bytes on ESP32, 8 on Pico).")
 @click.option("--heap", type=int, help="Heap for Python in bytes (default: the board's real heap).")
 @click.option("--force", is_flag=True, help="Replace a board of the same name.")
-def new_cmd(name: str, board: str, uid: str | None, heap: int | None, force: bool) -> None:
+@click.option("--fs-from", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Start with a filesystem built on the host from this folder.")
+def new_cmd(name: str, board: str, uid: str | None, heap: int | None, force: bool, fs_from: Path | None) -> None:
     """Create a virtual board NAME with erased flash laid out like BOARD."""
-    vb = store.create(name, board, uid=_parse_uid(uid), heap=heap, force=force)
+    vb = store.create(name, board, uid=_parse_uid(uid), heap=heap, force=force, fs_from=fs_from)
     click.echo(f"created virtual board {vb.name}: {vb.board.title}, unique id {vb.uid.hex()}, "
                f"heap {vb.heap // 1024} KiB, flash image {vb.image}")
     click.echo(f"next: `sbd vboard serial {vb.name}` to reach it with mpremote, or `sbd vboard run {vb.name}`")

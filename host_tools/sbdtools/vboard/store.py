@@ -137,8 +137,11 @@ def board_dir(name: str) -> Path:
 
 
 def create(name: str, board: str, *, uid: bytes | None = None, heap: int | None = None,
-           force: bool = False) -> VBoard:
-    """Make a new virtual board with erased flash laid out like `board`."""
+           force: bool = False, fs_from: Path | None = None) -> VBoard:
+    """Make a new virtual board with erased flash laid out like `board`.
+
+    With `fs_from`, its filesystem region holds a littlefs2 volume built on
+    the host from that folder (as an offline-flashed board would)."""
     cfg = boards.load(board)
     d = board_dir(name)
     if d.exists():
@@ -154,9 +157,19 @@ def create(name: str, board: str, *, uid: bytes | None = None, heap: int | None 
         raise VBoardError(f"a {cfg.name} unique id is {n} bytes, got {len(uid)}")
     if heap is not None and not 16 * 1024 <= heap <= 64 * 1024 * 1024:
         raise VBoardError("heap must be between 16 KiB and 64 MiB")
+    fs_image = None
+    if fs_from is not None:
+        from ..fsimage import build_image
+
+        fs_image = build_image(fs_from, cfg)  # before anything is created: a bad folder leaves nothing behind
     d.mkdir(parents=True)
     record = {"name": name, "board": cfg.name, "uid": uid.hex(), "heap": heap or cfg.heap_bytes}
     create_flash_image(cfg, d / "flash.bin")
+    if fs_image is not None:
+        from ..fsimage import place_in_flash
+
+        with open(d / "flash.bin", "r+b") as f:
+            place_in_flash(f, cfg, fs_image)
     (d / "wdt").write_bytes(bytes(8))
     tmp = d / "board.json.tmp"
     tmp.write_text(json.dumps(record, indent=2) + "\n")

@@ -1,0 +1,105 @@
+"""The `sbd` command as a user runs it: help, errors, and the main flows."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SBD = str(Path(sys.executable).parent / "sbd")
+
+
+def sbd(*args: str, home: Path, ok: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SBD_HOME": str(home)}
+    r = subprocess.run([SBD, *args], capture_output=True, text=True, env=env, timeout=timeout)
+    if ok:
+        assert r.returncode == 0, f"sbd {' '.join(args)}: {r.returncode}\n{r.stdout}\n{r.stderr}"
+    return r
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+def test_help_explains_the_commands(home: Path) -> None:
+    out = sbd("--help", home=home).stdout
+    for cmd in ("demo", "deploy", "doctor", "fsimage", "vboard"):
+        assert cmd in out
+    vb = sbd("vboard", "--help", home=home).stdout
+    assert "mpremote connect /dev/pts/N resume fs ls" in vb
+    assert "--cut-at" in sbd("vboard", "exec", "--help", home=home).stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("vboard", "new", "b1", "--board", "nosuch"), "unknown board 'nosuch'; known boards: esp32"),
+        (("vboard", "new", "Bad Name"), "bad board name 'Bad Name'"),
+        (("vboard", "run", "ghost"), "no virtual board named 'ghost'; create it with `sbd vboard new ghost"),
+        (("vboard", "new", "b1", "--uid", "zz"), "--uid must be hex digits"),
+        (("vboard", "new", "b1", "--uid", "0011"), "a pico_w unique id is 8 bytes, got 2"),
+        (("deploy", "--app", "examples/minimal"), "give either --port (a real board) or --vboard"),
+    ],
+)
+def test_errors_are_one_line_with_what_to_do(home: Path, args: tuple[str, ...], message: str) -> None:
+    r = sbd(*args, home=home, ok=False)
+    assert r.returncode != 0
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_vboard_lifecycle_from_the_cli(home: Path, tmp_path: Path) -> None:
+    out = sbd("vboard", "new", "b1", "--board", "pico_w", "--uid", "0102030405060708", home=home).stdout
+    assert "unique id 0102030405060708" in out
+    dup = sbd("vboard", "new", "b1", home=home, ok=False)
+    assert "already exists" in dup.stderr and "--force" in dup.stderr
+    r = sbd("vboard", "exec", "b1", "import machine; print(machine.unique_id().hex())", home=home)
+    assert "0102030405060708" in r.stdout
+    assert "formatted" in r.stderr, "the first boot says it formatted the blank flash"
+    script = tmp_path / "w.py"
+    script.write_text("with open('x.txt', 'w') as f:\n    f.write('x' * 5000)\nprint('WROTE')\n")
+    cut = sbd("vboard", "exec", "b1", "-f", str(script), "--cut-at", "1", home=home, ok=False)
+    assert cut.returncode == 1
+    assert "virtual board b1 lost power" in cut.stderr
+    assert "WROTE" not in cut.stdout
+    assert "b1" in sbd("vboard", "ls", home=home).stdout
+    sbd("vboard", "rm", "b1", home=home)
+    assert "b1" not in sbd("vboard", "ls", home=home).stdout
+
+
+def test_serial_then_mpremote_then_stop(home: Path) -> None:
+    sbd("vboard", "new", "s1", home=home)
+    port = sbd("vboard", "serial", "s1", home=home).stdout.strip().splitlines()[0]
+    try:
+        assert port.startswith("/dev/pts/")
+        assert f"serving on {port}" in sbd("vboard", "ls", home=home).stdout
+        mp = subprocess.run([str(Path(sys.executable).parent / "mpremote"), "connect", port, "resume", "exec",
+                             "print('via mpremote')"], capture_output=True, text=True, timeout=60)
+        assert "via mpremote" in mp.stdout, mp.stderr
+        busy = sbd("vboard", "run", "s1", home=home, ok=False)
+        assert f"is in use on {port}" in busy.stderr
+    finally:
+        sbd("vboard", "stop", "s1", home=home)
+    assert "off" in sbd("vboard", "ls", home=home).stdout
+
+
+def test_fsimage_build_list_extract(home: Path, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "main.py").write_text("print('hi')\n")
+    img = tmp_path / "fs.img"
+    assert "bytes for pico_w" in sbd("fsimage", "build", str(src), str(img), "--board", "pico_w", home=home).stdout
+    assert "main.py" in sbd("fsimage", "ls", str(img), "--board", "pico_w", home=home).stdout
+    sbd("fsimage", "extract", str(img), str(tmp_path / "out"), "--board", "pico_w", home=home)
+    assert (tmp_path / "out" / "main.py").read_text() == "print('hi')\n"
+
+
+def test_demo_boots_the_minimal_example(home: Path) -> None:
+    r = sbd("demo", "--name", "d1", home=home)
+    assert r.stdout.count("sbd 0.1.0 minimal example") == 2
+    assert "boot count:   1" in r.stdout and "boot count:   2" in r.stdout
+    assert "[3/4] deploying" in r.stderr
