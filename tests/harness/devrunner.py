@@ -34,7 +34,7 @@ def main(argv):
         _out("START", name)
         try:
             fn()
-        except Exception as e:  # noqa: BLE001 - report, then go on to the next test
+        except Exception as e:
             _out("FAIL", name)
             sys.print_exception(e)
             _out("ENDFAIL", name)

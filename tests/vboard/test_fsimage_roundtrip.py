@@ -43,6 +43,6 @@ def test_bad_folder_creates_nothing(tmp_path: Path) -> None:
     src = tmp_path / "big"
     src.mkdir()
     (src / "huge.bin").write_bytes(b"\0" * (4 * 1024 * 1024))
-    with pytest.raises(SbdError, match="huge.bin"):
+    with pytest.raises(SbdError, match=r"huge\.bin"):
         store.create("img", "pico_w", fs_from=src)
     assert store.list_boards() == []

@@ -1,6 +1,7 @@
 # CPython stand-in for MicroPython's `cryptolib`, built on `cryptography`.
 # Mirrors the device semantics the SDK relies on: modes 1 (ECB) and 2 (CBC),
-# 16/24/32-byte keys, data a multiple of 16 bytes, CBC chaining across calls,
+# 16/32-byte keys (MicroPython's cryptolib refuses AES-192 keys with
+# ValueError("key"), so the shim does too), data a multiple of 16 bytes, CBC chaining across calls,
 # and one direction per object (encrypt or decrypt, never both).
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -11,7 +12,7 @@ MODE_CBC = 2
 class aes:
     def __init__(self, key, mode, IV=None):
         key = bytes(key)
-        if len(key) not in (16, 24, 32):
+        if len(key) not in (16, 32):
             raise ValueError("key")
         if mode == MODE_ECB:
             m = modes.ECB()
