@@ -98,3 +98,46 @@ def test_state_is_shown_and_board_is_exclusive(served) -> None:
     assert vb.state()["pty"] == port
     with pytest.raises(VBoardError, match="in use on"):
         runner.boot(vb, script="pass")
+
+
+def _read_until(fd: int, marker: bytes, timeout: float = 30) -> bytes:
+    import os
+    import select
+    import time
+
+    buf = b""
+    end = time.monotonic() + timeout
+    while marker not in buf:
+        left = end - time.monotonic()
+        assert left > 0, f"no {marker!r} in {buf[-400:]!r}"
+        if select.select([fd], [], [], left)[0]:
+            buf += os.read(fd, 4096)
+    return buf
+
+
+def test_friendly_repl_ctrl_d_soft_reboots_and_reruns_main(make_board) -> None:
+    import os
+    import termios
+    import tty
+
+    vb = make_board("esp32")
+    put(vb, "main.py", "print('MAIN-RAN')\n")
+    port = serial.start_background(vb)
+    fd = os.open(port, os.O_RDWR | os.O_NOCTTY)
+    try:
+        tty.setraw(fd, termios.TCSANOW)
+        os.write(fd, b"\r\x03")
+        _read_until(fd, b">>> ")
+        os.write(fd, b"x = 6 * 7\r")
+        os.write(fd, b"print('X', x)\r")
+        _read_until(fd, b"X 42")
+        os.write(fd, b"\x04")  # Ctrl-D at the friendly prompt: soft reboot
+        out = _read_until(fd, b">>> ")
+        assert b"MPY: soft reboot" in out
+        assert b"MAIN-RAN" in out, "main.py runs again after a soft reboot"
+        assert f"sbd virtual board {vb.name}".encode() in out, "the banner names the emulated board"
+        os.write(fd, b"print('X' in dir())\r")
+        assert b"False" in _read_until(fd, b"False"), "a soft reboot starts a fresh interpreter"
+    finally:
+        os.close(fd)
+        serial.stop_background(vb)
