@@ -141,3 +141,23 @@ def test_friendly_repl_ctrl_d_soft_reboots_and_reruns_main(make_board) -> None:
     finally:
         os.close(fd)
         serial.stop_background(vb)
+
+
+def test_ctrl_c_during_start_up_cannot_break_the_firmware(make_board) -> None:
+    import os
+    import termios
+    import tty
+
+    vb = make_board("pico_w")
+    put(vb, "main.py", "print('MAIN-RAN')\n")
+    port = serial.start_background(vb)
+    fd = os.open(port, os.O_RDWR | os.O_NOCTTY)
+    try:
+        tty.setraw(fd, termios.TCSANOW)
+        os.write(fd, b"\x03" * 20)  # while the ROM mounts the filesystem
+        _read_until(fd, b">>> ")
+        os.write(fd, b"import os; print('LS', os.listdir('/'))\r")
+        assert b"LS ['main.py']" in _read_until(fd, b"LS ['main.py']"), "the filesystem is mounted"
+    finally:
+        os.close(fd)
+        serial.stop_background(vb)

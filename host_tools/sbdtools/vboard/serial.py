@@ -38,6 +38,7 @@ from ..errors import VBoardError
 from . import runner
 from .store import VBoard
 
+INIT_DONE = b"\x00SBDVB-INIT\x00\n"
 SENTINEL = b"\x00SBDVB-READY\x00\n"
 PROMPT = b">>> "
 CTRL_A, CTRL_B, CTRL_D = b"\x01", b"\x02", b"\x04"
@@ -101,9 +102,16 @@ class Server:
         wd.start(proc)
         self.boots += 1
         self._write_state("running")
-        booting = True      # until the ROM's sentinel: pass boot.py/main.py output through
-        swallowing = False  # after it: drop the unix banner up to the first prompt
-        pending = b""       # user input held while a raw-mode restart completes
+        # Phases of one boot, from the child's output:
+        #   init      the ROM's own start-up: user input is held (a Ctrl-C must
+        #             not interrupt the "firmware"), output passed on;
+        #   booting   boot.py / main.py: input and output pass through (in a
+        #             raw-REPL restart, input stays held until the raw prompt);
+        #   swallow   the unix port's banner, replaced by the board's, up to
+        #             the first prompt (where a raw restart sends Ctrl-A);
+        #   repl      plain relay.
+        phase = "init"
+        pending = b""  # user input held back
         buf = b""
         raw_mode = raw
         while True:
@@ -125,7 +133,7 @@ class Server:
                             raw_mode = True
                         elif ch == CTRL_B[0]:
                             raw_mode = False
-                    if raw and (booting or swallowing):
+                    if phase == "init" or (raw and phase != "repl"):
                         pending = (pending + data)[-_MAX_PENDING:]
                     else:
                         with contextlib.suppress(OSError):
@@ -139,36 +147,41 @@ class Server:
                     if proc.poll() is not None:
                         break
                     continue
-                if booting:
-                    buf += out
-                    i = buf.find(SENTINEL)
-                    if i < 0:
-                        keep = len(SENTINEL) - 1
-                        self._to_user(buf[:-keep] if len(buf) > keep else b"")
-                        buf = buf[-keep:] if len(buf) > keep else buf
-                        continue
-                    self._to_user(buf[:i])
-                    buf = buf[i + len(SENTINEL):]
-                    booting, swallowing = False, True
-                    out, buf = buf, b""
-                if swallowing:
-                    buf += out
-                    j = buf.find(PROMPT)
-                    if j < 0:
-                        continue
-                    rest = buf[j + len(PROMPT):]
-                    buf = b""
-                    swallowing = False
-                    if raw:
-                        # Back into the raw REPL, as a board does after a soft reboot there.
-                        os.write(master, CTRL_A)
-                        if pending:
-                            os.write(master, pending)
+                buf += out
+                while buf:
+                    if phase in ("init", "booting"):
+                        marker = INIT_DONE if phase == "init" else SENTINEL
+                        i = buf.find(marker)
+                        if i < 0:
+                            keep = len(marker) - 1
+                            self._to_user(buf[:-keep] if len(buf) > keep else b"")
+                            buf = buf[-keep:] if len(buf) > keep else buf
+                            break
+                        self._to_user(buf[:i])
+                        buf = buf[i + len(marker):]
+                        if phase == "init":
+                            phase = "booting"
+                            if pending and not raw:
+                                with contextlib.suppress(OSError):
+                                    os.write(master, pending)
+                                pending = b""
+                        else:
+                            phase = "swallow"
+                    elif phase == "swallow":
+                        j = buf.find(PROMPT)
+                        if j < 0:
+                            break
+                        buf = buf[j + len(PROMPT):]
+                        phase = "repl"
+                        if raw:
+                            # Back into the raw REPL, as a board does after a soft reboot there.
+                            os.write(master, CTRL_A + pending)
                             pending = b""
+                        else:
+                            self._to_user(self.banner() + PROMPT)
                     else:
-                        self._to_user(self.banner() + PROMPT)
-                    out = rest
-                self._to_user(out)
+                        self._to_user(buf)
+                        buf = b""
             elif proc.poll() is not None:
                 # Drain what is left, then report how the board stopped.
                 with contextlib.suppress(OSError):
@@ -176,7 +189,7 @@ class Server:
                         tail = os.read(master, 4096)
                         if not tail:
                             break
-                        if not booting:
+                        if phase == "repl":
                             self._to_user(tail)
                 break
         if self.stopping and proc.poll() is None:

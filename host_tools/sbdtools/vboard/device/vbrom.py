@@ -97,6 +97,11 @@ def _vb_run(path=None, src=None):
 
 def _vb_main():
     mode, rtc, exec_src, flash = _vb_boot()
+    if mode in ("friendly", "raw"):
+        # Tell the pty server the firmware's own start-up is over: from here
+        # a Ctrl-C may interrupt boot.py/main.py, as on a board (where it can
+        # never interrupt the firmware's C start-up).
+        print("\x00SBDVB-INIT\x00")
     _vb_run("boot.py")
     if mode == "exec":
         _vb_run(src=exec_src)
