@@ -1,0 +1,121 @@
+"""Long fuzz run of sbd.validate.parse_json (`make fuzz`).
+
+Runs FUZZ_COUNT inputs (default 1,000,000) spread over the shared schemas
+(tests/device/validate_schemas.py): mutated valid documents (byte and tree
+mutations), random JSON, raw bytes, deep nesting, huge numbers, invalid UTF-8,
+duplicate keys, documents at the size bound; then a hypothesis phase.  Any
+outcome other than a valid result or ValidationError, or an accepted document
+that CPython's strict json refuses, stops the run with the input.
+
+Writes bench/results/fuzz_validate.md.  With --write-corpus it also refreshes
+tests/device/data/validate_corpus/ (a few hundred inputs, every distinct
+outcome kept) that test_validate_corpus.py replays on MicroPython.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "host"))
+
+import validate_fuzzing as fz  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "fuzz_validate.md"
+PER_RULE = 2  # corpus: examples kept for each (schema, outcome)
+RANDOM_KEEP = 40  # corpus: extra random inputs per schema
+PER_SCHEMA = 120  # corpus: at most this many inputs per schema
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hypothesis_phase(count: int) -> int:
+    """The host test's hypothesis strategies, with many more examples."""
+    os.environ["SBD_FUZZ_EXAMPLES"] = str(max(1, count // 7))
+    import test_validate_fuzz as t
+
+    tests = [t.test_raw_bytes, t.test_random_json, t.test_mutated_valid_documents, t.test_deep_nesting,
+             t.test_huge_numbers, t.test_invalid_utf8, t.test_duplicate_keys]
+    for fn in tests:
+        fn()
+    return max(1, count // 7) * len(tests)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--count", type=int, default=fz.env_int("FUZZ_COUNT", 1_000_000))
+    ap.add_argument("--hypothesis", type=int, default=fz.env_int("FUZZ_HYPOTHESIS", 20_000),
+                    help="examples for the hypothesis phase (on top of --count)")
+    ap.add_argument("--seed", type=int, default=fz.env_int("FUZZ_SEED", 1))
+    ap.add_argument("--write-corpus", action="store_true")
+    args = ap.parse_args()
+
+    rng = random.Random(args.seed)
+    keep: dict[str, list[tuple[bytes, str]]] = {n: [] for n in fz.SCHEMAS}
+    seen: dict[tuple[str, str], int] = {}
+
+    def on_case(name: str, data: bytes, rule: str) -> None:
+        k = (name, rule)
+        c = seen.get(k, 0)
+        seen[k] = c + 1
+        if len(keep[name]) >= PER_SCHEMA:
+            return
+        if c < PER_RULE and len(data) <= 2100:
+            keep[name].append((data, rule))
+        elif rng.random() < RANDOM_KEEP / max(args.count / len(fz.SCHEMAS), 1) and len(data) <= 400:
+            keep[name].append((data, rule))
+
+    t0 = time.perf_counter()
+    stats = fz.run(rng, args.count, on_case)
+    t1 = time.perf_counter()
+    hyp = hypothesis_phase(args.hypothesis) if args.hypothesis else 0
+    t2 = time.perf_counter()
+
+    total = sum(stats.values())
+    lines = [
+        "# sbd.validate fuzzing (`make fuzz`)",
+        "",
+        "- machine: %s, Python %s" % (cpu_model(), platform.python_version()),
+        "- date: %s, seed %d" % (time.strftime("%Y-%m-%d %H:%M"), args.seed),
+        "- generated inputs: %d in %.0f s (%.0f/s); hypothesis examples: %d in %.0f s"
+        % (total, t1 - t0, total / (t1 - t0), hyp, t2 - t1),
+        "- schemas: %s" % ", ".join(sorted(fz.SCHEMAS)),
+        "- result: **no failure** (every input gave a valid result or ValidationError; every accepted "
+        "input is strict JSON without duplicate keys, within max_bytes)",
+        "",
+        "| outcome | inputs |",
+        "|---|---:|",
+    ]
+    for rule, n in sorted(stats.items(), key=lambda kv: -kv[1])[:40]:
+        lines.append("| %s | %d |" % (rule.replace("|", "/"), n))
+    if len(stats) > 40:
+        lines.append("| (%d more distinct outcomes) | %d |" % (len(stats) - 40,
+                                                             sum(sorted(stats.values())[: len(stats) - 40])))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines[:7]))
+    if args.write_corpus:
+        # Always keep the valid documents themselves.
+        for name, (_, _, valid) in fz.SCHEMAS.items():
+            keep[name].insert(0, (valid, "ok"))
+        fz.write_corpus(keep)
+        print("corpus: %d inputs in %s" % (sum(len(x) for x in keep.values()), fz.CORPUS_DIR))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

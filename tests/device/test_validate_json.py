@@ -1,0 +1,126 @@
+# sbd.validate.parse_json and its pre-scan: every bound and every message.
+# sbd-device: heapsize=64K timeout=120
+from dtest import RUNTIME, eq, raises, true
+from sbd import validate as v
+from sbd.validate import ValidationError
+from validate_util import CONFIG, jfails
+
+# ---- parse_json ------------------------------------------------------------------
+
+def test_parse_json_valid_inputs_of_every_buffer_type():
+    doc = b'{"wifi":{"ssid":"home","password":"12345678"},"name":"dev-1"}'
+    want = {"wifi": {"ssid": "home", "password": "12345678", "hidden": False}, "name": "dev-1"}
+    eq(v.parse_json(doc, CONFIG), want, "bytes")
+    eq(v.parse_json(bytearray(doc), CONFIG), want, "bytearray")
+    eq(v.parse_json(memoryview(doc), CONFIG), want, "memoryview")
+    eq(v.parse_json(doc.decode(), CONFIG), want, "str")
+
+
+def test_parse_json_size_bound_before_anything():
+    jfails(b" " * 2049, v.integer(), "larger than 2048 bytes")
+    jfails(b"[" * 101, v.integer(), "larger than 100 bytes", max_bytes=100)
+    jfails("\u00e9" * 60, v.text(), "larger than 100 bytes", max_bytes=100)  # 120 bytes
+    eq(v.parse_json(b"  7  ", v.integer(), max_bytes=5), 7)
+
+
+def test_parse_json_depth_from_schema():
+    s = v.obj({"a": v.list_of(v.integer())})  # depth 2
+    eq(v.parse_json(b'{"a":[1]}', s), {"a": [1]})
+    jfails(b'{"a":[[1]]}', s, "nested deeper than 2")
+    jfails(b"[" * 1000 + b"]" * 1000, s, "nested deeper than 2")
+    jfails(b'{"a":[[1]]}', s, "nested deeper than 1", max_depth=1)
+    # brackets inside strings do not count
+    eq(v.parse_json(b'{"a":[1],"b":"[[[{{{"}', v.obj({"a": v.list_of(v.integer()), "b": v.text()})),
+       {"a": [1], "b": "[[[{{{"})
+
+
+def test_parse_json_value_count_from_schema():
+    s = v.list_of(v.integer(), 0, 4)
+    eq(v.parse_json(b"[1,2,3,4]", s), [1, 2, 3, 4])
+    jfails(b"[" + b"1," * 600 + b"1]", s, "more than 6 values")
+    jfails(b"[1,2,3,4,5,6]", s, "more than 6 values")
+    jfails(b"[1,2,3,4,5]", s, "more than 4 items")  # within the bound: the schema says why
+    jfails(b"[1,2,3]", s, "more than 2 values", max_values=2)
+
+
+def test_parse_json_keep_objects_use_default_limits():
+    k = v.obj({}, v.KEEP)
+    jfails(b'{"a":' + b"[" * 9 + b"]" * 9 + b"}", k, "nested deeper than 8")
+    jfails(b'{"a":[' + b"0," * 300 + b"0]}", k, "more than 256 values")
+    eq(v.parse_json(b'{"a":[[[[1]]]]}', k, max_depth=5), {"a": [[[[1]]]]})
+
+
+def test_parse_json_not_json():
+    s = v.obj({}, v.KEEP)
+    for doc in (b"", b" ", b"{", b"}", b'{"a":"b', b'{"a":1}]', b"[1] x", b"tru", b".5",
+                b'"\xff\xfe"', b"\xef\xbb\xbf{}", b"{'a':1}", b"\x00", b"-", b"[1,2"):
+        jfails(doc, s, "not valid JSON")
+
+
+def test_parse_json_duplicate_keys():
+    s = v.obj({"a": v.integer()})
+    jfails(b'{"a":1,"a":2}', s, "duplicate key")
+    k = v.obj({"a": v.integer()}, v.KEEP)
+    jfails(b'{"a":1,"b":{"c":1,"c":2}}', k, "duplicate key")
+    d = v.obj({"a": v.integer()}, v.DROP)
+    jfails(b'{"a":1,"b":1,"b":2}', d, "duplicate key")
+    eq(v.parse_json(b'{"a":1,"b":"x:y"}', d), {"a": 1}, "colons in strings are not members")
+
+
+def test_parse_json_rejects_micropython_lax_syntax():
+    # MicroPython's json accepts these; CPython's does not: both must reject.
+    s = v.obj({"a": v.integer()}, v.KEEP)
+    for doc in (b'{"a" 1}', b'{"a":1,"b" 2}'):
+        e = raises(ValidationError, v.parse_json, doc, s)
+        true(e.rule in ("duplicate key", "not valid JSON"), "lax syntax rejected")
+
+
+def test_parse_json_validates_after_loading():
+    jfails(b'{"wifi":{"ssid":"","password":"12345678"}}', CONFIG, "shorter than 1", "x.wifi.ssid")
+
+
+# ---- the pre-scan ----------------------------------------------------------------
+
+SCAN_DOCS = (
+    b'{"a":[1,{"b":"]\\\\"},"c\\"d:,[{"],"e":2}',
+    b'["a\\"b", "\\\\", "x\\\\\\"y"]',
+    b'"unterminated\\"',
+    b"[[[[[[[[[[]]]]]]]]]]",
+    b"]",
+    b"[}",
+    b'{"k":"v\\u0000"}',
+    b'["a\x01"]',
+    b'["\x7f", "\x1f"]',
+    b'{"a":1,"b":[1,2,3],"c":{"d":"e:f"}}',
+)
+
+
+def test_scanners_agree():
+    from sbd.validate._scan import scan_py
+
+    native = v.use_native_scan(True)
+    if RUNTIME == "micropython":
+        true(native, "viper pre-scan available on the unix port")
+    fast = v._scanner()
+    for doc in SCAN_DOCS:
+        for lim in ((1, 3), (4, 8), (20, 100)):
+            eq(fast(doc, len(doc), lim[0], lim[1]), scan_py(doc, len(doc), lim[0], lim[1]), repr(doc))
+
+
+def test_parse_json_raw_control_bytes_in_strings():
+    # Not JSON; MicroPython's json would take them, CPython's would not.
+    for doc in (b'{"t":"a\x01"}', b'["\x00"]', b'["\n"]', b'{"\t":1}'):
+        jfails(doc, v.obj({}, v.KEEP), "not valid JSON")
+
+
+def test_portable_scan_gives_the_same_answers():
+    from test_validate_scalars import test_text_control_characters_from_json
+
+    v.use_native_scan(False)
+    try:
+        test_parse_json_depth_from_schema()
+        test_parse_json_duplicate_keys()
+        test_parse_json_not_json()
+        test_text_control_characters_from_json()
+    finally:
+        v.use_native_scan(True)
