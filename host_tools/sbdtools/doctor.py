@@ -16,15 +16,14 @@ import getpass
 import importlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from . import boards
 from .errors import SbdError
+from .mpytools import find_tool
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -96,15 +95,6 @@ class MpyCrossInfo:
 
 
 # --------------------------------------------------------------------------- probes (patched in tests)
-
-
-def find_tool(name: str) -> str | None:
-    """A program from this Python's bin folder (the venv `make` built) first, then PATH."""
-    bindir = Path(sys.executable).parent
-    for cand in (bindir / name, bindir / f"{name}.exe"):
-        if cand.is_file() and os.access(cand, os.X_OK):
-            return str(cand)
-    return shutil.which(name)
 
 
 def _run(cmd: list[str]) -> tuple[int, str]:

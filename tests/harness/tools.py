@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from sbdtools import mpytools
@@ -16,23 +14,12 @@ RUNNER = Path(__file__).resolve().parent / "devrunner.py"
 
 
 
-def find_tool(name: str) -> str:
-    """The tool from this venv's bin first (what `make` installed), then PATH."""
-    cand = Path(sys.executable).parent / name
-    if cand.exists():
-        return str(cand)
-    found = shutil.which(name)
-    if not found:
-        raise FileNotFoundError(f"{name} not found; run `make test` (it installs it into .venv)")
-    return found
-
-
 def micropython() -> str:
-    return find_tool("micropython")
+    return mpytools.require_tool("micropython")
 
 
 def mpy_cross() -> str:
-    return find_tool("mpy-cross")
+    return mpytools.require_tool("mpy-cross")
 
 
 _arch_cache: dict[str, str | None] = {}

