@@ -105,3 +105,15 @@ def test_aead_malformed():
     raises(MalformedInput, a.decrypt, rec[: aead.MIN_RECORD - 1])
     raises(MalformedInput, a.decrypt, b"")
     raises(MalformedInput, a.encrypt, b"m", b"", b"short iv")
+
+
+def test_aead_bad_padding_under_valid_tag():
+    # Only a faulty encryptor can make these (the tag is valid): decrypt must
+    # still refuse them, after the tag check, with MalformedInput.
+    a = aead.Aead(bytes(32))
+    iv = bytes(16)
+    for last in (bytes(16), bytes(15) + b"\x11", bytes(14) + b"\x01\x02", b"\x03" * 15 + b"\x10"):
+        body = b"\x01\x01" + iv + cryptolib.aes(a._enc, 2, iv).encrypt(b"x" * 16 + last)
+        raises(MalformedInput, a.decrypt, body + a._tag(b"", body))
+    body = b"\x01\x01" + iv + cryptolib.aes(a._enc, 2, iv).encrypt(b"x" * 16 + b"\x02" * 16)
+    eq(a.decrypt(body + a._tag(b"", body)), b"x" * 16 + b"\x02" * 14, "valid padding 2")

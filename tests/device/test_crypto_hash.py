@@ -24,6 +24,20 @@ def test_ct_equal():
     true(not ct_equal(b"abc", b"abd"))
     true(not ct_equal(b"abc", b"ab"))
     true(ct_equal(bytearray(b"\x00\xff"), memoryview(b"\x00\xff")))
+    from sbd.crypto import _ct as C
+
+    # Both loops, whichever the import-time self-test picked: each passes the
+    # self-test and agrees on equal, unequal-in-any-byte and offset inputs.
+    eq(C.BACKEND, "viper", "viper compare selected on this runtime")
+    a = bytes(range(40))
+    for f in (C._ct_or_viper, C._ct_or_portable):
+        true(C._self_test(f), "self-test")
+        eq(f(a, bytearray(a), 40), 0)
+        eq(f(memoryview(a)[8:], a[8:], 32), 0)
+        for i in range(40):
+            b = bytearray(a)
+            b[i] ^= 1 << (i & 7)
+            true(f(a, b, 40) != 0, "byte %d" % i)
 
 
 def test_random_bytes():

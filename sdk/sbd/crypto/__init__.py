@@ -30,18 +30,23 @@ class MalformedInput(CryptoError):
     """Input of the wrong length, range or format, rejected before any work."""
 
 
+_ct_or = None  # the compare loop, from sbd.crypto._ct (viper after its self-test)
+
+
 def ct_equal(a, b):
     """Compare two byte strings in time that depends only on their lengths.
 
     Different lengths compare unequal at once (lengths are not secret here:
     tags and digests have fixed, public sizes)."""
+    global _ct_or
     n = len(a)
     if n != len(b):
         return False
-    r = 0
-    for i in range(n):
-        r |= a[i] ^ b[i]
-    return r == 0
+    if _ct_or is None:  # first use: load the loop (not in RAM for verify-only apps)
+        from sbd.crypto._ct import ct_or
+
+        _ct_or = ct_or
+    return _ct_or(a, b, n) == 0
 
 
 def random_bytes(n):

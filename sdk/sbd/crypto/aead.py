@@ -25,7 +25,7 @@ from micropython import const
 import cryptolib
 import hashlib
 
-from sbd.crypto import BadMAC, MalformedInput, ct_equal, random_bytes
+from sbd.crypto import BadMAC, MalformedInput, _ct, ct_equal, random_bytes  # noqa: F401  (_ct: select the compare loop now)
 from sbd.crypto.hmac import _pads
 from sbd.crypto.kdf import hkdf
 
@@ -43,6 +43,14 @@ MIN_RECORD = const(66)  # header + IV + one block + tag
 MAX_AD = const(0x10000000)  # bounds AL; far beyond any record sbd makes
 
 
+# PKCS#7 padding strings, p bytes of value p for p = 1..16, back to back:
+# padding p starts at offset p * (p - 1) / 2.
+_PADS = bytes(p for p in range(1, _BLOCK + 1) for _ in range(p))
+_AL0 = bytes(8)  # AL for empty AD
+_sha256 = hashlib.sha256
+_aes = cryptolib.aes
+
+
 def unpad_len(last):
     """The PKCS#7 padding length of a decrypted last block, or MalformedInput.
 
@@ -51,9 +59,9 @@ def unpad_len(last):
     pad = last[_BLOCK - 1]
     if pad < 1 or pad > _BLOCK:
         raise MalformedInput("AEAD padding")
-    for i in range(_BLOCK - pad, _BLOCK):
-        if last[i] != pad:
-            raise MalformedInput("AEAD padding")
+    o = (pad * (pad - 1)) >> 1
+    if bytes(last[_BLOCK - pad : _BLOCK]) != _PADS[o : o + pad]:
+        raise MalformedInput("AEAD padding")
     return pad
 
 
@@ -73,12 +81,17 @@ class Aead:
         self._ipad, self._opad = _pads(km[32:])
 
     def _tag(self, ad, body):
-        h = hashlib.sha256(self._ipad)
+        # HMAC(mac_key, AD || body || AL), the message streamed into the
+        # inner hash straight from the caller's buffers.
+        h = _sha256(self._ipad)
         if ad:
             h.update(ad)
-        h.update(body)
-        h.update((len(ad) * 8).to_bytes(8, "big"))
-        return hashlib.sha256(self._opad + h.digest()).digest()
+            h.update(body)
+            h.update((len(ad) * 8).to_bytes(8, "big"))
+        else:
+            h.update(body)
+            h.update(_AL0)
+        return _sha256(self._opad + h.digest()).digest()
 
     def encrypt(self, plaintext, ad=b"", iv=None):
         """Return the record (a bytearray) for plaintext and associated data ad.
@@ -86,31 +99,27 @@ class Aead:
         iv is for known-answer tests only: leave it None on a device."""
         if len(ad) > MAX_AD:
             raise MalformedInput("AD too long")
-        n = len(plaintext)
-        full = n - n % _BLOCK
-        size = record_size(n)
-        out = bytearray(size)
-        mv = memoryview(out)
-        mv[0:_HDR] = HEADER
         if iv is None:
             iv = random_bytes(IV_SIZE)
         elif len(iv) != IV_SIZE:
             raise MalformedInput("IV must be 16 bytes")
-        mv[_HDR:_PREFIX] = iv
-        aes = cryptolib.aes(self._enc, _MODE_CBC, iv)
-        end = _PREFIX + full
-        if full:
-            # Whole blocks straight from the caller's buffer: no copy.
-            aes.encrypt(memoryview(plaintext)[:full], mv[_PREFIX:end])
-        # Last block: the tail of the plaintext and the PKCS#7 padding.
-        pad = _BLOCK - (n - full)
-        last = bytearray(_BLOCK)
-        last[: n - full] = plaintext[full:]
-        for i in range(n - full, _BLOCK):
-            last[i] = pad
-        aes.encrypt(last, mv[end : end + _BLOCK])
-        body_end = end + _BLOCK
-        mv[body_end:] = self._tag(ad, mv[:body_end])
+        n = len(plaintext)
+        pad = _BLOCK - n % _BLOCK
+        end = _PREFIX + n
+        body_end = end + pad
+        # One allocation: header, IV, then plaintext and PKCS#7 padding copied
+        # into place and encrypted there in a single cryptolib call.
+        out = bytearray(body_end + TAG_SIZE)
+        out[0] = VERSION
+        out[1] = SUITE
+        out[_HDR:_PREFIX] = iv
+        out[_PREFIX:end] = plaintext
+        o = (pad * (pad - 1)) >> 1
+        out[end:body_end] = _PADS[o : o + pad]
+        mv = memoryview(out)
+        body = mv[_PREFIX:body_end]
+        _aes(self._enc, _MODE_CBC, iv).encrypt(body, body)
+        out[body_end:] = self._tag(ad, mv[:body_end])
         return out
 
     def decrypt(self, record, ad=b""):
@@ -127,21 +136,13 @@ class Aead:
         body_end = size - TAG_SIZE
         if not ct_equal(self._tag(ad, mv[:body_end]), mv[body_end:]):
             raise BadMAC("AEAD tag mismatch")
-        # Authentic.  Decrypt the last block first (CBC: its IV is the block
-        # before it) to learn the plaintext length, then the rest straight
-        # into an output buffer of exactly that size.
-        last_start = body_end - _BLOCK
-        last = cryptolib.aes(self._enc, _MODE_CBC, mv[last_start - _BLOCK : last_start]).decrypt(
-            mv[last_start:body_end]
-        )
-        pad = unpad_len(last)
-        full = last_start - _PREFIX
-        out = bytearray(full + _BLOCK - pad)
-        if full:
-            cryptolib.aes(self._enc, _MODE_CBC, mv[_HDR:_PREFIX]).decrypt(
-                mv[_PREFIX:last_start], memoryview(out)[:full]
-            )
-        out[full:] = last[: _BLOCK - pad]
+        # Authentic: decrypt the whole body in one call straight into the
+        # output buffer, check the padding, then shorten the buffer in place
+        # (no copy; at most 16 bytes of its allocation go unused).
+        n = body_end - _PREFIX
+        out = bytearray(n)
+        _aes(self._enc, _MODE_CBC, mv[_HDR:_PREFIX]).decrypt(mv[_PREFIX:body_end], out)
+        out[n - unpad_len(out[n - _BLOCK :]) :] = b""
         return out
 
 
