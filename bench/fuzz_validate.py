@@ -1,11 +1,14 @@
-"""Long fuzz run of sbd.validate.parse_json (`make fuzz`).
+"""Long fuzz run of sbd.validate.parse_json, .form and .layout (`make fuzz`).
 
 Runs FUZZ_COUNT inputs (default 1,000,000) spread over the shared schemas
 (tests/device/validate_schemas.py): mutated valid documents (byte and tree
 mutations), random JSON, raw bytes, deep nesting, huge numbers, invalid UTF-8,
-duplicate keys, documents at the size bound; then a hypothesis phase.  Any
-outcome other than a valid result or ValidationError, or an accepted document
-that CPython's strict json refuses, stops the run with the input.
+duplicate keys, documents at the size bound; then FUZZ_FORM_COUNT (default
+200,000) query strings and binary records for sbd.validate.form and
+sbd.validate.layout (tests/host/validate_form_fuzzing.py); then a hypothesis
+phase.  Any outcome other than a valid result or ValidationError, or an
+accepted input that CPython reads differently (strict json; urllib.parse and
+int/float; struct), stops the run with the input.
 
 Writes bench/results/fuzz_validate.md.  With --write-corpus it also refreshes
 tests/device/data/validate_corpus/ (a few hundred inputs, every distinct
@@ -25,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "host"))
 
+import validate_form_fuzzing as ffz  # noqa: E402
 import validate_fuzzing as fz  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "fuzz_validate.md"
@@ -50,6 +54,11 @@ def hypothesis_phase(count: int) -> int:
 
     tests = [t.test_raw_bytes, t.test_random_json, t.test_mutated_valid_documents, t.test_deep_nesting,
              t.test_huge_numbers, t.test_invalid_utf8, t.test_duplicate_keys]
+    import test_validate_form_fuzz as tf
+
+    tests += [tf.test_form_raw_bytes, tf.test_form_structured, tf.test_form_mutated_valid,
+              tf.test_form_percent_encoded_bytes, tf.test_layout_raw_bytes, tf.test_layout_mutated_valid,
+              tf.test_layout_right_size]
     for fn in tests:
         fn()
     return max(1, count // 7) * len(tests)
@@ -58,6 +67,8 @@ def hypothesis_phase(count: int) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=fz.env_int("FUZZ_COUNT", 1_000_000))
+    ap.add_argument("--form-count", type=int, default=fz.env_int("FUZZ_FORM_COUNT", 200_000),
+                    help="query strings and binary records for sbd.validate.form / .layout")
     ap.add_argument("--hypothesis", type=int, default=fz.env_int("FUZZ_HYPOTHESIS", 20_000),
                     help="examples for the hypothesis phase (on top of --count)")
     ap.add_argument("--seed", type=int, default=fz.env_int("FUZZ_SEED", 1))
@@ -82,8 +93,11 @@ def main() -> int:
     t0 = time.perf_counter()
     stats = fz.run(rng, args.count, on_case)
     t1 = time.perf_counter()
+    fstats = ffz.run(rng, args.form_count)
+    t1f = time.perf_counter()
     hyp = hypothesis_phase(args.hypothesis) if args.hypothesis else 0
     t2 = time.perf_counter()
+    ftotal = sum(fstats.values())
 
     total = sum(stats.values())
     lines = [
@@ -92,10 +106,12 @@ def main() -> int:
         "- machine: %s, Python %s" % (cpu_model(), platform.python_version()),
         "- date: %s, seed %d" % (time.strftime("%Y-%m-%d %H:%M"), args.seed),
         "- generated inputs: %d in %.0f s (%.0f/s); hypothesis examples: %d in %.0f s"
-        % (total, t1 - t0, total / (t1 - t0), hyp, t2 - t1),
+        % (total, t1 - t0, total / (t1 - t0), hyp, t2 - t1f),
+        "- form and layout inputs: %d in %.0f s (%.0f/s)" % (ftotal, t1f - t1, ftotal / max(t1f - t1, 1e-9)),
         "- schemas: %s" % ", ".join(sorted(fz.SCHEMAS)),
         "- result: **no failure** (every input gave a valid result or ValidationError; every accepted "
-        "input is strict JSON without duplicate keys, within max_bytes)",
+        "input is strict JSON without duplicate keys, within max_bytes; every accepted form and record "
+        "reads the same through CPython's urllib.parse and struct)",
         "",
         "| outcome | inputs |",
         "|---|---:|",
@@ -105,9 +121,16 @@ def main() -> int:
     if len(stats) > 40:
         lines.append("| (%d more distinct outcomes) | %d |" % (len(stats) - 40,
                                                              sum(sorted(stats.values())[: len(stats) - 40])))
+    lines += ["", "`sbd.validate.form` (parse_query) and `sbd.validate.layout` (Layout.parse):", "",
+              "| outcome | inputs |", "|---|---:|"]
+    ranked = sorted(fstats.items(), key=lambda kv: -kv[1])
+    for rule, n in ranked[:30]:
+        lines.append("| %s | %d |" % (rule.replace("|", "/"), n))
+    if len(ranked) > 30:
+        lines.append("| (%d more distinct outcomes) | %d |" % (len(ranked) - 30, sum(n for _, n in ranked[30:])))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines[:7]))
+    print("\n".join(lines[:8]))
     if args.write_corpus:
         # Always keep the valid documents themselves.
         for name, (_, _, valid) in fz.SCHEMAS.items():

@@ -92,6 +92,7 @@ SCAN_DOCS = (
     b'["a\x01"]',
     b'["\x7f", "\x1f"]',
     b'{"a":1,"b":[1,2,3],"c":{"d":"e:f"}}',
+    b'{"caf\xc3\xa9":"\xc0\xaf","x":["\\\xff"]}',
 )
 
 
@@ -113,6 +114,19 @@ def test_parse_json_raw_control_bytes_in_strings():
         jfails(doc, v.obj({}, v.KEEP), "not valid JSON")
 
 
+def test_parse_json_strict_utf8():
+    # MicroPython's json takes overlong forms (C0 AF would be "/"), surrogates
+    # and code points above U+10FFFF; CPython's does not: both must refuse.
+    s = v.obj({}, v.KEEP)
+    for bad in (b"\xc0\xaf", b"\xe0\x80\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xf8\x88\x80\x80\x80",
+                b"\xff", b"\xc3", b"\xe2\x82", b"a\x80"):
+        jfails(b'{"t":"' + bad + b'"}', s, "not valid JSON")
+        jfails(b'{"' + bad + b'":1}', s, "not valid JSON")
+    for good in (b"\xc2\x80", b"\xdf\xbf", b"\xe0\xa0\x80", b"\xed\x9f\xbf", b"\xf0\x90\x80\x80", b"\xf4\x8f\xbf\xbf"):
+        eq(len(v.parse_json(b'{"t":"' + good + b'"}', s)["t"]), 1, repr(good))
+    eq(v.parse_json(b'["caf\xc3\xa9"]', v.list_of(v.text())), ["caf\u00e9"])
+
+
 def test_portable_scan_gives_the_same_answers():
     from test_validate_scalars import test_text_control_characters_from_json
 
@@ -122,5 +136,6 @@ def test_portable_scan_gives_the_same_answers():
         test_parse_json_duplicate_keys()
         test_parse_json_not_json()
         test_text_control_characters_from_json()
+        test_parse_json_strict_utf8()
     finally:
         v.use_native_scan(True)

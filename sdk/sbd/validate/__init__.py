@@ -13,7 +13,9 @@
 #        balanced, nesting depth <= the schema's depth, number of values <=
 #        what the schema can accept; so json.loads never sees a document that
 #        could spend the heap on depth or breadth the schema would reject;
-#     3. json.loads; any parse error is "not valid JSON";
+#     3. json.loads; any parse error is "not valid JSON", and so is text
+#        that is not well-formed UTF-8 (checked when a string holds a byte
+#        above 0x7f: MicroPython's json alone accepts overlong forms);
 #     4. the schema (below);
 #     5. no duplicate keys: the object members the pre-scan counted must all
 #        be present after parsing (json.loads keeps only the last duplicate).
@@ -31,6 +33,12 @@
 # done in place: the value returned is the input object itself, normalized
 # (defaults filled in, numbers as float, bytes decoded, dropped fields gone).
 # No assert anywhere: it vanishes at opt level 1 and above.
+#
+# Submodules, each imported only when needed so an app pays RAM for what it
+# uses: _scan and _utf8 (the pre-scan and the UTF-8 check, at the first
+# parse_json); _more (text prefix/check, hex and base64, DROP/KEEP objects:
+# imported by those constructors); form (query strings and form bodies) and
+# layout (fixed binary records), imported by the app.
 import sys
 
 from micropython import const
@@ -82,9 +90,6 @@ _UNBOUNDED = const(0x3FFFFFFF)
 _E_DEPTH = const(-2)
 _E_VALUES = const(-3)
 
-_SAFE_KEY = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-."
-_B64_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-
 # Character classes for text(chars=...): ranges like "A-Z", a final "-" is literal.
 DIGITS = "0-9"
 HEX = "0-9a-fA-F"
@@ -107,11 +112,8 @@ _dict = dict
 _list = list
 
 
-class _Missing:
-    pass
-
-
-_MISSING = _Missing()
+# The absent default: a bare object, cheaper than a class.
+_MISSING = object()
 
 
 class ValidationError(ValueError):
@@ -261,6 +263,8 @@ def text(min_len=0, max_len=_DEFAULT_TEXT_MAX, *, chars=None, prefix=None, check
     f = _flags(optional, default, nullable)
     if allow_control:
         f |= _CTRL
+    if prefix is not None or check is not None:
+        _need_more()
     return _checked((_STR, f, default, min_len, max_len,
                      _expand(chars) if chars else None, chars, prefix, check))
 
@@ -268,12 +272,14 @@ def text(min_len=0, max_len=_DEFAULT_TEXT_MAX, *, chars=None, prefix=None, check
 def hexbytes(min_len=0, max_len=_DEFAULT_BYTES_MAX, *, optional=False, default=_MISSING, nullable=False):
     """Bytes sent as a hex string; lengths in bytes; returns bytes."""
     _bounds(min_len, max_len, "length")
+    _need_more()
     return _checked((_HEX, _flags(optional, default, nullable), default, min_len, max_len))
 
 
 def b64bytes(min_len=0, max_len=_DEFAULT_BYTES_MAX, *, optional=False, default=_MISSING, nullable=False):
     """Bytes sent as canonical padded base64; lengths in bytes; returns bytes."""
     _bounds(min_len, max_len, "length")
+    _need_more()
     return _checked((_B64, _flags(optional, default, nullable), default, min_len, max_len))
 
 
@@ -318,6 +324,7 @@ def obj(fields, unknown=REJECT, *, optional=False, default=_MISSING, nullable=Fa
         depth = max(depth, _depth(s))
         weight += _weight(s)
     if unknown != REJECT:
+        _need_more()
         depth = _UNBOUNDED
         weight = _UNBOUNDED
     return _checked((_OBJ, _flags(optional, default, nullable), default, items, unknown,
@@ -424,24 +431,6 @@ def _wrong(s, x, rule):
     raise _Fail(rule)
 
 
-def _check_text_more(s, x):
-    p = s[_E]
-    if p is not None:
-        for q in p:
-            if x.startswith(q):
-                break
-        else:
-            raise _Fail("does not start with " + " or ".join(p))
-    c = s[_F]
-    if c is not None:
-        try:
-            r = c(x)
-        except ValueError:
-            r = "rejected by check"
-        if r:
-            raise _Fail(r)
-
-
 def _check_list(s, x, ctx):
     n = _len(x)
     if n < s[_B]:
@@ -461,76 +450,6 @@ def _check_list(s, x, ctx):
         e.segs.append(i)
         raise
     return x
-
-
-def _check_bytes(s, x, k):
-    n = len(x)
-    if k == _HEX:
-        if n & 1:
-            raise _Fail("not hex")
-        m = n >> 1
-    else:
-        if n & 3:
-            raise _Fail("not base64")
-        m = (n >> 2) * 3 - (2 if x.endswith("==") else 1 if x.endswith("=") else 0)
-    # Lengths first, from the text: never decode more than the bound.
-    if m < s[_A]:
-        raise _Fail("shorter than %d bytes" % s[_A])
-    if m > s[_B]:
-        raise _Fail("longer than %d bytes" % s[_B])
-    binascii = _binascii()
-    if k == _HEX:
-        try:
-            return binascii.unhexlify(x)
-        except ValueError:
-            raise _Fail("not hex")
-    # base64: the alphabet checked first (a2b_base64 skips unknown characters),
-    # then canonical form (no stray bits in the padding), so one byte string has
-    # exactly one accepted encoding.
-    if x.rstrip("=").strip(_B64_CHARS):
-        raise _Fail("not base64")
-    try:
-        raw = binascii.a2b_base64(x)
-    except ValueError:
-        raise _Fail("not base64")
-    if binascii.b2a_base64(raw)[:-1] != x.encode():
-        raise _Fail("not base64")
-    return raw
-
-
-_ba = None
-
-
-def _binascii():
-    # Imported at first use (an import statement in a hot path costs ~2 us).
-    global _ba
-    if _ba is None:
-        import binascii
-
-        _ba = binascii
-    return _ba
-
-
-def _unknown_rule(key):
-    # Name the field only when it is short and plain: the path and rule go to
-    # telemetry and logs, and an attacker chooses the key.
-    if type(key) is str and 0 < len(key) <= 32 and not key.strip(_SAFE_KEY):
-        return "unknown field '" + key + "'"
-    return "unknown field"
-
-
-def _members(x):
-    # Object members in an unchecked (KEEP) subtree, for the duplicate-key
-    # rule; depth is bounded by the pre-scan.
-    n = 0
-    if type(x) is dict:
-        n = len(x)
-        for v in x.values():
-            n += _members(v)
-    elif type(x) is list:
-        for v in x:
-            n += _members(v)
-    return n
 
 
 def _check_obj(s, x, ctx):
@@ -560,27 +479,50 @@ def _check_obj(s, x, ctx):
     return x
 
 
+_SAFE_KEY = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-."
+
+
+def _unknown_rule(key):
+    # Name the field only when it is short and plain: the path and rule go to
+    # telemetry and logs, and an attacker chooses the key.
+    if type(key) is str and 0 < len(key) <= 32 and not key.strip(_SAFE_KEY):
+        return "unknown field '" + key + "'"
+    return "unknown field"
+
+
 def _sort_key(k):
     return k if type(k) is str else ""
 
 
 def _unknown(s, x, ctx):
-    fields = s[_A]
-    names = [f[0] for f in fields]
-    policy = s[_B]
+    if s[_B] != REJECT:
+        return _unknown_kept(s, x, ctx)
+    names = [f[0] for f in s[_A]]
     extra = [k for k in x if k not in names]
     # Name the first unknown key in code point order: dict order differs
     # between MicroPython and CPython, the message must not.
     extra.sort(key=_sort_key)
-    for k in extra:
-        if policy == REJECT:
-            raise _Fail(_unknown_rule(k))
-        if policy == DROP:
-            del x[k]
-        elif type(k) is not str:
-            raise _Fail("key not a string")
-        else:
-            ctx[0] += _members(x[k])
+    raise _Fail(_unknown_rule(extra[0]))
+
+
+# The rarely used paths live in sbd.validate._more: text prefixes and check
+# functions, hexbytes and b64bytes, objects that DROP or KEEP unknown fields.
+# The constructors of those specs import it, so the import happens while the
+# app builds its schemas (at start-up, on a fresh heap), never in the middle of
+# validating an input; an app whose schemas use none of them never loads it.
+_check_text_more = None
+_check_bytes = None
+_unknown_kept = None
+
+
+def _need_more():
+    global _check_text_more, _check_bytes, _unknown_kept
+    if _check_bytes is None:
+        from sbd.validate import _more as m
+
+        _check_text_more = m.check_text_more
+        _check_bytes = m.check_bytes
+        _unknown_kept = m.unknown_kept
 
 
 # ---- entry points ---------------------------------------------------------------
@@ -636,6 +578,10 @@ def parse_json(data, schema, max_bytes=DEFAULT_MAX_BYTES, name="input", max_dept
         if r == _E_VALUES:
             _reject(name, "more than %d values" % values)
         _reject(name, "not valid JSON")
+    if r & 2 and not _utf8_check(data):
+        # MicroPython's json takes overlong and surrogate forms (C0 AF is "/");
+        # CPython's refuses them: both runtimes must agree, strictly.
+        _reject(name, "not valid JSON")
     try:
         if _CPYTHON:
             x = _loads(str(data, "utf-8"), parse_constant=_no_constant)
@@ -650,7 +596,7 @@ def parse_json(data, schema, max_bytes=DEFAULT_MAX_BYTES, name="input", max_dept
         x = _check(schema, x, ctx)
     except _Fail as e:
         _reject(name, e.rule, e.segs)
-    if ctx[0] != r >> 1:
+    if ctx[0] != r >> 2:
         # json.loads keeps the last of duplicate keys; every ':' the pre-scan
         # counted must be a member that survived.
         _reject(name, "duplicate key")
@@ -669,17 +615,20 @@ def _loads(s, **kw):
     return json.loads(s, **kw)
 
 
-# ---- pre-scan (sbd.validate._scan, imported at the first parse_json) -----------
+# ---- pre-scan and UTF-8 check (_scan and _utf8, imported at the first parse_json) ---
 
 _scan_fn = None
 _native_scan = None
+_utf8_check = None  # sbd.validate._utf8.check (not "_utf8": the submodule sets that attribute)
 
 
 def _scanner():
-    global _scan_fn, _native_scan
+    global _scan_fn, _native_scan, _utf8_check
     if _scan_fn is None:
         from sbd.validate import _scan as m
+        from sbd.validate._utf8 import check
 
+        _utf8_check = check
         _scan_fn = m.best()
         if _scan_fn is not m.scan_py:
             _native_scan = _scan_fn
@@ -691,9 +640,11 @@ def use_native_scan(enabled):
 
     Returns True when the native (viper) pre-scan is in use.
     """
-    global _scan_fn, _native_scan
+    global _scan_fn, _native_scan, _utf8_check
     from sbd.validate import _scan as m
+    from sbd.validate._utf8 import check
 
+    _utf8_check = check
     _scan_fn = m.best() if enabled else m.scan_py
     if _scan_fn is not m.scan_py:
         _native_scan = _scan_fn

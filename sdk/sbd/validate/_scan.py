@@ -1,9 +1,13 @@
 # sbd.validate._scan: the pre-scan parse_json runs before json.loads.
 #
 # scan(b, n, max_depth, max_values) walks the bytes once without allocating.
-# Returns 2 * (number of ':' outside strings, i.e. object members) + 1 if a
-# string holds a backslash or 0x7f (so text may hold a
-# control character and the schema must look), else + 0; or below zero:
+# Returns 4 * (number of ':' outside strings, i.e. object members)
+#   + 2 if a string holds a byte above 0x7f (so the UTF-8 must be checked:
+#       MicroPython's json accepts overlong forms such as C0 AF for "/",
+#       surrogates and code points above U+10FFFF; CPython's refuses them)
+#   + 1 if a string holds a backslash or 0x7f (so text may hold a control
+#       character and the schema must look);
+# or below zero:
 #   _E_SYNTAX  unterminated string, unbalanced brackets, a raw byte below
 #              0x20 in a string (JSON forbids it; MicroPython's json would
 #              accept it, CPython's does not: both runtimes must agree)
@@ -30,6 +34,7 @@ def scan_py(b, n, lim_d, lim_v):
     v = 1
     col = 0
     ctl = 0
+    hi = 0
     find = b.find
     while i < n:
         c = b[i]
@@ -50,6 +55,8 @@ def scan_py(b, n, lim_d, lim_v):
                     return _E_SYNTAX
                 if not ctl and (b"\\" in t or b"\x7f" in t):
                     ctl = 1
+                if not hi and max(t) > 127:
+                    hi = 2
             i = j
         elif c == 91 or c == 123:  # [ {
             d += 1
@@ -71,7 +78,7 @@ def scan_py(b, n, lim_d, lim_v):
         i += 1
     if d:
         return _E_SYNTAX
-    return col * 2 + ctl
+    return col * 4 + hi + ctl
 
 
 _VIPER_SRC = """
@@ -84,6 +91,7 @@ def scan(b, n: int, lim_d: int, lim_v: int) -> int:
     v = 1
     col = 0
     ctl = 0
+    hi = 0
     while i < n:
         c = p[i]
         if c == 34:
@@ -99,6 +107,8 @@ def scan(b, n: int, lim_d: int, lim_v: int) -> int:
                     return -1
                 elif c == 127:
                     ctl = 1
+                elif c > 127:
+                    hi = 2
                 i += 1
             if i >= n:
                 return -1
@@ -122,7 +132,7 @@ def scan(b, n: int, lim_d: int, lim_v: int) -> int:
         i += 1
     if d != 0:
         return -1
-    return col * 2 + ctl
+    return col * 4 + hi + ctl
 """
 
 _SELF_TEST = (
@@ -134,6 +144,7 @@ _SELF_TEST = (
     b'["a\x01b","\x7f",{"k\\n":"v"}]',
     b'["\x7f","\\"]',
     b'["plain","text"]',
+    b'{"caf\xc3\xa9":"\xc0\xaf","\\":"\xff"}',
     b'{"x":1}]',
     b'',
 )

@@ -1,0 +1,230 @@
+"""Fuzzing support for sbd.validate.form and sbd.validate.layout: oracles and generators.
+
+Used by tests/host/test_validate_form_fuzz.py (short hypothesis run in `make test`)
+and bench/fuzz_validate.py (the long run behind `make fuzz`).
+
+The oracles: parse_query and Layout.parse return a value or raise ValidationError,
+nothing else; and what they accept is checked against an independent reading:
+- a form must be printable ASCII within max_bytes, decode the same way through
+  CPython's urllib.parse (strict UTF-8), hold no duplicate key except for list
+  fields, and every converted value must equal CPython's reading of the text;
+- a record must be exactly the layout's size, unpack to the same values with
+  CPython's struct, satisfy every field's bound, and pack back to the same bytes.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+ROOT = Path(__file__).resolve().parents[2]
+DEVICE_TESTS = ROOT / "tests" / "device"
+if str(DEVICE_TESTS) not in sys.path:
+    sys.path.append(str(DEVICE_TESTS))
+
+from sbdtools import shims  # noqa: E402
+
+shims.install()
+
+from sbd import validate as v  # noqa: E402
+from sbd.validate import form  # noqa: E402
+from sbd.validate.layout import Layout  # noqa: E402
+
+FORM_MAX_BYTES = 512
+FORM = v.obj({
+    "ssid": v.text(1, 32),
+    "password": v.text(8, 63),
+    "port": v.integer(1, 65535, default=80),
+    "hidden": v.boolean(default=False),
+    "gain": v.number(-10, 10, optional=True),
+    "mode": v.one_of("ap", "sta", optional=True),
+    "level": v.one_of(1, 2, 3, optional=True),
+    "pins": v.list_of(v.integer(0, 40), 0, 3, optional=True),
+    "key": v.hexbytes(2, 2, optional=True),
+})
+FORM_KEEP = v.obj({"a": v.integer(0, 9, optional=True), "t": v.text(0, 20, optional=True)}, v.KEEP)
+FORMS = {"wifi": FORM, "keep": FORM_KEEP}
+FORM_VALID = {
+    "wifi": b"ssid=my+home%C3%A9&password=12345678&port=8080&hidden=on&gain=-1.5e0&mode=sta&level=2"
+            b"&pins=1&pins=40&key=0aff",
+    "keep": b"a=3&t=hello+world&x=%E2%9C%93&y=",
+}
+_KINDS = {"ssid": "text", "password": "text", "port": "int", "hidden": "bool", "gain": "float", "mode": "text",
+          "level": "int", "pins": "list", "key": "hex", "a": "int", "t": "text"}
+
+HEADER = Layout(
+    "record",
+    ("magic", "4s", b"SBD1"),
+    ("version", "B", (1, 1)),
+    ("kind", "B", {1, 2, 7}),
+    ("length", "<H", (0, 1024)),
+    ("reserved", "2s", b"\0\0"),
+    ("pad", "1x"),
+    ("crc", "<I"),
+    ("step", "<h", (-100, 100)),
+)
+SAMPLE = Layout("sample", ("id", ">Q"), ("t", ">i", (-40000, 85000)), ("flags", "B", {0, 1, 2, 4}), ("rssi", "b"))
+LAYOUTS = {"header": HEADER, "sample": SAMPLE}
+LAYOUT_VALID = {
+    "header": b"SBD1\x01\x02\x00\x04\x00\x00\x00\x78\x56\x34\x12\xfe\xff",
+    "sample": b"\x00\x00\x00\x00\x00\x00\x00\x2a\x00\x00\x5d\xc0\x04\xc4",
+}
+
+
+class OracleError(AssertionError):
+    pass
+
+
+# ---- oracles ------------------------------------------------------------------------------
+
+def form_outcome(name: str, data: bytes) -> str:
+    """Run parse_query on one input; "ok" or the rule; raise OracleError on anything wrong."""
+    schema = FORMS[name]
+    try:
+        got = form.parse_query(data, schema, max_bytes=FORM_MAX_BYTES, name=name)
+    except v.ValidationError as e:
+        return str(e.rule)
+    if len(data) > FORM_MAX_BYTES or any(c < 0x21 or c > 0x7E for c in data):
+        raise OracleError("accepted raw bytes that are not URL-encoded or above max_bytes")
+    try:
+        pairs = parse_qsl(data.decode("ascii"), keep_blank_values=True, strict_parsing=False,
+                          encoding="utf-8", errors="strict", separator="&")
+    except UnicodeDecodeError as e:
+        raise OracleError("accepted invalid UTF-8: %s" % e) from e
+    seen: dict[str, list[str]] = {}
+    for k, val in pairs:
+        seen.setdefault(k, []).append(val)
+    fields = dict(schema[3])
+    for k, vals in seen.items():
+        kind = _KINDS.get(k) if k in fields else None
+        if len(vals) > 1 and kind != "list":
+            raise OracleError("accepted a duplicate key %r" % k)
+        if kind is None:
+            if got.get(k) != vals[0]:
+                raise OracleError("kept field %r differs: %r" % (k, got.get(k)))
+            continue
+        want = [_read(kind if kind != "list" else "int", x) for x in vals]
+        want = [x for x in want if x is not _ABSENT]
+        if kind == "list":
+            if got.get(k) != want:
+                raise OracleError("list %r differs: %r != %r" % (k, got.get(k), want))
+        elif want and got.get(k) != want[0]:
+            raise OracleError("field %r differs: %r != %r" % (k, got.get(k), want[0]))
+    return "ok"
+
+
+_ABSENT = object()
+
+
+def _read(kind: str, text: str) -> Any:
+    """CPython's reading of an accepted value (the parser already checked its grammar)."""
+    if kind in ("text",):
+        return text
+    if not text:
+        return _ABSENT
+    if kind == "int":
+        return int(text)
+    if kind == "float":
+        return float(text)
+    if kind == "bool":
+        return text in ("true", "on", "1")
+    if kind == "hex":
+        return bytes.fromhex(text)
+    raise AssertionError(kind)
+
+
+def layout_outcome(name: str, data: bytes) -> str:
+    """Run Layout.parse on one input; "ok" or the rule; raise OracleError on anything wrong."""
+    lay = LAYOUTS[name]
+    try:
+        got = lay.parse(data)
+    except v.ValidationError as e:
+        return str(e.rule)
+    if len(data) != lay.size:
+        raise OracleError("accepted %d bytes for a %d-byte layout" % (len(data), lay.size))
+    want = dict(zip(lay.names, struct.unpack(lay.fmt, data), strict=True))
+    if got != want:
+        raise OracleError("unpacked %r, CPython's struct reads %r" % (got, want))
+    packed = lay.pack(got)
+    if _without_padding(lay, packed) != _without_padding(lay, data):
+        raise OracleError("pack(parse(data)) != data")
+    if name == "header" and not (got["magic"] == b"SBD1" and got["version"] == 1 and got["kind"] in (1, 2, 7)
+                                 and 0 <= got["length"] <= 1024 and got["reserved"] == b"\0\0"
+                                 and -100 <= got["step"] <= 100):
+        raise OracleError("accepted a header outside its bounds: %r" % got)
+    if name == "sample" and not (-40000 <= got["t"] <= 85000 and got["flags"] in (0, 1, 2, 4)):
+        raise OracleError("accepted a sample outside its bounds: %r" % got)
+    return "ok"
+
+
+def _without_padding(lay: Layout, data: bytes) -> bytes:
+    # HEADER's one pad byte is at offset 10; SAMPLE has none.
+    return data[:10] + data[11:] if lay is HEADER else data
+
+
+# ---- generators (plain random, fast: the long run uses these) ------------------------------
+
+_FORM_PIECES = [b"%", b"%2", b"%zz", b"%C3", b"%C3%A9", b"%C0%AF", b"%ED%A0%80", b"%F4%90%80%80", b"%FF", b"+",
+                b"&", b"=", b"&&", b"==", b"%00", b"%0A", b"%7F", b"-", b"0", b"08", b"1e400", b"1.5", b"on",
+                b"true", b"9" * 30, b" ", b"\xc3\xa9", b"\x00", b"pins=", b"ssid=", b"port=", b"%26", b"%3D"]
+
+
+def mutate_form(rng: random.Random, data: bytes) -> bytes:
+    b = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        op = rng.random()
+        i = rng.randint(0, len(b))
+        if op < 0.3:
+            b[i:i] = rng.choice(_FORM_PIECES)
+        elif op < 0.5 and b:
+            del b[i:i + rng.randint(1, 6)]
+        elif op < 0.65 and b:
+            j = rng.randint(0, len(b) - 1)
+            b[j] = rng.randint(0, 255) if rng.random() < 0.3 else rng.randint(0x21, 0x7E)
+        elif op < 0.8:
+            k = rng.choice([*_KINDS, "x", "zz"])
+            b[i:i] = ("&%s=%s" % (k, rng.choice(["", "1", "-3", "a+b", "%41", "40", "ap", "true"]))).encode()
+        elif op < 0.9 and b:  # duplicate a field
+            parts = bytes(b).split(b"&")
+            b += b"&" + rng.choice(parts)
+        else:
+            b += b"&" * rng.randint(0, 40) if rng.random() < 0.5 else b"a" * rng.randint(0, 600)
+    return bytes(b)
+
+
+def mutate_record(rng: random.Random, data: bytes) -> bytes:
+    b = bytearray(data)
+    for _ in range(rng.randint(1, 3)):
+        op = rng.random()
+        if op < 0.6 and b:
+            b[rng.randrange(len(b))] = rng.randint(0, 255)
+        elif op < 0.75 and b:
+            del b[rng.randrange(len(b))]
+        elif op < 0.9:
+            b.insert(rng.randint(0, len(b)), rng.randint(0, 255))
+        else:
+            b = bytearray(rng.randbytes(rng.randint(0, 40)))
+    return bytes(b)
+
+
+def run(rng: random.Random, count: int, on_case: Callable[[str, bytes, str], None] | None = None) -> dict[str, int]:
+    """count random form and record inputs; the outcome counts keyed "form:<rule>" / "layout:<rule>"."""
+    stats: dict[str, int] = {}
+    for i in range(count):
+        if i & 1:
+            name = rng.choice(sorted(FORMS))
+            data = mutate_form(rng, FORM_VALID[name]) if rng.random() < 0.9 else rng.randbytes(rng.randint(0, 80))
+            key = "form:" + form_outcome(name, data)
+        else:
+            name = rng.choice(sorted(LAYOUTS))
+            data = mutate_record(rng, LAYOUT_VALID[name])
+            key = "layout:" + layout_outcome(name, data)
+        stats[key] = stats.get(key, 0) + 1
+        if on_case is not None:
+            on_case(name, data, key)
+    return stats
