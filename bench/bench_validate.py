@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from sbdtools.mpytools import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -115,13 +116,7 @@ print("RESULT", json.dumps({"peak": p1, "before": p0, "current": base}))
 
 
 def tool(name: str) -> str:
-    for cand in (Path(sys.executable).parent / name, ROOT / ".venv" / "bin" / name):
-        if cand.exists():
-            return str(cand)
-    found = shutil.which(name)
-    if not found:
-        raise SystemExit("bench_validate: %s not found (run `make venv`)" % name)
-    return found
+    return require_tool(name)
 
 
 def build(dst: Path) -> None:
