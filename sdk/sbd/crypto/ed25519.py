@@ -52,6 +52,7 @@ _BY = const(0x6666666666666666666666666666666666666666666666666666666666666658)
 # [2^127]B, so the 253-bit scalar of B splits into two 127-bit halves.
 _B127X = const(0x1D4E70E7FA35C13EC61EFE8D7B8AE9E621144C1EB2454C350920E4AC81360393)
 _B127Y = const(0x7B2807A91CE09FF20A518D85BE729E118AE448B51763E880ABD15795DDC22E61)
+_HALF = const(0x3FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF7)  # 1/2 mod p
 _MASK127 = const(0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF)
 _MASK255 = const(0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF)
 _HALF_BOUND = const(0x40000000000000000000000000000000)  # 2^126, Euclid stops below it
@@ -59,8 +60,12 @@ _HALF_BOUND = const(0x40000000000000000000000000000000)  # 2^126, Euclid stops b
 _W_B = const(4)  # NAF width for B and [2^127]B: 4 affine points each (a wider
 # window saves a few additions but its larger live tables cost more in GC on
 # a 64 KiB heap: measured, w=6 was 10% slower there, w=4 slightly faster than 5)
-_W_KEY = const(6)  # for a precomputed public key: 16 affine points
-_W_R = const(5)  # for R and a key seen once: 8 projective points per verify
+_W_KEY = const(5)  # for a precomputed public key: 8 affine points
+_W_R = const(4)  # for R and a key seen once: 4 projective points per verify
+# Measured on 64 KiB (interleaved A/B processes, bench/results/crypto.md):
+# 8 key points instead of 16 (w=6) and 4 R points instead of 8 (w=5) are
+# both faster: the few extra additions cost less than the live heap (key
+# table) or the per-verify garbage (R table) they save.
 _NAF_LEN = const(131)  # digits of a scalar < 2^128, plus the final carry
 
 SIGNATURE_SIZE = const(64)
@@ -139,7 +144,8 @@ def _decode(s):
 
 # -- group ----------------------------------------------------------------
 # Points are extended (X, Y, Z, T), x = X/Z, y = Y/Z, T = XY/Z.
-# Table entries are either affine Niels (y+x, y-x, 2d*x*y) or projective
+# Table entries are either halved affine Niels ((y+x)/2, (y-x)/2, d*x*y),
+# halved so that a mixed addition uses Z where it would form 2Z, or projective
 # "cached" (Y+X, Y-X, 2Z, 2d*T).
 
 
@@ -202,7 +208,9 @@ def _exact(v):
 
 def _odd_multiples_niels(x, y, w):
     # Same multiples, normalised to affine with one shared inversion
-    # (Montgomery's trick), as Niels triples.
+    # (Montgomery's trick), as halved Niels triples: every term of a mixed
+    # addition (and so E, F, G, H) comes out halved, which scales X, Y, Z and
+    # T alike by 1/4, the same projective point, and spares the Z + Z.
     n = 1 << (w - 2)
     out = [0] * (3 * n)  # allocated first: long-lived, so keep it low in the heap
     pts = [(x, y, 1)]
@@ -227,9 +235,9 @@ def _odd_multiples_niels(x, y, w):
         # (a % result keeps the product's oversized digit buffer): this
         # halves the live heap a table holds, and every GC has to mark it.
         j = 3 * i
-        out[j] = (ay + ax) % P
-        out[j + 1] = (ay - ax) % P
-        out[j + 2] = ax * ay * _D2 % P
+        out[j] = (ay + ax) * _HALF % P
+        out[j + 1] = (ay - ax) * _HALF % P
+        out[j + 2] = ax * ay * _D % P
     # The table lives long: re-make its ints after a collection, so they fill
     # the lowest holes together instead of being strewn between this
     # function's garbage (a strewn table left no 1.6 KB free run in 27 KB).
@@ -321,14 +329,22 @@ def _check(sb, k1, k2, r, atab, a_niels):
     H = 0
     i = top
     while i >= 0:
-        # Q = 2Q
-        a = X * X % P
-        b = Y * Y % P
-        c = Z * Z % P
+        # Q = 2Q.  The four squares are only folded once (2^255 = 19 mod p:
+        # t -> (t & (2^255-1)) + 19 (t >> 255), < 2^263), not reduced: a
+        # bignum % costs ~0.75 us here, mostly division digit work, the fold
+        # ~0.37 us; the three products below still reduce fully, so the
+        # coordinates stay < p and the sizes cannot grow from step to step.
+        a = X * X
+        a = (a & _MASK255) + (a >> 255) * 19
+        b = Y * Y
+        b = (b & _MASK255) + (b >> 255) * 19
+        c = Z * Z
+        c = (c & _MASK255) + (c >> 255) * 19
         c += c
         H = a + b
         s = X + Y
-        E = H - s * s % P
+        s = s * s
+        E = H - (s & _MASK255) - (s >> 255) * 19
         G = a - b
         F = c + G
         X = E * F % P
@@ -337,24 +353,27 @@ def _check(sb, k1, k2, r, atab, a_niels):
         # Q += digit * table entry, for each of the four scalars.  Mixed
         # (affine Niels) additions cost 8 multiplies, cached ones 9;
         # subtracting an entry swaps y+x / y-x and negates the T term.
+        # a and b are folded, not reduced, as in the doubling (E, H < 2^265).
         d = n0[i]
         if d:
             if d < 128:
                 j = (d >> 1) * 3
-                a = (Y - X) * tb0[j + 1] % P
-                b = (Y + X) * tb0[j] % P
+                a = (Y - X) * tb0[j + 1]
+                a = (a & _MASK255) + (a >> 255) * 19
+                b = (Y + X) * tb0[j]
+                b = (b & _MASK255) + (b >> 255) * 19
                 c = E * H * tb0[j + 2] % P
-                dd = Z + Z
-                F = dd - c
-                G = dd + c
+                F = Z - c
+                G = Z + c
             else:
                 j = ((256 - d) >> 1) * 3
-                a = (Y - X) * tb0[j] % P
-                b = (Y + X) * tb0[j + 1] % P
+                a = (Y - X) * tb0[j]
+                a = (a & _MASK255) + (a >> 255) * 19
+                b = (Y + X) * tb0[j + 1]
+                b = (b & _MASK255) + (b >> 255) * 19
                 c = E * H * tb0[j + 2] % P
-                dd = Z + Z
-                F = dd + c
-                G = dd - c
+                F = Z + c
+                G = Z - c
             E = b - a
             H = b + a
             X = E * F % P
@@ -364,20 +383,22 @@ def _check(sb, k1, k2, r, atab, a_niels):
         if d:
             if d < 128:
                 j = (d >> 1) * 3
-                a = (Y - X) * tb1[j + 1] % P
-                b = (Y + X) * tb1[j] % P
+                a = (Y - X) * tb1[j + 1]
+                a = (a & _MASK255) + (a >> 255) * 19
+                b = (Y + X) * tb1[j]
+                b = (b & _MASK255) + (b >> 255) * 19
                 c = E * H * tb1[j + 2] % P
-                dd = Z + Z
-                F = dd - c
-                G = dd + c
+                F = Z - c
+                G = Z + c
             else:
                 j = ((256 - d) >> 1) * 3
-                a = (Y - X) * tb1[j] % P
-                b = (Y + X) * tb1[j + 1] % P
+                a = (Y - X) * tb1[j]
+                a = (a & _MASK255) + (a >> 255) * 19
+                b = (Y + X) * tb1[j + 1]
+                b = (b & _MASK255) + (b >> 255) * 19
                 c = E * H * tb1[j + 2] % P
-                dd = Z + Z
-                F = dd + c
-                G = dd - c
+                F = Z + c
+                G = Z - c
             E = b - a
             H = b + a
             X = E * F % P
@@ -389,8 +410,10 @@ def _check(sb, k1, k2, r, atab, a_niels):
                 yp, ym, z2, t2 = rtab[d >> 1]
             else:
                 ym, yp, z2, t2 = rtab[(256 - d) >> 1]
-            a = (Y - X) * ym % P
-            b = (Y + X) * yp % P
+            a = (Y - X) * ym
+            a = (a & _MASK255) + (a >> 255) * 19
+            b = (Y + X) * yp
+            b = (b & _MASK255) + (b >> 255) * 19
             c = E * H * t2 % P
             dd = Z * z2 % P
             E = b - a
@@ -416,7 +439,7 @@ def _check(sb, k1, k2, r, atab, a_niels):
                     ym = atab[j]
                     yp = atab[j + 1]
                 c = E * H * atab[j + 2] % P
-                dd = Z + Z
+                dd = Z  # halved Niels entry: Z stands for 2Z
             else:
                 if d < 128:
                     yp, ym, z2, t2 = atab[d >> 1]
@@ -424,8 +447,10 @@ def _check(sb, k1, k2, r, atab, a_niels):
                     ym, yp, z2, t2 = atab[(256 - d) >> 1]
                 c = E * H * t2 % P
                 dd = Z * z2 % P
-            a = (Y - X) * ym % P
-            b = (Y + X) * yp % P
+            a = (Y - X) * ym
+            a = (a & _MASK255) + (a >> 255) * 19
+            b = (Y + X) * yp
+            b = (b & _MASK255) + (b >> 255) * 19
             E = b - a
             if d < 128:
                 F = dd - c
@@ -472,7 +497,7 @@ BACKEND = "python"
 class Ed25519PublicKey:
     """An Ed25519 public key, decoded and checked once.
 
-    precompute=True also builds a 16-point table of the key's multiples (a few
+    precompute=True also builds an 8-point table of the key's multiples (a few
     KiB of heap, ~1 ms once) that makes each verify ~25% faster: use it for
     keys verified repeatedly (OTA root and release keys)."""
 
