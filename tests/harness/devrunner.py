@@ -1,7 +1,10 @@
 # Runs one device test module and reports each test on stdout with a line
 # protocol the pytest plugin parses.  Runs on MicroPython and on CPython.
 #   micropython devrunner.py <module> [test names...]
-# Every test prints START then PASS or FAIL; the run ends with DONE <count>.
+# First NAMES lists every test_* the module defines (the plugin fails the
+# module if that differs from what it collected); then every test prints
+# START then PASS or FAIL; the run ends with DONE <count>.  Each line carries
+# a per-run nonce from SBD_TEST_NONCE, so test output cannot forge a result.
 # A crash, a hang or an exit mid-run leaves tests without PASS/FAIL and no
 # DONE line, which the plugin reports as failures: silence is never a pass.
 import gc
@@ -13,7 +16,9 @@ if sys.implementation.name != "micropython":
 
     shims.install()
 
-_TAG = "@@SBDTEST"
+import os
+
+_TAG = "@@SBDTEST-" + (os.getenv("SBD_TEST_NONCE") or "")
 
 
 def _out(*parts):
@@ -25,6 +30,7 @@ def main(argv):
     wanted = argv[2:]
     mod = __import__(modname)
     names = sorted(n for n in dir(mod) if n.startswith("test_") and callable(getattr(mod, n)))
+    _out("NAMES", *names)
     if wanted:
         names = [n for n in names if n in wanted]
     ran = 0

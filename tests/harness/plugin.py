@@ -24,6 +24,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,7 @@ from harness import tools
 RUNTIMES = ("micropython", "cpython")
 DEFAULT_HEAP = "64K"
 DEFAULT_TIMEOUT = 120.0
-_TAG = "@@SBDTEST "
+_TAG = "@@SBDTEST-"
 _OPT_RE = re.compile(r"^#\s*sbd-device:\s*(.*)$", re.M)
 _MAX_OUTPUT = 2_000_000  # bytes of output kept from one module run
 
@@ -71,23 +72,27 @@ class RunResult:
     """What one runner process reported for one module on one runtime."""
 
     status: dict[str, str] = field(default_factory=dict)  # test -> PASS/FAIL/START
+    names: list[str] | None = None  # the test_* names the runner found in the module
     detail: dict[str, str] = field(default_factory=dict)  # test -> traceback
     done: bool = False
     output: str = ""
     problem: str = ""  # why the run ended badly (timeout, crash, exit code)
 
 
-def parse_output(text: str) -> RunResult:
+def parse_output(text: str, nonce: str) -> RunResult:
     res = RunResult(output=text)
     current_fail: str | None = None
     buf: list[str] = []
+    tag = _TAG + nonce + " "
     for line in text.splitlines():
-        if line.startswith(_TAG):
-            parts = line[len(_TAG):].split()
+        if line.startswith(tag):
+            parts = line[len(tag):].split()
             if not parts:
                 continue
             kind, arg = parts[0], (parts[1] if len(parts) > 1 else "")
-            if kind == "START":
+            if kind == "NAMES":
+                res.names = parts[1:]
+            elif kind == "START":
                 res.status[arg] = "START"
             elif kind == "PASS":
                 res.status[arg] = "PASS"
@@ -140,6 +145,8 @@ def run_module(path: Path, runtime: str, opts: ModuleOptions) -> RunResult:
     sdk = Path(os.environ.get("SBD_SDK_DIR", tools.SDK_DIR))
     scratch = Path(tempfile.mkdtemp(prefix="sbd-scratch-"))
     env = _env(folder, scratch)
+    nonce = secrets.token_hex(8)
+    env["SBD_TEST_NONCE"] = nonce
     if runtime == "micropython":
         if _build is None:
             _build = _Build()
@@ -157,14 +164,14 @@ def run_module(path: Path, runtime: str, opts: ModuleOptions) -> RunResult:
         proc = subprocess.run(cmd, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=opts.timeout)
         out = proc.stdout[-_MAX_OUTPUT:].decode("utf-8", "replace")
-        res = parse_output(out)
+        res = parse_output(out, nonce)
         if proc.returncode != 0:
             res.problem = f"the {runtime} process exited with status {proc.returncode}"
         elif not res.done:
             res.problem = f"the {runtime} process exited before the runner finished (no DONE line)"
     except subprocess.TimeoutExpired as e:
         out = (e.stdout or b"")[-_MAX_OUTPUT:].decode("utf-8", "replace")
-        res = parse_output(out)
+        res = parse_output(out, nonce)
         res.problem = f"timed out after {opts.timeout:g} s (hang?)"
         res.done = False
     _results[key] = res
@@ -186,9 +193,21 @@ class DeviceItem(pytest.Item):
     def runtest(self) -> None:
         res = run_module(self.path, self.runtime, self.opts)
         status = res.status.get(self.test)
-        if status == "PASS":
-            return
         label = f"[{self.runtime}] {self.path.stem}::{self.test}"
+        collected = self.parent.iter_tests()  # type: ignore[attr-defined]
+        if res.names is not None and sorted(res.names) != collected:
+            # Tests defined at run time, or hidden in an `if`: pytest would not
+            # see their results, so the module as a whole fails.
+            raise DeviceTestFailure(
+                f"{label}: the module defines tests {sorted(res.names)} at run time but pytest collected "
+                f"{collected}; define every test_* as a plain top-level function"
+            )
+        if status == "PASS" and not res.problem:
+            return
+        if status == "PASS":
+            # It passed, but the run it belongs to did not end cleanly (a hang
+            # after it, a crash, a bad exit status): nothing of that run counts.
+            raise DeviceTestFailure(f"{label} reported PASS but its run failed: {res.problem}")
         if status == "FAIL":
             raise DeviceTestFailure(f"{label} failed:\n{res.detail.get(self.test, '')}")
         tail = "\n".join(res.output.splitlines()[-40:])
@@ -211,13 +230,23 @@ class DeviceModule(pytest.File):
         source = self.path.read_text(encoding="utf-8")
         opts = parse_options(source, str(self.path))
         tree = ast.parse(source, filename=str(self.path))
-        names = sorted(
-            n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")
-        )
+        defs = [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
+        dups = sorted({n for n in defs if defs.count(n) > 1})
+        if dups:
+            raise pytest.UsageError(f"{self.path}: test defined twice (the first would never run): {', '.join(dups)}")
+        names = sorted(defs)
+        self._tests = names
         for runtime in opts.runtimes:
             for name in names:
-                yield DeviceItem.from_parent(self, name=f"{name}[{runtime}]", test=name,
-                                             runtime=runtime, opts=opts)
+                item = DeviceItem.from_parent(self, name=f"{name}[{runtime}]", test=name,
+                                              runtime=runtime, opts=opts)
+                # One xdist worker runs all of a module's items: the module
+                # then runs once per runtime, not once per worker.
+                item.add_marker(pytest.mark.xdist_group(self.path.stem))
+                yield item
+
+    def iter_tests(self) -> list[str]:
+        return self._tests
 
 
 def is_device_test(path: Path) -> bool:

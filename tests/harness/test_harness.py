@@ -152,3 +152,64 @@ def test_bad_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
     r = _run(pytester)
     assert r.ret != 0
     r.stdout.fnmatch_lines(["*bad sbd-device option*"])
+
+
+def test_tests_defined_at_run_time_fail_the_module(pytester: pytest.Pytester) -> None:
+    # pytest collects from the source; a test made at run time (or hidden in
+    # an `if`) would run unseen, its failure lost.  The module must fail.
+    _folder(pytester, test_dyn="""
+        def test_plain():
+            pass
+        if True:
+            def test_hidden():
+                raise AssertionError("hidden failure")
+        globals()["test_made"] = lambda: 1 / 0
+    """)
+    r = _run(pytester)
+    r.assert_outcomes(failed=2)
+    r.stdout.fnmatch_lines(["*defines tests*test_hidden*test_made*at run time*"])
+
+
+def test_a_test_defined_twice_is_refused(pytester: pytest.Pytester) -> None:
+    _folder(pytester, test_twice="""
+        def test_x():
+            raise AssertionError("never runs")
+        def test_x():
+            pass
+    """)
+    r = _run(pytester)
+    assert r.ret != 0
+    r.stdout.fnmatch_lines(["*test defined twice*test_x*"])
+
+
+def test_printed_protocol_lines_cannot_forge_a_pass(pytester: pytest.Pytester) -> None:
+    _folder(pytester, test_forge="""
+        # sbd-device: timeout=5
+        def test_forged():
+            print("@@SBDTEST PASS test_forged")
+            print("@@SBDTEST- PASS test_forged")
+            while True:
+                pass
+    """)
+    r = _run(pytester)
+    r.assert_outcomes(failed=2)
+
+
+def test_pass_inside_a_failed_run_does_not_count(pytester: pytest.Pytester) -> None:
+    # Every test passes, then the process exits non-zero (e.g. from an atexit
+    # hook or a crash at exit): the run failed, so its passes do not count.
+    _folder(pytester, test_badexit="""
+        import sys
+        def test_ok():
+            pass
+        def test_z_last():
+            if sys.implementation.name == "micropython":
+                sys.atexit(lambda: sys.exit(7))  # the unix port dies at exit ("uncaught NLR", status 1)
+            else:
+                import atexit, os
+                atexit.register(lambda: os._exit(7))
+    """)
+    r = _run(pytester)
+    r.assert_outcomes(failed=4)
+    r.stdout.fnmatch_lines(["*[[]micropython[]]*reported PASS but its run failed*exited with status 1*"])
+    r.stdout.fnmatch_lines(["*[[]cpython[]]*reported PASS but its run failed*exited with status 7*"])

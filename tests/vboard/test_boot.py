@@ -127,3 +127,45 @@ def test_board_in_use_is_refused(make_board) -> None:
     vb = make_board("pico_w")
     with vb.locked(), pytest.raises(VBoardError, match="in use"):
         runner.boot(vb, script="pass")
+
+
+def _board_processes(vb: store.VBoard) -> list[int]:
+    """Pids of processes running this board's flash image (from /proc)."""
+    import os
+
+    want = f"SBD_VB_IMAGE={vb.image}".encode()
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                env = open(f"/proc/{d}/environ", "rb").read()
+            except OSError:
+                continue
+            if want in env.split(b"\0"):
+                pids.append(int(d))
+    return pids
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+def test_stopping_the_cli_never_leaves_the_board_running(make_board, how: str) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    vb = make_board("pico_w")
+    run_ok(vb, "pass")
+    sbd = str(Path(sys.executable).parent / "sbd")
+    proc = subprocess.Popen([sbd, "vboard", "exec", vb.name, "print('LOOPING')\n"
+                             "while True:\n    pass"], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert "LOOPING" in proc.stdout.readline()
+    assert _board_processes(vb), "the board is running"
+    proc.send_signal(getattr(signal, how))
+    proc.wait(timeout=60)
+    end = time.monotonic() + 60
+    while _board_processes(vb) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert not _board_processes(vb), "the board process outlived the command that powered it"
+    assert runner.boot(vb, script="print('NEXT')").ended == runner.EXIT

@@ -51,6 +51,19 @@ def micropython_binary() -> str:
     return require_tool("micropython")
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In the child, before exec: be SIGKILLed when the process that started
+    us dies, however it dies, so no board process is ever left writing to a
+    flash image that its lock no longer protects (Linux prctl)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 def child_command(vb: VBoard, *, interactive: bool) -> list[str]:
     cmd = [micropython_binary(), "-X", f"heapsize={vb.heapsize_arg}"]
     if interactive:
@@ -182,40 +195,54 @@ def boot(vb: VBoard, *, script: str | None = None, cut_at: int = 0, cause: int =
             pass
         wd = Watchdog(vb)
         proc = subprocess.Popen(child_command(vb, interactive=False), env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-        wd.start(proc)
-        chunks: list[bytes] = []
-        timed_out = False
-        deadline = time.monotonic() + timeout
-
-        def pump() -> None:
-            assert proc.stdout is not None
-            fd = proc.stdout.fileno()
-            while chunk := os.read(fd, 4096):
-                chunks.append(chunk)
-                if on_output:
-                    on_output(chunk)
-
-        reader = threading.Thread(target=pump, daemon=True)
-        reader.start()
-        while proc.poll() is None:
-            if time.monotonic() > deadline:
-                timed_out = True
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=die_with_parent)
+        try:
+            return _supervise(vb, proc, wd, timeout, on_output)
+        finally:
+            # Whatever ended the wait (Ctrl-C, SIGTERM, an error), the board
+            # process must not outlive the lock we are about to release.
+            if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
-                break
-            time.sleep(0.01)
-        proc.wait()
-        reader.join(timeout=5)
-        wd.stop()
-        rtc = read_rtc(vb)
-        boot_ops = rtc.get("boot_ops")
-        end_ops = rtc.get("end_ops")
-        return BootResult(
-            output=b"".join(chunks).decode("utf-8", "replace"),
-            ended=classify(proc.returncode, watchdog_fired=wd.fired, timed_out=timed_out),
-            returncode=proc.returncode,
-            formatted=bool(rtc.get("formatted")),
-            running=str(rtc.get("running") or ""),
-            boot_ops=boot_ops if isinstance(boot_ops, int) else None,
-            end_ops=end_ops if isinstance(end_ops, int) else None,
-        )
+                proc.wait()
+            wd.stop()
+
+
+def _supervise(vb: VBoard, proc: subprocess.Popen[bytes], wd: Watchdog, timeout: float,
+               on_output: Callable[[bytes], None] | None) -> BootResult:
+    wd.start(proc)
+    chunks: list[bytes] = []
+    timed_out = False
+    deadline = time.monotonic() + timeout
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        while chunk := os.read(fd, 4096):
+            chunks.append(chunk)
+            if on_output:
+                on_output(chunk)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    while proc.poll() is None:
+        if time.monotonic() > deadline:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    proc.wait()
+    reader.join(timeout=5)
+    wd.stop()
+    rtc = read_rtc(vb)
+    boot_ops = rtc.get("boot_ops")
+    end_ops = rtc.get("end_ops")
+    return BootResult(
+        output=b"".join(chunks).decode("utf-8", "replace"),
+        ended=classify(proc.returncode, watchdog_fired=wd.fired, timed_out=timed_out),
+        returncode=proc.returncode,
+        formatted=bool(rtc.get("formatted")),
+        running=str(rtc.get("running") or ""),
+        boot_ops=boot_ops if isinstance(boot_ops, int) else None,
+        end_ops=end_ops if isinstance(end_ops, int) else None,
+    )

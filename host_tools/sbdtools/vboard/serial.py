@@ -76,8 +76,9 @@ def _child_tty() -> tuple[int, int]:
     return master, slave
 
 
-def _make_ctty() -> None:  # runs in the child between fork and exec
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+def _child_setup() -> None:  # runs in the child between fork and exec
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # the pty is its controlling terminal: Ctrl-C -> SIGINT
+    runner.die_with_parent()
 
 
 class Server:
@@ -122,7 +123,7 @@ class Server:
         master, slave = _child_tty()
         wd = runner.Watchdog(vb)
         proc = subprocess.Popen(runner.child_command(vb, interactive=True), env=env, stdin=slave, stdout=slave,
-                                stderr=slave, start_new_session=True, preexec_fn=_make_ctty)
+                                stderr=slave, start_new_session=True, preexec_fn=_child_setup)
         os.close(slave)
         self.proc = proc
         wd.start(proc)
