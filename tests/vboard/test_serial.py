@@ -212,3 +212,18 @@ def test_server_stops_when_its_board_is_removed_from_under_it(make_board) -> Non
         time.sleep(0.05)
     os.kill(pid, 9)
     raise AssertionError("the server kept running after its board was removed")
+
+
+def test_ctrl_c_reaches_a_hung_boot_py_after_a_raw_soft_reboot(make_board) -> None:
+    vb = make_board("pico_w")
+    put(vb, "boot.py", "import time\nwhile True:\n    time.sleep_ms(5)\n")
+    port = serial.start_background(vb)
+    try:
+        # A soft reboot from the raw REPL runs boot.py, which never returns:
+        # as with a board, the raw prompt never comes (mpremote waits for it forever).
+        with pytest.raises(subprocess.TimeoutExpired):
+            subprocess.run([MPREMOTE, "connect", port, "exec", "print(1)"], capture_output=True, timeout=10)
+        # mpremote's Ctrl-C must still interrupt boot.py and reach the REPL.
+        assert "REACHED" in mpr(port, "exec", "print('REACHED')")
+    finally:
+        serial.stop_background(vb)

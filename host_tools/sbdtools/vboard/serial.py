@@ -133,7 +133,8 @@ class Server:
         #   init      the ROM's own start-up: user input is held (a Ctrl-C must
         #             not interrupt the "firmware"), output passed on;
         #   booting   boot.py / main.py: input and output pass through (in a
-        #             raw-REPL restart, input stays held until the raw prompt);
+        #             raw-REPL restart, input stays held until the raw prompt,
+        #             except Ctrl-C);
         #   swallow   the unix port's banner, replaced by the board's, up to
         #             the first prompt (where a raw restart sends Ctrl-A);
         #   repl      plain relay.
@@ -162,8 +163,16 @@ class Server:
                             raw_mode = True
                         elif ch == CTRL_B[0]:
                             raw_mode = False
-                    if phase == "init" or (raw and phase != "repl"):
+                    if phase == "init":
                         pending = (pending + data)[-_MAX_PENDING:]
+                    elif raw and phase != "repl":
+                        # Raw-REPL restart: the rest waits for the raw prompt,
+                        # but a Ctrl-C goes through now, to interrupt a boot.py
+                        # that never returns, as it would on a board.
+                        if b"\x03" in data:
+                            with contextlib.suppress(OSError):
+                                os.write(master, b"\x03")
+                        pending = (pending + data.replace(b"\x03", b""))[-_MAX_PENDING:]
                     else:
                         with contextlib.suppress(OSError):
                             os.write(master, data)
@@ -200,8 +209,10 @@ class Server:
                         buf = buf[j + len(PROMPT):]
                         phase = "repl"
                         if raw:
-                            # Back into the raw REPL, as a board does after a soft reboot there.
-                            os.write(master, CTRL_A + pending)
+                            # Back into the raw REPL, as a board does after a soft
+                            # reboot there -- unless the held input does it already
+                            # (a second raw banner would desynchronise mpremote).
+                            os.write(master, pending if CTRL_A in pending else CTRL_A + pending)
                             pending = b""
                         else:
                             self._to_user(self.banner() + PROMPT)
