@@ -38,9 +38,11 @@ _running = None  # label of the app the bootloader started
 
 
 def _crc(seq):
+    # ESP-IDF: esp_rom_crc32_le(UINT32_MAX, &ota_seq, 4), which is zlib's
+    # crc32 continued from 0xFFFFFFFF.
     import binascii
 
-    return binascii.crc32(struct.pack("<I", seq)) & 0xFFFFFFFF
+    return binascii.crc32(struct.pack("<I", seq), 0xFFFFFFFF) & 0xFFFFFFFF
 
 
 def read_table(flash, offset):
@@ -238,12 +240,19 @@ class Partition:
 
     @staticmethod
     def mark_app_valid_cancel_rollback():
+        # As ESP-IDF's esp_ota_current_ota_is_workable(true): the *active*
+        # entry (highest valid ota_seq) becomes VALID whatever its state and
+        # whichever app is running.  So confirming after set_boot() and
+        # before the reset marks the new app VALID: it will boot with no
+        # trial and can never be rolled back -- a real pitfall, kept here so
+        # tests see it (tests/vboard/test_esp32.py).
         entries = _read_ota_entries()
-        otas = _otas()
+        active = -1
         for i in range(2):
-            seq, state, valid = entries[i]
-            if valid and otas[(seq - 1) % len(otas)][4] == _running and state == ST_PENDING:
-                _write_ota_entry(i, seq, ST_VALID)
+            if entries[i][2] and (active < 0 or entries[i][0] > entries[active][0]):
+                active = i
+        if active >= 0 and entries[active][1] != ST_VALID:
+            _write_ota_entry(active, entries[active][0], ST_VALID)
 
 
 def _boot_label():
