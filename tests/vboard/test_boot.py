@@ -169,3 +169,15 @@ def test_stopping_the_cli_never_leaves_the_board_running(make_board, how: str) -
         time.sleep(0.05)
     assert not _board_processes(vb), "the board process outlived the command that powered it"
     assert runner.boot(vb, script="print('NEXT')").ended == runner.EXIT
+
+
+def test_watchdog_keeps_running_through_a_soft_reset(make_board) -> None:
+    vb = make_board("pico_w")
+    # The app starts the watchdog, then soft-resets; the next life never feeds it.
+    assert runner.boot(vb, script="import machine\nw = machine.WDT(timeout=300)\nmachine.soft_reset()"
+                       ).ended == runner.SOFT_RESET_REQ
+    res = runner.boot(vb, script="import time\nfor i in range(3000):\n time.sleep_ms(10)\nprint('SURVIVED')",
+                      reset="soft", timeout=60)
+    assert res.ended == runner.WATCHDOG
+    # while a hard reset stops it
+    assert runner.boot(vb, script="import time\ntime.sleep_ms(500)\nprint('FINE')").ended == runner.EXIT

@@ -227,3 +227,28 @@ def test_ctrl_c_reaches_a_hung_boot_py_after_a_raw_soft_reboot(make_board) -> No
         assert "REACHED" in mpr(port, "exec", "print('REACHED')")
     finally:
         serial.stop_background(vb)
+
+
+def test_a_stale_state_file_is_not_believed(make_board) -> None:
+    import json
+
+    vb = make_board("pico_w")
+    # A server SIGKILLed long ago left its state; its pid now belongs to someone else.
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        vb.state_file.write_text(json.dumps({"pid": bystander.pid, "pty": "/dev/pts/99", "status": "running"}))
+        assert vb.state() == {}, "no server holds the board's lock: the file is stale"
+        assert serial.stop_background(vb) is False
+        assert bystander.poll() is None, "stop must not signal an unrelated process"
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_sys_exit_at_the_repl_is_a_soft_reset(served) -> None:
+    vb, port = served
+    boots = vb.state()["boots"]
+    mpr(port, "exec", "--no-follow", "import sys; sys.exit(3)")
+    out = mpr(port, "exec", "import machine; print('CAUSE', machine.reset_cause())")
+    assert "CAUSE 1" in out, "a soft reset keeps the reset cause (power-on here)"
+    assert vb.state()["boots"] == boots + 1

@@ -118,9 +118,10 @@ def read_rtc(vb: VBoard) -> dict[str, object]:
 class Watchdog:
     """Resets the board when the deadline its WDT last wrote has passed."""
 
-    def __init__(self, vb: VBoard) -> None:
+    def __init__(self, vb: VBoard, *, disarm: bool = True) -> None:
         self.vb = vb
-        vb.wdt.write_bytes(bytes(8))  # a reset disarms the watchdog
+        if disarm:  # a hard reset stops the watchdog; a soft reset does not (it keeps counting)
+            vb.wdt.write_bytes(bytes(8))
         self.fired = False
         self._stop = threading.Event()
         self._proc: subprocess.Popen[bytes] | None = None
@@ -139,7 +140,7 @@ class Watchdog:
                 (deadline,) = struct.unpack("<Q", self.vb.wdt.read_bytes()[:8].ljust(8, b"\0"))
             except OSError:
                 continue
-            if deadline and time.time_ns() // 1_000_000 > deadline and self._proc is not None:
+            if deadline and time.monotonic_ns() // 1_000_000 > deadline and self._proc is not None:
                 self.fired = True
                 self._proc.kill()
                 return
@@ -193,7 +194,7 @@ def boot(vb: VBoard, *, script: str | None = None, cut_at: int = 0, cause: int =
             vb.rtc.unlink()
         except FileNotFoundError:
             pass
-        wd = Watchdog(vb)
+        wd = Watchdog(vb, disarm=reset != "soft")
         proc = subprocess.Popen(child_command(vb, interactive=False), env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=die_with_parent)

@@ -121,7 +121,7 @@ class Server:
         with contextlib.suppress(FileNotFoundError):
             vb.rtc.unlink()
         master, slave = _child_tty()
-        wd = runner.Watchdog(vb)
+        wd = runner.Watchdog(vb, disarm=reset != "soft")
         proc = subprocess.Popen(runner.child_command(vb, interactive=True), env=env, stdin=slave, stdout=slave,
                                 stderr=slave, start_new_session=True, preexec_fn=_child_setup)
         os.close(slave)
@@ -236,6 +236,9 @@ class Server:
         os.close(master)
         rtc = runner.read_rtc(vb)
         ended = runner.classify(proc.returncode, watchdog_fired=wd.fired)
+        if ended == runner.CRASH and proc.returncode > 0:
+            # The unix REPL exits with n on sys.exit(n); a board soft-resets.
+            ended = runner.SOFT_RESET_REQ
         self._debug(f"board ended: {ended} (status {proc.returncode}), raw={raw_mode}")
         return ended, raw_mode, str(rtc.get("running") or running)
 

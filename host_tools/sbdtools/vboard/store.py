@@ -84,15 +84,33 @@ class VBoard:
         return str(self.heap + ROM_HEAP_ALLOWANCE[self.board.family])
 
     def state(self) -> dict[str, Any]:
-        """The serving process's state, or {} when the board is off."""
+        """The serving process's state, or {} when the board is off.
+
+        A state file is believed only while the board's lock is held (the
+        server holds it for its whole life) and its pid is alive: a server
+        that was SIGKILLed leaves a stale file, and its pid may since belong
+        to an unrelated process that `stop` must never signal."""
         try:
             data = self.state_file.read_bytes()[:MAX_RECORD_BYTES]
             st = json.loads(data)
         except (OSError, ValueError):
             return {}
-        if not isinstance(st, dict) or not _alive(st.get("pid")):
+        if not isinstance(st, dict) or not _alive(st.get("pid")) or self._lock_is_free():
             return {}
         return st
+
+    def _lock_is_free(self) -> bool:
+        try:
+            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+        return True
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:

@@ -91,6 +91,8 @@ class WDT:
         import struct
         import time
 
-        deadline = time.time_ns() // 1000000 + self._timeout
+        # CLOCK_MONOTONIC in ms on the unix port, the clock the host watches
+        # with (never the wall clock, which NTP may step).
+        deadline = time.ticks_ms() + self._timeout
         _wdt_file.seek(0)
         _wdt_file.write(struct.pack("<Q", deadline))
