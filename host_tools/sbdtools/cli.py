@@ -9,6 +9,7 @@ non-zero exit status, never as a traceback.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -58,6 +59,12 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as e:
         click.echo(f"sbd: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", err=True)
         sys.exit(1)
+    except Exception as e:  # the one boundary: a bug still ends in one line, not a traceback
+        if os.environ.get("SBD_DEBUG") == "1":
+            raise
+        click.echo(f"sbd: internal error: {type(e).__name__}: {e} (run with SBD_DEBUG=1 for the traceback "
+                   "and please report it)", err=True)
+        sys.exit(2)
     # standalone_mode=False returns a command's ctx.exit(n) status instead of exiting.
     sys.exit(rv if isinstance(rv, int) else 0)
 

@@ -12,6 +12,7 @@ or a virtual board's pty).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -44,16 +45,24 @@ def compile_file(src: Path, dest: Path, *, arch: str | None, source_name: str) -
 
 
 def _app_files(app: Path) -> list[Path]:
+    """The app's files, counted while walking so a wrong folder (`--app ~`)
+    stops early; symlinks and files that would shadow the SDK are refused."""
     files = []
     total = 0
-    for p in sorted(app.rglob("*")):
-        if p.is_symlink():
-            raise SbdError(f"{p}: symlinks are not deployed (copy the file instead)")
-        if p.is_file() and "__pycache__" not in p.parts:
+    for dirpath, dirnames, filenames in os.walk(app):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            if p.is_symlink():
+                raise SbdError(f"{p}: symlinks are not deployed (copy the file instead)")
+            rel = p.relative_to(app)
+            if rel.parts[0] == "sbd" or rel.parts[:2] == ("lib", "sbd"):
+                raise SbdError(f"{p}: the app may not contain sbd/ (it would replace SDK modules on the board)")
             files.append(p)
             total += p.stat().st_size
-    if len(files) > MAX_APP_FILES or total > MAX_APP_BYTES:
-        raise SbdError(f"{app}: more than {MAX_APP_FILES} files or {MAX_APP_BYTES} bytes; is this the app folder?")
+            if len(files) > MAX_APP_FILES or total > MAX_APP_BYTES:
+                raise SbdError(f"{app}: more than {MAX_APP_FILES} files or {MAX_APP_BYTES} bytes; "
+                               "is this the app folder?")
     return files
 
 
@@ -79,7 +88,9 @@ def build_bundle(out: Path, *, arch: str | None, app: Path | None = None, with_s
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(f, dest)
             else:
-                compile_file(f, out / "lib" / rel.with_suffix(".mpy"), arch=arch, source_name=str(rel))
+                # Modules go to /lib; an app that already keeps them in lib/ is not nested again.
+                mod = Path(*rel.parts[1:]) if rel.parts[0] == "lib" else rel
+                compile_file(f, out / "lib" / mod.with_suffix(".mpy"), arch=arch, source_name=str(mod))
     return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
 
 

@@ -37,7 +37,10 @@ def test_help_explains_the_commands(home: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("vboard", "new", "b1", "--board", "nosuch"), "unknown board 'nosuch'; known boards: esp32"),
+        (("vboard", "new", "b1", "--board", "nosuch"), "'nosuch' is not one of 'esp32', 'esp32s3', 'pico2_w'"),
+        (("vboard", "new", "b1", "--board", "/tmp/x.json"), "is not one of"),
+        (("vboard", "exec", "b1", "-f", "/dev/zero"), "/dev/zero: not a regular file"),
+        (("vboard", "run", "b1", "--timeout", "nan"), "Invalid value for '--timeout'"),
         (("vboard", "new", "Bad Name"), "bad board name 'Bad Name'"),
         (("vboard", "run", "ghost"), "no virtual board named 'ghost'; create it with `sbd vboard new ghost"),
         (("vboard", "new", "b1", "--uid", "zz"), "--uid must be hex digits"),
@@ -50,6 +53,14 @@ def test_errors_are_one_line_with_what_to_do(home: Path, args: tuple[str, ...], 
     assert r.returncode != 0
     assert message in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_exec_file_must_be_utf8_text(home: Path, tmp_path: Path) -> None:
+    sbd("vboard", "new", "u1", home=home)
+    bad = tmp_path / "bad.py"
+    bad.write_bytes(b"print('\xff')\n")
+    r = sbd("vboard", "exec", "u1", "-f", str(bad), home=home, ok=False)
+    assert "not UTF-8 text" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_vboard_lifecycle_from_the_cli(home: Path, tmp_path: Path) -> None:

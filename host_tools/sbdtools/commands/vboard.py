@@ -33,6 +33,49 @@ def _parse_uid(value: str | None) -> bytes | None:
         raise VBoardError(f"--uid must be hex digits, got {value!r}") from None
 
 
+MAX_SCRIPT_BYTES = 1024 * 1024
+class _Timeout(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    """Seconds, finite and within bounds (FloatRange lets NaN through)."""
+
+    name = "seconds"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import math
+
+        try:
+            v = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(v) or not 0.1 <= v <= 7 * 24 * 3600:
+            self.fail(f"{value!r} is not between 0.1 and {7 * 24 * 3600} seconds", param, ctx)
+        return v
+
+
+_TIMEOUT = _Timeout()
+
+
+def _read_script(path: Path) -> str:
+    """A host script for `exec -f`: a regular file, bounded, UTF-8."""
+    import stat
+
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise VBoardError(f"{path}: not a regular file")
+        if st.st_size > MAX_SCRIPT_BYTES:
+            raise VBoardError(f"{path}: {st.st_size} bytes; a script may be at most {MAX_SCRIPT_BYTES}")
+        with open(path, "rb") as f:
+            data = f.read(MAX_SCRIPT_BYTES + 1)
+    except OSError as e:
+        raise VBoardError(f"{path}: cannot read ({e.strerror})") from e
+    if len(data) > MAX_SCRIPT_BYTES:
+        raise VBoardError(f"{path}: larger than {MAX_SCRIPT_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise VBoardError(f"{path}: not UTF-8 text (byte {e.start}); MicroPython source must be UTF-8") from e
+
+
 def _stream(chunk: bytes) -> None:
     sys.stdout.buffer.write(chunk)
     sys.stdout.flush()
@@ -58,8 +101,8 @@ def cli() -> None:
 
 @cli.command("new")
 @click.argument("name")
-@click.option("--board", "board", default="pico_w", show_default=True,
-              help=f"Board to emulate: {', '.join(boards.names())}.")
+@click.option("--board", "board", default="pico_w", show_default=True, type=click.Choice(boards.names()),
+              help="Board to emulate.")
 @click.option("--uid", help="Unique id in hex (default: random; 6 bytes on ESP32, 8 on Pico).")
 @click.option("--heap", type=int, help="Heap for Python in bytes (default: the board's real heap).")
 @click.option("--force", is_flag=True, help="Replace a board of the same name.")
@@ -96,7 +139,7 @@ def rm_cmd(name: str) -> None:
 
 @cli.command("run")
 @click.argument("name")
-@click.option("--timeout", type=float, default=60.0, show_default=True,
+@click.option("--timeout", type=_TIMEOUT, default=60.0, show_default=True,
               help="Power the board off after this many seconds.")
 def run_cmd(name: str, timeout: float) -> None:
     """Power on NAME: run boot.py then main.py and show their output.
@@ -112,17 +155,19 @@ def run_cmd(name: str, timeout: float) -> None:
 @cli.command("exec")
 @click.argument("name")
 @click.argument("code", required=False)
-@click.option("-f", "--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("-f", "--file", "file", type=click.Path(dir_okay=False, path_type=Path),
               help="Run this host file instead of CODE.")
 @click.option("--cut-at", type=click.IntRange(min=0), default=0,
               help="Cut power at this flash program/erase operation (counted from power-on).")
-@click.option("--timeout", type=float, default=60.0, show_default=True)
+@click.option("--timeout", type=_TIMEOUT, default=60.0, show_default=True,
+              help="Power the board off after this many seconds.")
 def exec_cmd(name: str, code: str | None, file: Path | None, cut_at: int, timeout: float) -> None:
     """Power on NAME, run boot.py, then CODE (or --file) in place of main.py."""
     if (code is None) == (file is None):
         raise click.UsageError("give CODE or --file (one of them)")
-    src = file.read_text() if file else code
-    assert src is not None
+    src = _read_script(file) if file else code
+    if src is None or len(src.encode()) > MAX_SCRIPT_BYTES:
+        raise VBoardError(f"the code is larger than {MAX_SCRIPT_BYTES} bytes")
     vb = store.get(name)
     res = runner.boot(vb, script=src, cut_at=cut_at, timeout=timeout, on_output=_stream)
     _report(vb, res, quiet_ok=True)

@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import boards
 from ..boards import BoardConfig
-from ..errors import VBoardError
+from ..errors import SbdError, VBoardError
 from .image import create_flash_image
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
@@ -156,10 +156,13 @@ def board_dir(name: str) -> Path:
 
 def create(name: str, board: str, *, uid: bytes | None = None, heap: int | None = None,
            force: bool = False, fs_from: Path | None = None) -> VBoard:
-    """Make a new virtual board with erased flash laid out like `board`.
+    """Make a new virtual board with erased flash laid out like `board` (a name
+    from board_configs; the record stores the name, so it must load by name).
 
     With `fs_from`, its filesystem region holds a littlefs2 volume built on
     the host from that folder (as an offline-flashed board would)."""
+    if board not in boards.names():
+        raise VBoardError(f"unknown board {board!r}; known boards: {', '.join(boards.names())}")
     cfg = boards.load(board)
     d = board_dir(name)
     if d.exists():
@@ -219,7 +222,7 @@ def list_boards() -> list[VBoard]:
     if root.is_dir():
         for d in sorted(root.iterdir()):
             if (d / "board.json").is_file() and NAME_RE.fullmatch(d.name):
-                with contextlib.suppress(VBoardError):
+                with contextlib.suppress(SbdError):  # a damaged record must not hide the others
                     out.append(get(d.name))
     return out
 
@@ -229,7 +232,7 @@ def remove(name: str) -> None:
     if not d.exists():
         raise VBoardError(f"no virtual board named {name!r}")
     vb_state: dict[str, Any] = {}
-    with contextlib.suppress(VBoardError):
+    with contextlib.suppress(SbdError):  # a damaged record can still be removed
         vb_state = get(name).state()
     if vb_state.get("pid"):
         with contextlib.suppress(ProcessLookupError):
