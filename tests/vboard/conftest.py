@@ -35,3 +35,21 @@ def run_ok(vb: store.VBoard, script: str, **kw: object) -> runner.BootResult:
 def put(vb: store.VBoard, path: str, text: str) -> None:
     """Write a file onto the board's filesystem (through the board itself)."""
     run_ok(vb, f"with open({path!r}, 'w') as f:\n f.write({text!r})")
+
+
+def board_processes(vb: store.VBoard) -> list[int]:
+    """Pids of processes running this board's flash image (from /proc)."""
+    import os
+
+    want = f"SBD_VB_IMAGE={vb.image}".encode()
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/environ", "rb") as f:
+                    env = f.read()
+            except OSError:
+                continue
+            if want in env.split(b"\0"):
+                pids.append(int(d))
+    return pids

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import put, run_ok
+from conftest import board_processes, put, run_ok
 
 from sbdtools.vboard import runner, store
 
@@ -129,23 +129,6 @@ def test_board_in_use_is_refused(make_board) -> None:
         runner.boot(vb, script="pass")
 
 
-def _board_processes(vb: store.VBoard) -> list[int]:
-    """Pids of processes running this board's flash image (from /proc)."""
-    import os
-
-    want = f"SBD_VB_IMAGE={vb.image}".encode()
-    pids = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                env = open(f"/proc/{d}/environ", "rb").read()
-            except OSError:
-                continue
-            if want in env.split(b"\0"):
-                pids.append(int(d))
-    return pids
-
-
 @pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
 def test_stopping_the_cli_never_leaves_the_board_running(make_board, how: str) -> None:
     import signal
@@ -161,13 +144,13 @@ def test_stopping_the_cli_never_leaves_the_board_running(make_board, how: str) -
                              "while True:\n    pass"], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     assert "LOOPING" in proc.stdout.readline()
-    assert _board_processes(vb), "the board is running"
+    assert board_processes(vb), "the board is running"
     proc.send_signal(getattr(signal, how))
     proc.wait(timeout=60)
     end = time.monotonic() + 60
-    while _board_processes(vb) and time.monotonic() < end:
+    while board_processes(vb) and time.monotonic() < end:
         time.sleep(0.05)
-    assert not _board_processes(vb), "the board process outlived the command that powered it"
+    assert not board_processes(vb), "the board process outlived the command that powered it"
     assert runner.boot(vb, script="print('NEXT')").ended == runner.EXIT
 
 

@@ -9,11 +9,14 @@ new content, never a mix.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
+import signal
+import threading
 
 import pytest
-from conftest import run_ok
+from conftest import board_processes, run_ok
 
 from sbdtools.vboard import runner
 
@@ -100,6 +103,7 @@ try:
         gen = int(f.read())
 except (OSError, ValueError):
     pass
+print('WRITING')
 while True:
     gen += 1
     for name in ('x.dat', 'y.dat'):
@@ -126,14 +130,22 @@ for name in ('x.dat', 'y.dat'):
 
 def test_random_kills_during_writes_never_corrupt(make_board) -> None:
     # Kill the board's process from outside at random instants (a power cut
-    # the board cannot see coming), many times over.
+    # the board cannot see coming), many times over.  Each kill lands a
+    # random time after the writer says it has started writing, so no kill
+    # can fall before the writes however slow the machine is.
     vb = make_board("pico_w")
     run_ok(vb, "pass")
     rng = random.Random(20261125)
     cuts = 0
     for _ in range(25):
-        res = runner.boot(vb, script=WRITER, timeout=rng.uniform(0.05, 0.4))
-        assert res.ended == runner.TIMEOUT  # the writer never ends by itself: we killed it
+        delay = rng.uniform(0.0, 0.15)
+
+        def kill_later(chunk: bytes, delay: float = delay) -> None:
+            if b"WRITING" in chunk:
+                threading.Timer(delay, lambda: [os.kill(p, signal.SIGKILL) for p in board_processes(vb)]).start()
+
+        res = runner.boot(vb, script=WRITER, timeout=120, on_output=kill_later)
+        assert res.ended == runner.POWER_CUT, res.output  # the writer never ends by itself: we killed it
         cuts += 1
         check = run_ok(vb, VERIFY)
         assert not check.formatted, "a kill left a filesystem that does not mount"

@@ -66,14 +66,26 @@ def test_binary_copy_both_ways_is_exact(served, tmp_path: Path) -> None:
     assert (tmp_path / "back.bin").read_bytes() == blob
 
 
-def test_soft_reset_without_resume_reruns_boot_py(served) -> None:
-    vb, port = served
-    boots = vb.state()["boots"]
-    out = mpr(port, "exec", "print('AFTER-RESET')", resume=False)
-    assert "AFTER-RESET" in out
-    assert vb.state()["boots"] == boots + 1, "the soft reset restarted the interpreter"
-    # and the board is still there on the same pty
-    assert "boot.py" in mpr(port, "fs", "ls")
+def test_soft_reset_without_resume_reruns_boot_py(make_board) -> None:
+    vb = make_board("pico_w")
+    put(vb, "boot.py", "n = 0\ntry:\n    n = int(open('count').read())\nexcept OSError:\n    pass\n"
+                       "with open('count', 'w') as f:\n    f.write(str(n + 1))\n")
+    port = serial.start_background(vb)
+    try:
+        before = int(mpr(port, "exec", "print(open('count').read())").split()[0])
+        boots = vb.state()["boots"]
+        out = mpr(port, "exec", "x = 1\nprint('AFTER-RESET', open('count').read())", resume=False)
+        assert f"AFTER-RESET {before + 1}" in out, "boot.py ran again on the soft reset"
+        assert vb.state()["boots"] == boots + 1, "the soft reset restarted the interpreter"
+        # resume keeps the interpreter (x survives); another soft reset does not
+        assert mpr(port, "exec", "print(x)").split() == ["1"]
+        again = subprocess.run([MPREMOTE, "connect", port, "exec", "print(x)"], capture_output=True, text=True,
+                               timeout=60)
+        assert "NameError" in again.stdout + again.stderr
+        # and the board is still there on the same pty
+        assert "boot.py" in mpr(port, "fs", "ls")
+    finally:
+        serial.stop_background(vb)
 
 
 def test_ctrl_c_interrupts_a_running_main_py(make_board) -> None:
