@@ -264,3 +264,10 @@ def test_sys_exit_at_the_repl_is_a_soft_reset(served) -> None:
     out = mpr(port, "exec", "import machine; print('CAUSE', machine.reset_cause())")
     assert "CAUSE 1" in out, "a soft reset keeps the reset cause (power-on here)"
     assert vb.state()["boots"] == boots + 1
+
+
+def test_last_words_before_a_reset_reach_the_host(make_board) -> None:
+    vb = make_board("pico_w")
+    put(vb, "main.py", "print('LAST-WORDS')\nimport machine\nmachine.reset()\n")
+    with console(vb) as fd:
+        assert b"LAST-WORDS" in _read_until(fd, b"LAST-WORDS")

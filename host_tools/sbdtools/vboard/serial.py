@@ -143,8 +143,11 @@ class Server:
         buf = b""
         raw_mode = raw
         while True:
+            # Back-pressure: while held input is at its bound, leave the rest in
+            # the pty (the host's writes block) instead of dropping any of it.
+            watch = [master] if len(pending) >= _MAX_PENDING else [master, self.user_master]
             try:
-                r, _, _ = select.select([master, self.user_master], [], [], 0.05)
+                r, _, _ = select.select(watch, [], [], 0.05)
             except InterruptedError:
                 r = []
             if self.stopping or self._orphaned():
@@ -164,7 +167,7 @@ class Server:
                         elif ch == CTRL_B[0]:
                             raw_mode = False
                     if phase == "init":
-                        pending = (pending + data)[-_MAX_PENDING:]
+                        pending += data
                     elif raw and phase != "repl":
                         # Raw-REPL restart: the rest waits for the raw prompt,
                         # but a Ctrl-C goes through now, to interrupt a boot.py
@@ -172,7 +175,7 @@ class Server:
                         if b"\x03" in data:
                             with contextlib.suppress(OSError):
                                 os.write(master, b"\x03")
-                        pending = (pending + data.replace(b"\x03", b""))[-_MAX_PENDING:]
+                        pending += data.replace(b"\x03", b"")
                     else:
                         with contextlib.suppress(OSError):
                             os.write(master, data)
@@ -220,14 +223,18 @@ class Server:
                         self._to_user(buf)
                         buf = b""
             elif proc.poll() is not None:
-                # Drain what is left, then report how the board stopped.
+                # Drain what is left (the last words of a board that reset
+                # itself), then report how the board stopped.  Only the unix
+                # banner is dropped; the ROM's markers never reach the host.
                 with contextlib.suppress(OSError):
                     while select.select([master], [], [], 0.05)[0]:
                         tail = os.read(master, 4096)
                         if not tail:
                             break
-                        if phase == "repl":
-                            self._to_user(tail)
+                        buf += tail
+                if phase != "swallow":
+                    self._to_user(buf.replace(INIT_DONE, b"").replace(SENTINEL, b""))
+                buf = b""
                 break
         if self.stopping and proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
