@@ -48,7 +48,10 @@ def hkdf_expand(prk, info, length):
         out[pos : pos + n] = t[:n]
         pos += n
         i += 1
-    return bytes(out)
+    # The bytearray itself, not a bytes copy: a copy needs a second block of
+    # `length` contiguous bytes, which a fragmented 64 KiB heap may not have
+    # for long outputs (found by the Wycheproof 8160-byte cases).
+    return out
 
 
 def hkdf(ikm, salt, info, length):
