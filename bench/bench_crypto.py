@@ -23,6 +23,8 @@ import sys
 import tempfile
 from typing import Any
 
+from benchlib import cpu_model
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "bench", "results")
 
@@ -239,15 +241,7 @@ def _min_heap(mp: str, build: str, precompute: bool) -> int:
 
 
 def _machine(mp: str) -> dict[str, Any]:
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for ln in f:
-                if ln.startswith("model name"):
-                    cpu = ln.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_model()
     ver = subprocess.run([mp, "-c", "import sys; print(sys.version)"], capture_output=True, text=True).stdout
     return {"cpu": cpu, "cores": os.cpu_count(), "micropython": ver.strip(), "platform": platform.platform()}
 

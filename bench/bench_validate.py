@@ -15,13 +15,14 @@ target (parse_json <= 3x json.loads) is reported, not enforced.
 from __future__ import annotations
 
 import json
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from benchlib import cpu_model
 
 from sbdtools.mpytools import require_tool
 
@@ -156,16 +157,6 @@ def peak_of(build_dir: Path, call: str) -> int:
 
 def fmt_peak(n: int) -> str:
     return "%d B" % n if n >= 0 else "<= %d B (masked by an earlier peak)" % -n
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> int:

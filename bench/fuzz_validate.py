@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchlib import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "host"))
 
@@ -35,16 +37,6 @@ RESULTS = ROOT / "bench" / "results" / "fuzz_validate.md"
 PER_RULE = 2  # corpus: examples kept for each (schema, outcome)
 RANDOM_KEEP = 40  # corpus: extra random inputs per schema
 PER_SCHEMA = 120  # corpus: at most this many inputs per schema
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def hypothesis_phase(count: int) -> int:
