@@ -186,6 +186,8 @@ class Server:
                     out = b""
                 if not out:
                     if proc.poll() is not None:
+                        if phase != "swallow":  # what was held back as a possible marker start
+                            self._to_user(buf.replace(INIT_DONE, b"").replace(SENTINEL, b""))
                         break
                     continue
                 self._debug(f"board[{phase}]->", out)
@@ -203,6 +205,12 @@ class Server:
                                 with contextlib.suppress(OSError):
                                     os.write(master, pending)
                                 pending = b""
+                            elif b"\x03" in pending:
+                                # Raw restart: a Ctrl-C sent during start-up now
+                                # reaches boot.py; the rest waits for the prompt.
+                                with contextlib.suppress(OSError):
+                                    os.write(master, b"\x03")
+                                pending = pending.replace(b"\x03", b"")
                         else:
                             phase = "swallow"
                     elif phase == "swallow":
