@@ -12,7 +12,10 @@ int/float; struct), stops the run with the input.
 
 Writes bench/results/fuzz_validate.md.  With --write-corpus it also refreshes
 tests/device/data/validate_corpus/ (a few hundred inputs, every distinct
-outcome kept) that test_validate_corpus.py replays on MicroPython.
+outcome kept) that test_validate_corpus.py replays on MicroPython, and
+tests/device/data/validate_form_corpus/ (query strings and binary records
+with CPython's full outcome) that test_validate_form_corpus.py replays;
+`python tests/host/validate_form_fuzzing.py` refreshes only the latter.
 """
 
 from __future__ import annotations
@@ -129,6 +132,9 @@ def main() -> int:
             keep[name].insert(0, (valid, "ok"))
         fz.write_corpus(keep)
         print("corpus: %d inputs in %s" % (sum(len(x) for x in keep.values()), fz.CORPUS_DIR))
+        fkeep = ffz.collect_corpus()  # its own fixed seed: the same files whatever --count
+        ffz.write_corpus(fkeep)
+        print("form/layout corpus: %d inputs in %s" % (sum(len(x) for x in fkeep.values()), ffz.CORPUS_DIR))
     return 0
 
 

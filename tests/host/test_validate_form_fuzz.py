@@ -99,3 +99,17 @@ def test_layout_right_size(name: str, data: st.DataObject) -> None:
 def test_generator_mix_quick() -> None:
     stats = fz.run(random.Random(20240612), 4000)
     assert stats.get("form:ok", 0) > 20 and stats.get("layout:ok", 0) > 20 and len(stats) > 20
+
+
+def test_saved_corpus_matches_the_oracles() -> None:
+    # The corpus the device test replays: written with the fuzzer's schemas, and
+    # every input still gets CPython's stored outcome and passes the oracles.
+    dev = fz._device_module()
+    corpus = fz.read_corpus()
+    assert sorted(corpus) == ["form_keep", "form_wifi", "layout_header", "layout_sample"]
+    for fname, items in corpus.items():
+        kind, name = fname.split("_", 1)
+        assert len(items) >= 30
+        for data, want in items:
+            check(kind, name, data)
+            assert dev.outcome(kind, name, data) == want, (fname, data[:80])

@@ -228,3 +228,113 @@ def run(rng: random.Random, count: int, on_case: Callable[[str, bytes, str], Non
         if on_case is not None:
             on_case(name, data, key)
     return stats
+
+
+# ---- saved corpus (replayed on MicroPython by tests/device/test_validate_form_corpus.py) -----
+
+CORPUS_DIR = DEVICE_TESTS / "data" / "validate_form_corpus"
+CORPUS_SEED = 20240613
+CORPUS_DRAWS = 30_000  # generated inputs the corpus is picked from
+CORPUS_PER_OUTCOME = 2  # inputs kept for each (parser, schema, error path and rule)
+CORPUS_PER_OK = 20  # accepted inputs kept per schema (each converts differently)
+CORPUS_PER_FILE = 150  # at most this many inputs per schema
+CORPUS_RANDOM = 0.004  # chance of keeping any other input (mostly accepted ones)
+
+
+def _device_module() -> Any:
+    import test_validate_form_corpus as dev  # tests/device: the outcome() both runtimes compare
+
+    if dict(dev.FORMS) != FORMS or dev.FORM_MAX_BYTES != FORM_MAX_BYTES:
+        raise OracleError("the device test's form schemas differ from the fuzzer's")
+    for name, lay in LAYOUTS.items():
+        d = dev.LAYOUTS[name]
+        if (d.name, d.fmt, d.names, d._rules) != (lay.name, lay.fmt, lay.names, lay._rules):
+            raise OracleError("the device test's layout %r differs from the fuzzer's" % name)
+    if set(dev.LAYOUTS) != set(LAYOUTS):
+        raise OracleError("the device test's layouts differ from the fuzzer's")
+    return dev
+
+
+def _edge_cases() -> list[tuple[str, str, bytes]]:
+    """Near-valid inputs at the bounds, always in the corpus."""
+    out: list[tuple[str, str, bytes]] = []
+    for name, valid in FORM_VALID.items():
+        out.append(("form", name, valid))
+        pad = b"&" + b"x" * 10 if name == "keep" else b"&"
+        for extra in (FORM_MAX_BYTES - len(valid), FORM_MAX_BYTES - len(valid) + 1):
+            out.append(("form", name, valid + (pad + b"=" + b"a" * 600)[:extra]))
+        out.append(("form", name, b""))
+    for name, valid in LAYOUT_VALID.items():
+        out += [("layout", name, valid), ("layout", name, valid[:-1]), ("layout", name, valid + b"\0"),
+                ("layout", name, b"")]
+    return out
+
+
+def collect_corpus(seed: int = CORPUS_SEED, draws: int = CORPUS_DRAWS) -> dict[str, list[tuple[bytes, str]]]:
+    """{"form_wifi": [(input, outcome), ...], ...}: the outcomes as CPython gives them."""
+    dev = _device_module()
+    rng = random.Random(seed)
+    pick = random.Random(seed + 1)
+    files: dict[str, list[tuple[bytes, str]]] = {}
+    counts: dict[tuple[str, str], int] = {}
+    have: set[tuple[str, bytes]] = set()
+
+    def add(kind: str, name: str, data: bytes, forced: bool) -> None:
+        fname = kind + "_" + name
+        items = files.setdefault(fname, [])
+        if len(data) > dev.MAX_INPUT or (fname, data) in have or (len(items) >= CORPUS_PER_FILE and not forced):
+            return
+        got = dev.outcome(kind, name, data)
+        key = (fname, got if got.startswith("error") else "ok")
+        c = counts.get(key, 0)
+        limit = CORPUS_PER_OUTCOME if key[1] != "ok" else CORPUS_PER_OK
+        if forced or c < limit or pick.random() < CORPUS_RANDOM:
+            counts[key] = c + 1
+            have.add((fname, data))
+            items.append((data, got))
+
+    for kind, name, data in _edge_cases():
+        (form_outcome if kind == "form" else layout_outcome)(name, data)  # the oracle first
+        add(kind, name, data, True)
+
+    def on_case(name: str, data: bytes, key: str) -> None:
+        add(key.split(":", 1)[0], name, data, False)
+
+    run(rng, draws, on_case)
+    return files
+
+
+def write_corpus(files: dict[str, list[tuple[bytes, str]]]) -> None:
+    CORPUS_DIR.mkdir(parents=True, exist_ok=True)
+    for old in CORPUS_DIR.glob("*.bin"):
+        if old.stem not in files:
+            old.unlink()
+    for fname, items in sorted(files.items()):
+        with open(CORPUS_DIR / (fname + ".bin"), "wb") as f:
+            for data, want in items:
+                w = want.encode("ascii")
+                f.write(struct.pack(">HH", len(data), len(w)) + w + data)
+
+
+def read_corpus() -> dict[str, list[tuple[bytes, str]]]:
+    out: dict[str, list[tuple[bytes, str]]] = {}
+    for p in sorted(CORPUS_DIR.glob("*.bin")):
+        raw = p.read_bytes()
+        items = []
+        i = 0
+        while i < len(raw):
+            n, m = struct.unpack_from(">HH", raw, i)
+            i += 4
+            want = raw[i:i + m].decode("ascii")
+            i += m
+            items.append((raw[i:i + n], want))
+            i += n
+        out[p.stem] = items
+    return out
+
+
+if __name__ == "__main__":  # refresh only this corpus: python tests/host/validate_form_fuzzing.py
+    corpus = collect_corpus()
+    write_corpus(corpus)
+    print("form/layout corpus: %s in %s" % (", ".join("%s %d" % (k, len(x)) for k, x in sorted(corpus.items())),
+                                            CORPUS_DIR))
