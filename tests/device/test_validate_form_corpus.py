@@ -5,8 +5,8 @@
 # another exception (MemoryError included).  The outcome -- the whole result,
 # or the error's path and rule -- must be the one CPython gave when the corpus
 # was written, so both runtimes accept, convert and reject the same inputs.
-# The schemas below are the fuzzer's (validate_form_fuzzing.py checks they
-# are equal before writing); outcome() is what both sides compare.
+# The schemas are the fuzzer's own (validate_form_schemas.py); outcome() is
+# what both sides compare.
 # sbd-device: heapsize=64K timeout=300
 import gc
 import struct
@@ -15,38 +15,8 @@ from binascii import hexlify
 from dtest import data_path, eq, true
 from sbd import validate as v
 from sbd.validate import form
-from sbd.validate.layout import Layout
+from validate_form_schemas import FORM_MAX_BYTES, FORMS, LAYOUTS
 
-FORM_MAX_BYTES = 512
-FORMS = {
-    "wifi": v.obj({
-        "ssid": v.text(1, 32),
-        "password": v.text(8, 63),
-        "port": v.integer(1, 65535, default=80),
-        "hidden": v.boolean(default=False),
-        "gain": v.number(-10, 10, optional=True),
-        "mode": v.one_of("ap", "sta", optional=True),
-        "level": v.one_of(1, 2, 3, optional=True),
-        "pins": v.list_of(v.integer(0, 40), 0, 3, optional=True),
-        "key": v.hexbytes(2, 2, optional=True),
-    }),
-    "keep": v.obj({"a": v.integer(0, 9, optional=True), "t": v.text(0, 20, optional=True)}, v.KEEP),
-}
-LAYOUTS = {
-    "header": Layout(
-        "record",
-        ("magic", "4s", b"SBD1"),
-        ("version", "B", (1, 1)),
-        ("kind", "B", {1, 2, 7}),
-        ("length", "<H", (0, 1024)),
-        ("reserved", "2s", b"\0\0"),
-        ("pad", "1x"),
-        ("crc", "<I"),
-        ("step", "<h", (-100, 100)),
-    ),
-    "sample": Layout("sample", ("id", ">Q"), ("t", ">i", (-40000, 85000)), ("flags", "B", {0, 1, 2, 4}),
-                     ("rssi", "b")),
-}
 MAX_INPUT = 700  # longest stored input (forms above FORM_MAX_BYTES are rejected by size first)
 
 # One buffer, allocated before the heap fragments; inputs are read into it and
