@@ -27,6 +27,8 @@ DEVICE_TESTS = ROOT / "tests" / "device"
 if str(DEVICE_TESTS) not in sys.path:
     sys.path.append(str(DEVICE_TESTS))
 
+import corpus_files  # noqa: E402  (tests/host)
+
 from sbdtools import shims  # noqa: E402
 
 shims.install()
@@ -273,32 +275,12 @@ def collect_corpus(seed: int = CORPUS_SEED, draws: int = CORPUS_DRAWS) -> dict[s
 
 
 def write_corpus(files: dict[str, list[tuple[bytes, str]]]) -> None:
-    CORPUS_DIR.mkdir(parents=True, exist_ok=True)
-    for old in CORPUS_DIR.glob("*.bin"):
-        if old.stem not in files:
-            old.unlink()
-    for fname, items in sorted(files.items()):
-        with open(CORPUS_DIR / (fname + ".bin"), "wb") as f:
-            for data, want in items:
-                w = want.encode("ascii")
-                f.write(struct.pack(">HH", len(data), len(w)) + w + data)
+    # u16 outcome lengths: an accepted form's outcome is its whole result.
+    corpus_files.write(CORPUS_DIR, files, ">HH", prune=True)
 
 
 def read_corpus() -> dict[str, list[tuple[bytes, str]]]:
-    out: dict[str, list[tuple[bytes, str]]] = {}
-    for p in sorted(CORPUS_DIR.glob("*.bin")):
-        raw = p.read_bytes()
-        items = []
-        i = 0
-        while i < len(raw):
-            n, m = struct.unpack_from(">HH", raw, i)
-            i += 4
-            want = raw[i:i + m].decode("ascii")
-            i += m
-            items.append((raw[i:i + n], want))
-            i += n
-        out[p.stem] = items
-    return out
+    return corpus_files.read(CORPUS_DIR, ">HH")
 
 
 if __name__ == "__main__":  # refresh only this corpus: python tests/host/validate_form_fuzzing.py

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import struct
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +27,8 @@ CORPUS_DIR = DEVICE_TESTS / "data" / "validate_corpus"
 
 if str(DEVICE_TESTS) not in sys.path:
     sys.path.append(str(DEVICE_TESTS))
+
+import corpus_files  # noqa: E402  (tests/host)
 
 from sbdtools import shims  # noqa: E402
 
@@ -238,29 +239,11 @@ def run(rng: random.Random, count: int, on_case: Callable[[str, bytes, str], Non
 
 
 def write_corpus(cases: dict[str, list[tuple[bytes, str]]]) -> None:
-    CORPUS_DIR.mkdir(parents=True, exist_ok=True)
-    for name, items in cases.items():
-        with open(CORPUS_DIR / (name + ".bin"), "wb") as f:
-            for data, rule in items:
-                r = rule.encode("ascii")
-                f.write(struct.pack(">HB", len(data), len(r)) + r + data)
+    corpus_files.write(CORPUS_DIR, cases, ">HB")
 
 
 def read_corpus() -> dict[str, list[tuple[bytes, str]]]:
-    out: dict[str, list[tuple[bytes, str]]] = {}
-    for p in sorted(CORPUS_DIR.glob("*.bin")):
-        raw = p.read_bytes()
-        items = []
-        i = 0
-        while i < len(raw):
-            n, m = struct.unpack_from(">HB", raw, i)
-            i += 3
-            rule = raw[i:i + m].decode("ascii")
-            i += m
-            items.append((raw[i:i + n], rule))
-            i += n
-        out[p.stem] = items
-    return out
+    return corpus_files.read(CORPUS_DIR, ">HB")
 
 
 def env_int(name: str, default: int) -> int:
