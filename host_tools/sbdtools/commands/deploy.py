@@ -9,7 +9,6 @@ import click
 from rich.progress import Progress
 
 from .. import boards, deploy
-from ..errors import SbdError
 from ..mpytools import interpreter_mpy
 from ..vboard import runner, serial, store
 
@@ -66,8 +65,5 @@ def cli(app: Path | None, port: str | None, board: str | None, vboard_name: str 
         raise click.UsageError("--port needs --board (to compile for the right architecture)")
     cfg = boards.load(board)
     assert port is not None
-    try:
-        n = _deploy(port, cfg.mpy_arch, app, not no_sdk, True)
-    except SbdError:
-        raise
+    n = _deploy(port, cfg.mpy_arch, app, not no_sdk, True)
     click.echo(f"deployed {n} files to {port} ({cfg.title})")

@@ -234,7 +234,6 @@ def _supervise(vb: VBoard, proc: subprocess.Popen[bytes], wd: Watchdog, timeout:
         time.sleep(0.01)
     proc.wait()
     reader.join(timeout=5)
-    wd.stop()
     rtc = read_rtc(vb)
     boot_ops = rtc.get("boot_ops")
     end_ops = rtc.get("end_ops")

@@ -89,7 +89,6 @@ class Server:
         self.user_master, self.user_slave = pty.openpty()
         tty.setraw(self.user_slave)
         self.pty_path = os.ttyname(self.user_slave)
-        self.proc: subprocess.Popen[bytes] | None = None
         self.boots = 0
 
     # -- state shown by `sbd vboard ls` --------------------------------------
@@ -125,7 +124,6 @@ class Server:
         proc = subprocess.Popen(runner.child_command(vb, interactive=True), env=env, stdin=slave, stdout=slave,
                                 stderr=slave, start_new_session=True, preexec_fn=_child_setup)
         os.close(slave)
-        self.proc = proc
         wd.start(proc)
         self.boots += 1
         self._write_state("running")
@@ -320,8 +318,9 @@ def start_background(vb: VBoard, *, timeout: float = 20.0, tied_to_caller: bool 
 
     With `tied_to_caller`, the server stops by itself when this process
     exits, so a job killed half-way (a deploy, a test) leaves no board running."""
-    if vb.state().get("pty"):
-        return str(vb.state()["pty"])
+    running = vb.state().get("pty")
+    if running:
+        return str(running)
     log = open(vb.log_file, "ab")
     try:
         proc = subprocess.Popen(
