@@ -59,19 +59,33 @@ class Capability:
 # module under sdk/sbd gets a row here, then `python -m sbdtools.sdkpkg`.
 CAPABILITIES: tuple[Capability, ...] = (
     Capability("core", "the sbd package (version)", ("__init__.py",)),
-    Capability("crypto", "crypto errors, constant-time compare, random bytes",
-               ("crypto/__init__.py", "crypto/_ct.py"), ("core",)),
+    Capability(
+        "crypto",
+        "crypto errors, constant-time compare, random bytes",
+        ("crypto/__init__.py", "crypto/_ct.py"),
+        ("core",),
+    ),
     Capability("sha256", "SHA-256 of buffers, streams and files", ("crypto/sha256.py",), ("crypto",)),
     Capability("hmac", "HMAC-SHA256", ("crypto/hmac.py",), ("crypto",)),
     Capability("kdf", "HKDF and PBKDF2 (HMAC-SHA256)", ("crypto/kdf.py",), ("hmac",)),
-    Capability("aead", "authenticated encryption records (AES-256-CBC + HMAC-SHA256)",
-               ("crypto/aead.py",), ("hmac", "kdf")),
-    Capability("sha512", "SHA-512 (hashlib, native, viper or portable backend)",
-               ("crypto/sha512.py", "crypto/_sha512_portable.py"), ("crypto",)),
-    Capability("ed25519", "Ed25519 signature verification",
-               ("crypto/ed25519.py", "crypto/_ed25519_kat.py"), ("sha512",)),
-    Capability("validate", "schema validation of JSON and scalars",
-               ("validate/__init__.py", "validate/_more.py", "validate/_scan.py", "validate/_utf8.py"), ("core",)),
+    Capability(
+        "aead", "authenticated encryption records (AES-256-CBC + HMAC-SHA256)", ("crypto/aead.py",), ("hmac", "kdf")
+    ),
+    Capability(
+        "sha512",
+        "SHA-512 (hashlib, native, viper or portable backend)",
+        ("crypto/sha512.py", "crypto/_sha512_portable.py"),
+        ("crypto",),
+    ),
+    Capability(
+        "ed25519", "Ed25519 signature verification", ("crypto/ed25519.py", "crypto/_ed25519_kat.py"), ("sha512",)
+    ),
+    Capability(
+        "validate",
+        "schema validation of JSON and scalars",
+        ("validate/__init__.py", "validate/_more.py", "validate/_scan.py", "validate/_utf8.py"),
+        ("core",),
+    ),
     Capability("validate-form", "form / query-string validation", ("validate/form.py",), ("validate",)),
     Capability("validate-layout", "binary record layouts", ("validate/layout.py",), ("validate",)),
 )
@@ -130,8 +144,10 @@ def check_table(root: Path | None = None) -> None:
     sources = set(sdk_sources(root))
     missing = sorted(sources - owner.keys())
     if missing:
-        raise TableError("in no capability (add them to CAPABILITIES in host_tools/sbdtools/sdkpkg.py): "
-                         + ", ".join(f"sbd/{m}" for m in missing))
+        raise TableError(
+            "in no capability (add them to CAPABILITIES in host_tools/sbdtools/sdkpkg.py): "
+            + ", ".join(f"sbd/{m}" for m in missing)
+        )
     gone = sorted(owner.keys() - sources)
     if gone:
         raise TableError("listed in CAPABILITIES but not under sdk/sbd: " + ", ".join(f"sbd/{m}" for m in gone))

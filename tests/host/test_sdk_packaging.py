@@ -25,6 +25,7 @@ SDK = Path(__file__).resolve().parents[2] / "sdk"
 
 # -- the table ---------------------------------------------------------------
 
+
 def test_every_sdk_module_is_in_exactly_one_capability() -> None:
     sdkpkg.check_table()  # raises, naming the files, when one is in no capability or in two
 
@@ -86,8 +87,10 @@ def test_each_capability_requires_what_its_modules_import(cap: str) -> None:
     have = set(sdkpkg.files_for([cap]))
     for f in sdkpkg.by_name()[cap].files:
         need = _imported_sdk_files(SDK / "sbd" / f)
-        assert need <= have, (f"sbd/{f} imports {sorted(need - have)}, which sbd-{cap} does not require: "
-                              "add the capability to its `requires` in sdkpkg.CAPABILITIES")
+        assert need <= have, (
+            f"sbd/{f} imports {sorted(need - have)}, which sbd-{cap} does not require: "
+            "add the capability to its `requires` in sdkpkg.CAPABILITIES"
+        )
 
 
 def test_the_import_check_sees_a_lazy_import_of_a_submodule() -> None:
@@ -96,6 +99,7 @@ def test_the_import_check_sees_a_lazy_import_of_a_submodule() -> None:
 
 
 # -- the generated files -----------------------------------------------------
+
 
 def test_committed_packaging_files_are_current() -> None:
     assert sdkpkg.stale(SDK) == [], "sdk/ packaging files are stale: run `.venv/bin/python -m sbdtools.sdkpkg`"
@@ -118,6 +122,7 @@ def test_package_json_is_the_whole_sdk() -> None:
 
 
 # -- manifests: what freezing would include -----------------------------------
+
 
 class Manifest:
     """The part of MicroPython's tools/manifestfile.py our manifests use:
@@ -147,8 +152,10 @@ class Manifest:
         try:
             g: dict[str, Callable[..., Any]] = {
                 "metadata": lambda **kw: self.metadata_seen.append(kw),
-                "add_library": self.add_library, "require": self.require,
-                "include": self.include, "package": self.package,
+                "add_library": self.add_library,
+                "require": self.require,
+                "include": self.include,
+                "package": self.package,
             }
             exec(compile(p.read_text(), str(p), "exec"), g)
         finally:
@@ -212,13 +219,13 @@ USE = {
 
 def _mpremote(port: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     mpremote = str(Path(sys.executable).parent / "mpremote")
-    return subprocess.run([mpremote, "connect", port, "resume", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([mpremote, "connect", port, "resume", *args], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.parametrize("cap", [*USE, None])
-def test_mip_install_puts_exactly_a_capability_on_a_board(cap: str | None, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mip_install_puts_exactly_a_capability_on_a_board(
+    cap: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SBD_HOME", str(tmp_path / "home"))
     vb = store.create("mip", "pico_w")
     port = serial.start_background(vb)

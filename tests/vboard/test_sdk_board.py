@@ -33,8 +33,10 @@ def _lib_files(board: SdkBoard) -> list[str]:
 def test_the_sdk_is_on_the_board_as_mpy_and_imports(sdk_board: SdkBoard) -> None:
     want = sorted(f"/lib/{f[:-3]}.mpy" for f in sdkpkg.files_for(c.name for c in sdkpkg.CAPABILITIES))
     assert _lib_files(sdk_board) == want
-    res = sdk_board.exec("import sbd\nfrom sbd.crypto import aead, ed25519\nfrom sbd import validate\n"
-                         "print('SDK', sbd.__version__, aead.__file__)")
+    res = sdk_board.exec(
+        "import sbd\nfrom sbd.crypto import aead, ed25519\nfrom sbd import validate\n"
+        "print('SDK', sbd.__version__, aead.__file__)"
+    )
     assert f"SDK {sdkpkg.__version__} /lib/sbd/crypto/aead.mpy" in res.output, res.output
 
 
@@ -119,10 +121,14 @@ def test_a_broken_invariant_is_reported_with_its_cut(sdk_board: SdkBoard) -> Non
     def check(board: SdkBoard, res: runner.BootResult) -> None:
         assert "SAME True" in res.output, "a and b disagree"
 
-    with pytest.raises(AssertionError, match=r"after a power cut at flash operation \d+ \(operation \d+ of \d+"
-                                             r".*a and b disagree"):
-        power_cut_sweep(sdk_board, write % ("new" * 100), check,
-                        inspect="print('SAME', open('a').read() == open('b').read())")
+    with pytest.raises(
+        AssertionError,
+        match=r"after a power cut at flash operation \d+ \(operation \d+ of \d+"
+        r".*a and b disagree",
+    ):
+        power_cut_sweep(
+            sdk_board, write % ("new" * 100), check, inspect="print('SAME', open('a').read() == open('b').read())"
+        )
 
 
 def test_step_samples_and_keeps_the_last_operation(sdk_board: SdkBoard) -> None:
