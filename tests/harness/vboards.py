@@ -131,10 +131,11 @@ class ImageCache:
             else [f.removeprefix("sbd/") for f in sdkpkg.files_for(capabilities)]
         )
         plan = {f"lib/sbd/{n[:-3]}.mpy": ("mpy", (sdk / n).read_bytes()) for n in names}
-        for m in modules:
-            m = Path(m)
+        for m in map(Path, modules):
             if m.suffix != ".py" or not m.is_file():
                 raise ValueError(f"{m}: a module is a .py file")
+            if f"lib/{m.stem}.mpy" in plan:
+                raise ValueError(f"{m}: two modules named {m.stem!r}")
             plan[f"lib/{m.stem}.mpy"] = ("mpy", m.read_bytes())
         for path, data in (files or {}).items():
             plan[path.lstrip("/")] = ("raw", data.encode() if isinstance(data, str) else data)
@@ -347,3 +348,5 @@ def _checked(
         check(board, res)
     except AssertionError as e:
         raise AssertionError(f"{where}: {e}") from e
+    except Exception as e:  # a check that crashed (a parse error, say) also fails at this cut
+        raise AssertionError(f"{where}: the check raised {type(e).__name__}: {e}") from e

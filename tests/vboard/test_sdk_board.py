@@ -149,3 +149,23 @@ def test_a_replay_that_does_not_reach_the_cut_fails(sdk_board: SdkBoard) -> None
     op = "import vboard\nif not vboard.cut_at():\n with open('f', 'w') as f:\n  f.write('x' * 600)"
     with pytest.raises(AssertionError, match="did not reach flash operation"):
         power_cut_sweep(sdk_board, op, lambda board, res: None)
+
+
+def test_a_check_that_crashes_fails_at_its_cut(sdk_board: SdkBoard) -> None:
+    calls = []
+
+    def check(board: SdkBoard, res: runner.BootResult) -> None:
+        calls.append(1)
+        if len(calls) > 1:  # the uncut run passes; the first cut's check crashes
+            int("not a number")
+
+    with pytest.raises(AssertionError, match=r"power cut at flash operation \d+ .*the check raised ValueError"):
+        power_cut_sweep(sdk_board, "with open('f', 'w') as f:\n f.write('x')", check)
+
+
+def test_two_modules_with_one_name_are_refused(sdk_image, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "m.py").write_text("X = 1\n")
+    with pytest.raises(ValueError, match="two modules named 'm'"):
+        sdk_image("pico_w", modules=[tmp_path / "a" / "m.py", tmp_path / "b" / "m.py"])
