@@ -31,7 +31,7 @@ the littlefs volume is in the state a board reaches after its first write
 (the host builds an on-disk 2.0 volume, which the board's littlefs upgrades on
 its first write): a power-cut sweep then counts only the operation's work.
 
-``power_cut_sweep(board, operation, check, *, inspect="", step=1)`` is the
+``power_cut_sweep(board, operation, check, *, inspect="", step=1, at=None)`` is the
 littlefs/MCUboot method: run `operation` (MicroPython source, run in place of
 main.py) once to count its flash program/erase operations, then for each of
 them start again from the same image, cut power there, boot again (running
@@ -284,6 +284,7 @@ def power_cut_sweep(
     *,
     inspect: str = "",
     step: int = 1,
+    at: Iterable[int] | None = None,
     timeout: float = 120.0,
 ) -> Sweep:
     """Cut power at each flash program/erase of `operation`; check after each.
@@ -295,8 +296,11 @@ def power_cut_sweep(
     just boots) and calls ``check(board, result)`` with that boot's
     `runner.BootResult`: the finished operation must satisfy the invariant
     too.  Then for each of its operations N (every `step`-th, and always the
-    last) it restores the starting flash, runs `operation` with power cut at
-    N, reboots with `inspect` and calls `check` again.  `check` raises
+    last; or only those listed in `at`, counted from 1 = the operation's
+    first, or from -1 = its last, for an operation with thousands where a
+    few places matter) it
+    restores the starting flash, runs `operation` with power cut at N,
+    reboots with `inspect` and calls `check` again.  `check` raises
     AssertionError when the invariant does not hold; it may power the board
     on again (``board.exec(...)``) to look further.  The sweep fails, naming
     the cut, if a reboot does not end cleanly, the filesystem was
@@ -321,9 +325,17 @@ def power_cut_sweep(
         raise ValueError("the operation did no flash program or erase: there is nothing to cut")
     sweep = Sweep(first=before + 1, last=after)
     _checked(board, check, inspect, timeout, "after the operation finished without a cut")
-    points = list(range(sweep.first, sweep.last + 1, step))
-    if points[-1] != sweep.last:
-        points.append(sweep.last)
+    if at is not None:
+        wanted = sorted({i if i > 0 else sweep.ops + 1 + i for i in at})
+        if not wanted or wanted[0] < 1 or wanted[-1] > sweep.ops:
+            raise ValueError(
+                f"`at` must list operations 1..{sweep.ops} or -1..-{sweep.ops} (the operation did {sweep.ops})"
+            )
+        points = [before + i for i in wanted]
+    else:
+        points = list(range(sweep.first, sweep.last + 1, step))
+        if points[-1] != sweep.last:
+            points.append(sweep.last)
     for n in points:
         where = (
             f"after a power cut at flash operation {n} (operation {n - before} of {sweep.ops} of the swept operation)"

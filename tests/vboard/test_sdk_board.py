@@ -169,3 +169,11 @@ def test_two_modules_with_one_name_are_refused(sdk_image, tmp_path: Path) -> Non
         (tmp_path / d / "m.py").write_text("X = 1\n")
     with pytest.raises(ValueError, match="two modules named 'm'"):
         sdk_image("pico_w", modules=[tmp_path / "a" / "m.py", tmp_path / "b" / "m.py"])
+
+
+def test_at_cuts_only_where_asked(sdk_board: SdkBoard) -> None:
+    op = "for i in range(3):\n with open('f%d' % i, 'w') as f:\n  f.write('x' * 600)"
+    sweep = power_cut_sweep(sdk_board, op, lambda board, res: None, at=[2, -1])
+    assert sweep.cuts == [sweep.first + 1, sweep.last]
+    with pytest.raises(ValueError, match="must list operations"):
+        power_cut_sweep(sdk_board, op, lambda board, res: None, at=[10_000])
