@@ -42,3 +42,11 @@ def test_increment_is_old_or_new_after_a_power_cut_anywhere(make_sdk_board, boar
     assert sweep.cuts and seen == {3, 4}, "the cuts fell both before and after the commit point"
     # After the last cut the board counts on from whatever it kept.
     assert _value(dut.exec(INCREMENT + SHOW)) in (4, 5)
+
+
+def test_the_examples_device_tests_are_collected_by_make_test() -> None:
+    # docs/examples/counter/test_counter.py runs only because pytest's testpaths name docs/examples.
+    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    line = next(ln for ln in pyproject.splitlines() if ln.startswith("testpaths"))
+    assert '"docs/examples"' in line, line
+    assert (COUNTER.parent / "dtest.py").resolve() == Path(__file__).resolve().parents[1] / "device" / "dtest.py"
