@@ -1,0 +1,1 @@
+../../../tests/device/dtest.py
