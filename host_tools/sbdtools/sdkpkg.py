@@ -58,7 +58,9 @@ class Capability:
 # One row per public module (its private `_x.py` helpers go with it).  A new
 # module under sdk/sbd gets a row here, then `python -m sbdtools.sdkpkg`.
 CAPABILITIES: tuple[Capability, ...] = (
-    Capability("core", "the sbd package (version)", ("__init__.py",)),
+    Capability("core", "the sbd package (version) and its atomic-file helper", ("__init__.py", "_fs.py")),
+    Capability("events", "the hook point for security and system events", ("events.py",), ("core",)),
+    Capability("board", "unique id, reset cause, watchdog on every port", ("board.py",), ("core",)),
     Capability(
         "crypto",
         "crypto errors, constant-time compare, random bytes",
@@ -88,6 +90,12 @@ CAPABILITIES: tuple[Capability, ...] = (
     ),
     Capability("validate-form", "form / query-string validation", ("validate/form.py",), ("validate",)),
     Capability("validate-layout", "binary record layouts", ("validate/layout.py",), ("validate",)),
+    Capability(
+        "identity", "the factory record, bound to the board", ("identity/__init__.py",), ("board", "validate", "kdf")
+    ),
+    Capability("identity-provision", "making a factory record (factory only)", ("identity/provision.py",),
+               ("identity",)),
+    Capability("auth", "per-device password check with back-off", ("auth.py",), ("identity", "events")),
 )
 
 
