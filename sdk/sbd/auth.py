@@ -33,7 +33,7 @@ from micropython import const
 
 from sbd import events
 
-STATE_DIR = "/sbd/state"
+STATE_DIR = "/.sbd/state"
 STATE_NAME = "auth.bin"
 
 NEW_MIN_CHARS = const(10)

@@ -5,7 +5,9 @@
 # the device root key, the password verifier, the product facts (model,
 # support period end, vulnerability disclosure contact) and optional pins
 # (the update trust root, the TLS client certificate).  It lives in
-# /sbd/factory/, which no user wipe reaches.
+# /.sbd/factory/, which no user wipe reaches.  (Not /sbd: sys.path starts with
+# "", the root, so a /sbd folder would shadow the SDK in /lib/sbd on every
+# port; tests/vboard/test_sdk_auth.py boots after provisioning to show it.)
 #
 # Making a record is sbd.identity.provision (factory code, not loaded in the
 # field).  File format (one implementation: the host builds offline images
@@ -33,7 +35,7 @@ from micropython import const
 
 from sbd import board
 
-FACTORY_DIR = "/sbd/factory"
+FACTORY_DIR = "/.sbd/factory"
 RECORD_NAME = "identity.bin"
 ROOT_KEY_LEN = const(32)
 MAX_BODY = const(1536)
