@@ -176,7 +176,13 @@ def exec_cmd(name: str, code: str | None, file: Path | None, cut_at: int, timeou
 def _report(vb: store.VBoard, res: runner.BootResult, *, quiet_ok: bool = False) -> None:
     if res.formatted:
         click.echo(f"vboard {vb.name}: the filesystem was blank or unreadable and was formatted", err=True)
+    if res.halted:
+        click.echo(f"vboard {vb.name}: the filesystem is corrupt; the board halted (as the ESP32 port does)",
+                   err=True)
     ops = f"; flash operations since power-on: {res.end_ops}" if res.end_ops is not None else ""
+    if res.ended == runner.EXIT and res.uncaught:
+        # The traceback is in the output already; scripts and CI must see the failure.
+        raise VBoardError(f"virtual board {vb.name}: the code ended with an uncaught exception")
     if res.ended == runner.EXIT:
         if not quiet_ok:
             click.echo(f"vboard {vb.name}: {_ENDED[res.ended]}{ops}", err=True)
