@@ -55,7 +55,9 @@ def board_processes(vb: store.VBoard) -> list[int]:
     """Pids of processes running this board's flash image (from /proc)."""
     import os
 
-    want = f"SBD_VB_IMAGE={vb.image}".encode()
+    from sbdtools.vboard import protocol
+
+    want = f"{protocol.ENV_IMAGE}={vb.image}".encode()
     pids = []
     for d in os.listdir("/proc"):
         if d.isdigit():

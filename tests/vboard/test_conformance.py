@@ -272,6 +272,9 @@ def test_a_slot_that_fails_to_load_is_pending_then_aborted_and_never_trial_boote
     assert _otadata(vb)[1] == (2, 1), "PENDING was written before the load failed"
     assert run_ok(vb, "pass").running == "ota_0"
     assert _otadata(vb)[1] == (2, 4), "ABORTED at the next boot"
+    # esp_ota_get_boot_partition (IDF esp_ota_ops.c:670-697) skips the ABORTED entry too
+    boot = run_ok(vb, "import esp32\nprint('BOOT', esp32.Partition(esp32.Partition.BOOT).info()[4])")
+    assert "BOOT ota_0" in boot.output
     # Re-flashing a good image without set_boot must not start a trial boot.
     _poke(vb, OTA1, app_image("esp32", "v2"))
     assert run_ok(vb, "pass").running == "ota_0"

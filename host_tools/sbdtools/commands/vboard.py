@@ -162,7 +162,10 @@ def run_cmd(name: str, timeout: float) -> None:
 @click.option("--timeout", type=_TIMEOUT, default=60.0, show_default=True,
               help="Power the board off after this many seconds.")
 def exec_cmd(name: str, code: str | None, file: Path | None, cut_at: int, timeout: float) -> None:
-    """Power on NAME, run boot.py, then CODE (or --file) in place of main.py."""
+    """Power on NAME, run boot.py, then CODE (or --file) in place of main.py.
+
+    Exits non-zero when CODE ends in an uncaught exception (or the board
+    resets, halts or times out)."""
     if (code is None) == (file is None):
         raise click.UsageError("give CODE or --file (one of them)")
     src = _read_script(file) if file else code

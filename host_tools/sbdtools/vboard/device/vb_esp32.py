@@ -238,17 +238,16 @@ def _check_write(addr, size):
 
 
 def _boot_entry():
-    # esp_ota_get_boot_partition
-    otas = _otas()
-    od = _otadata()
-    if od is None or not otas:
-        return _running
-    entries = _read_otadata()
-    if entries[0][0] == _SEQ_UNSET and entries[1][0] == _SEQ_UNSET:
-        return otas[0]
-    active = _active(entries)
-    if active < 0:
+    # esp_ota_get_boot_partition (esp_ota_ops.c:670-697): no otadata -> None
+    # (ENOENT); blank/invalid otadata -> the default app (factory, else ota_0).
+    if _otadata() is None:
         return None
+    otas = _otas()
+    entries = _read_otadata()
+    active = _active(entries)
+    if (_invalid(entries[0]) and _invalid(entries[1])) or not otas or active < 0:
+        f = _find_first(TYPE_APP, _SUB_FACTORY)
+        return f if f is not None else (otas[0] if otas else None)
     return otas[(entries[active][0] - 1) % len(otas)]
 
 

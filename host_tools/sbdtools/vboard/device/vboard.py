@@ -29,6 +29,8 @@ def _init_done():
 def _halted():
     # The ROM stops on a corrupt filesystem (ESP32's inisetup): tell the
     # host, and let a Ctrl-C interrupt the halt loop, as on the port.
-    _rtc.write('{"halted": 1}\n')
+    import vb_proto
+
+    _rtc.write('{"%s": 1}\n' % vb_proto.RTC_HALTED)
     _init_done()
 

@@ -236,7 +236,9 @@ def _vb_run(rtc, path=None, src=None):
     except BaseException as e:
         sys.print_exception(e)
         if src is not None or path == "main.py":
-            _vb_quiet(rtc.write, '{"uncaught": 1}\n')
+            import vb_proto
+
+            _vb_quiet(rtc.write, '{"%s": 1}\n' % vb_proto.RTC_UNCAUGHT)
 
 
 def _vb_quiet(fn, *args):
