@@ -198,6 +198,9 @@ n.set_i32('boots', 41); n.set_blob('key', b'\\x01\\x02\\x03'); n.commit()
     assert "PLATFORM esp32" in res.output
     assert "UNAME esp32 esp32 Generic ESP32 module with OTA with ESP32 esp32" in res.output
     assert "BDEV vfs 4096 True" in res.output
+    unix_only = run_ok(vb, "import sys, os\nprint('UNIX', sys.argv, [k for k in ('getenv', 'system', 'VfsPosix') "
+                           "if hasattr(os, k)], hasattr(sys, 'executable'))")
+    assert "UNIX [] [] False" in unix_only.output, "what only the unix port has is not there"
     assert "BW [b'01234567']" in res.output and "BW [b'01234567', b'89abc']" in res.output
     res = run_ok(vb, "import esp32\nn = esp32.NVS('sbd')\nb = bytearray(8)\n"
                      "print('NVS', n.get_i32('boots'), n.get_blob('key', b), b[:3])\n"

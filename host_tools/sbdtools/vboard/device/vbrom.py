@@ -38,10 +38,12 @@ def _vb_port_modules(family, board, chip):
     class _Mod:
         pass
 
-    def wrap(mod):
+    def wrap(mod, unix_only=()):
+        # unix_only: what the unix port has and the boards do not (so code
+        # that relies on it fails here too).
         m = _Mod()
         for k in dir(mod):
-            if not k.startswith("__"):
+            if not k.startswith("__") and k not in unix_only:
                 setattr(m, k, getattr(mod, k))
         return m
 
@@ -52,9 +54,10 @@ def _vb_port_modules(family, board, chip):
 
     uname = namedtuple("uname_result", ("sysname", "nodename", "release", "version", "machine"))(
         family, family, release, ver, _MACHINE.get(board) or ("%s with %s" % (board, _MCU.get(chip, chip))))
-    s = wrap(sys)
+    s = wrap(sys, ("executable", "ps1", "ps2"))
     s.platform = family
-    o = wrap(os)
+    s.argv = []  # the vboard ROM's own path is no business of the app's
+    o = wrap(os, ("getenv", "putenv", "unsetenv", "system", "errno", "VfsPosix"))
     o.uname = lambda: uname
     i = wrap(io)
     i.BufferedWriter = BufferedWriter
