@@ -71,6 +71,8 @@ def _corrupt_variants() -> dict[str, bytes]:
         "data byte flipped (checksum only)": bytes(flipped_no_hash),
         "image for another chip (esp32s3)": app_image("esp32s3", "v2"),
         "no magic": b"\x00" + good[1:],
+        "segment longer than the partition": good[:28] + struct.pack("<I", 0x200000) + good[32:],
+        "17 segments": good[:1] + bytes([17]) + good[2:],
     }
 
 

@@ -78,6 +78,8 @@ def _verify(flash, start, part_size, chip):
             return False
         if _mapped(load, ranges) and data % _MMU_PAGE != load % _MMU_PAGE:
             return False
+        if data + n > start + part_size:
+            return False  # would fail the fit check below anyway; no need to read it all
         # XOR of the segment's 32-bit words: XOR the chunks as little-endian
         # integers (chunks are whole words from the segment start), then fold.
         acc = 0
