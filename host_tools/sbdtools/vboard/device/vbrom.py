@@ -185,6 +185,7 @@ def _vb_mount(family, prog, rtc, flash):
     import vfs
 
     formatted = 0
+    sys.path[:] = ["", ".frozen", "/lib"]
     if family == "esp32":
         # ports/esp32/modules/_boot.py
         from flashbdev import bdev
@@ -210,7 +211,6 @@ def _vb_mount(family, prog, rtc, flash):
             formatted = 1
         vfs.mount(fs, "/")
     os.chdir("/")
-    sys.path[:] = ["", ".frozen", "/lib"]
     rtc.write('{"%s": %d, "%s": %d}\n' % (P.RTC_FORMATTED, formatted, P.RTC_BOOT_OPS, flash.ops))
 
 
