@@ -55,6 +55,12 @@ def test_expected_geometry() -> None:
     assert boards.load("pico2_w").mpy_arch == "armv7emsp"
     assert boards.load("esp32").flash_size == 4 * 1024 * 1024
     assert boards.load("esp32s3").flash_size == 8 * 1024 * 1024
+    # The rp2 port's board files (micropython ports/rp2/boards/RPI_PICO_W and RPI_PICO2_W
+    # mpconfigboard.cmake, MICROPY_HW_FLASH_STORAGE_BYTES) put the filesystem at the end of flash:
+    # 848 KiB on the Pico W, 2.5 MiB (4 MiB - 1.5 MiB) on the Pico 2 W.
+    for name, size in (("pico_w", 868352), ("pico2_w", 2621440)):
+        cfg = boards.load(name)
+        assert (cfg.filesystem.size, cfg.filesystem.offset + cfg.filesystem.size) == (size, cfg.flash_size)
 
 
 def test_prog_size_defaults_to_the_ports_vfs_settings(tmp_path: Path) -> None:

@@ -37,11 +37,27 @@ def put(vb: store.VBoard, path: str, text: str) -> None:
     run_ok(vb, f"with open({path!r}, 'w') as f:\n f.write({text!r})")
 
 
+def app_image(chip: str = "esp32", version: str = "v2", *, hash_appended: bool = True) -> bytes:
+    """A valid ESP-IDF app image (esptool's image classes), as the bootloader and set_boot accept."""
+    from sbdtools.vboard.image import placeholder_app
+
+    return placeholder_app(chip, version, hash_appended=hash_appended)
+
+
+def write_app_script(image: bytes, target: str = "esp32.Partition(esp32.Partition.RUNNING).get_next_update()") -> str:
+    """Board code that writes `image` into `target` (whole 4 KiB blocks) and set_boot()s it."""
+    padded = image + b"\xff" * (-len(image) % 4096)
+    return (f"import esp32\nnxt = {target}\nnxt.writeblocks(0, bytes.fromhex({padded.hex()!r}))\n"
+            "nxt.set_boot()\nprint('NEXT', nxt.info()[4])\n")
+
+
 def board_processes(vb: store.VBoard) -> list[int]:
     """Pids of processes running this board's flash image (from /proc)."""
     import os
 
-    want = f"SBD_VB_IMAGE={vb.image}".encode()
+    from sbdtools.vboard import protocol
+
+    want = f"{protocol.ENV_IMAGE}={vb.image}".encode()
     pids = []
     for d in os.listdir("/proc"):
         if d.isdigit():

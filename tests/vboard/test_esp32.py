@@ -5,21 +5,12 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import run_ok
+from conftest import app_image, run_ok, write_app_script
 
 from sbdtools.vboard import runner
 from sbdtools.vboard.image import decode_partition_table, encode_partition_table
 
-WRITE_APP_TO_NEXT = """
-import esp32
-nxt = esp32.Partition(esp32.Partition.RUNNING).get_next_update()
-img = bytearray(4096)
-img[0] = 0xE9
-img[1:13] = b'sbd-app-v2\\n\\0'
-nxt.writeblocks(0, img)
-nxt.set_boot()
-print('NEXT', nxt.info()[4])
-"""
+WRITE_APP_TO_NEXT = write_app_script(app_image("esp32", "sbd-app-v2"))
 
 
 def test_partition_table_in_the_image_matches_the_board_config(make_board) -> None:
@@ -126,7 +117,9 @@ def test_otadata_crc_is_esp_idfs(make_board) -> None:
     run_ok(vb, WRITE_APP_TO_NEXT)
     od = vb.board.partition("otadata")
     data = vb.image.read_bytes()
-    seq, _label, _state, crc = struct.unpack_from("<I20sII", data, od.offset)
+    # Sector 0 holds the bootloader's {seq 1, VALID} (written at the first boot
+    # on blank otadata); set_boot wrote seq 2 into the other sector.
+    seq, _label, _state, crc = struct.unpack_from("<I20sII", data, od.offset + 4096)
     assert seq == 2  # slot = (seq - 1) % 2: seq 2 selects ota_1
     # esp_rom_crc32_le(UINT32_MAX, &seq, 4) == zlib crc32 continued from 0xFFFFFFFF
     assert crc == binascii.crc32(struct.pack("<I", 2), 0xFFFFFFFF)

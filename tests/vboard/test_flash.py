@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import run_ok
 
 from sbdtools.vboard import runner
@@ -101,3 +102,28 @@ def test_a_torn_erase_leaves_half_a_sector(make_board) -> None:
     image = vb.image.read_bytes()
     assert image[SCRATCH:SCRATCH + 2048] == b"\xff" * 2048
     assert image[SCRATCH + 2048:SCRATCH + 4096] == bytes(2048)
+
+
+@pytest.mark.parametrize(("board", "bdev"), [("esp32", "esp32.Partition('ota_1')"), ("pico_w", "rp2.Flash()")])
+def test_the_ports_block_devices_work_with_the_heap_locked(make_board, board: str, bdev: str) -> None:
+    # littlefs mounts these (flashbdev.bdev on ESP32, rp2.Flash() on rp2), so the same rule holds.
+    vb = make_board(board)
+    last = 383 if board == "esp32" else 211  # a block at the end, away from the filesystem's first blocks
+    res = run_ok(vb, f"""
+import micropython, {bdev.split('.')[0]}
+d = {bdev}
+buf = bytearray(256)
+data = bytes(range(256))
+ok = False
+micropython.heap_lock()
+try:
+    d.ioctl(6, {last})
+    d.writeblocks({last}, data, 256)
+    d.readblocks({last}, buf, 256)
+    n = d.ioctl(4, 0) + d.ioctl(5, 0)
+    ok = True
+finally:
+    micropython.heap_unlock()
+print('LOCKED-OK', ok, buf == data)
+""")
+    assert "LOCKED-OK True True" in res.output

@@ -273,3 +273,22 @@ def test_last_words_before_a_reset_reach_the_host(make_board) -> None:
     put(vb, "main.py", "print('LAST-WORDS')\nimport machine\nmachine.reset()\n")
     with console(vb) as fd:
         assert b"LAST-WORDS" in _read_until(fd, b"LAST-WORDS")
+
+
+def test_a_halted_esp32_prints_its_warning_and_ctrl_c_reaches_the_repl(make_board) -> None:
+    # micropython ports/esp32/modules/inisetup.py:18-34: the halt loop allows Ctrl-C
+    # (micropython.kbd_intr(3)); ports/esp32/main.c:154-183 then goes on to boot.py and the REPL.
+    vb = make_board("esp32")
+    put(vb, "keep.txt", "data")
+    fs = vb.board.filesystem
+    with open(vb.image, "r+b") as f:
+        f.seek(fs.offset)
+        f.write(b"\x55" * 8192)
+    before = vb.image.read_bytes()[fs.offset:fs.offset + fs.size]
+    with console(vb) as fd:
+        _read_until(fd, b"filesystem appears to be corrupted")
+        os.write(fd, b"\x03")
+        _read_until(fd, b">>> ")
+        os.write(fd, b"import os; print('LS', os.listdir('/'))\r")
+        assert b"LS []" in _read_until(fd, b"LS []"), "nothing is mounted"
+    assert vb.image.read_bytes()[fs.offset:fs.offset + fs.size] == before, "the data is intact"

@@ -162,7 +162,10 @@ def run_cmd(name: str, timeout: float) -> None:
 @click.option("--timeout", type=_TIMEOUT, default=60.0, show_default=True,
               help="Power the board off after this many seconds.")
 def exec_cmd(name: str, code: str | None, file: Path | None, cut_at: int, timeout: float) -> None:
-    """Power on NAME, run boot.py, then CODE (or --file) in place of main.py."""
+    """Power on NAME, run boot.py, then CODE (or --file) in place of main.py.
+
+    Exits non-zero when CODE ends in an uncaught exception (or the board
+    resets, halts or times out)."""
     if (code is None) == (file is None):
         raise click.UsageError("give CODE or --file (one of them)")
     src = _read_script(file) if file else code
@@ -176,7 +179,13 @@ def exec_cmd(name: str, code: str | None, file: Path | None, cut_at: int, timeou
 def _report(vb: store.VBoard, res: runner.BootResult, *, quiet_ok: bool = False) -> None:
     if res.formatted:
         click.echo(f"vboard {vb.name}: the filesystem was blank or unreadable and was formatted", err=True)
+    if res.halted:
+        click.echo(f"vboard {vb.name}: the filesystem is corrupt; the board halted (as the ESP32 port does)",
+                   err=True)
     ops = f"; flash operations since power-on: {res.end_ops}" if res.end_ops is not None else ""
+    if res.ended == runner.EXIT and res.uncaught:
+        # The traceback is in the output already; scripts and CI must see the failure.
+        raise VBoardError(f"virtual board {vb.name}: the code ended with an uncaught exception")
     if res.ended == runner.EXIT:
         if not quiet_ok:
             click.echo(f"vboard {vb.name}: {_ENDED[res.ended]}{ops}", err=True)

@@ -2,7 +2,8 @@
 
 ESP32: erased flash, a placeholder second-stage bootloader at the firmware
 offset, the ESP-IDF partition table at 0x8000 (binary format with its MD5
-entry), blank otadata, a placeholder app image (ESP magic 0xE9) in ota_0,
+entry), blank otadata, a placeholder app in ota_0 (a valid ESP-IDF app image
+built with esptool's image classes, so the bootloader's verification passes),
 and the filesystem partition left erased (the board formats it on first
 boot, as MicroPython does).  Pico: erased flash with a placeholder firmware
 area and the filesystem area at the board's offset.
@@ -62,9 +63,30 @@ def decode_partition_table(data: bytes) -> list[tuple[int, int, int, int, str]]:
     raise ValueError("partition table has no MD5 entry")
 
 
-def placeholder_app(version: str = "vboard") -> bytes:
-    """A stand-in app image: the ESP image magic, then a readable marker."""
-    return bytes([APP_MAGIC]) + FIRMWARE_MARKER + version.encode() + b"\n"
+# Load addresses in internal RAM (not flash-mapped, so no MMU alignment).
+_DRAM = {"esp32": 0x3FFB0000, "esp32s3": 0x3FC88000}
+_IRAM = {"esp32": 0x40080000, "esp32s3": 0x40378000}
+
+
+def placeholder_app(chip: str = "esp32", version: str = "vboard", *, hash_appended: bool = True) -> bytes:
+    """A stand-in app: a valid ESP-IDF app image for `chip` (header, two
+    segments, checksum, appended SHA-256), built with esptool's image classes,
+    whose data segment holds a readable marker and `version`."""
+    import tempfile
+
+    from esptool.bin_image import ELFSection, ESP32FirmwareImage, ESP32S3FirmwareImage
+
+    cls = {"esp32": ESP32FirmwareImage, "esp32s3": ESP32S3FirmwareImage}[chip]
+    img = cls(append_digest=hash_appended)
+    img.entrypoint = _IRAM[chip]
+    text = FIRMWARE_MARKER + version.encode() + b"\n"
+    text += b"\0" * (-len(text) % 4)
+    img.segments = [ELFSection(b".dram0.data", _DRAM[chip], text, 0),
+                    ELFSection(b".iram0.text", _IRAM[chip], bytes(64), 0)]
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "app.bin"
+        img.save(str(path))
+        return path.read_bytes()
 
 
 def create_flash_image(cfg: BoardConfig, path: Path) -> None:
@@ -82,4 +104,4 @@ def create_flash_image(cfg: BoardConfig, path: Path) -> None:
             f.write(encode_partition_table(cfg.partitions))
             first_app = cfg.app_partitions[0]
             f.seek(first_app.offset)
-            f.write(placeholder_app())
+            f.write(placeholder_app(cfg.chip))

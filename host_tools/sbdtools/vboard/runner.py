@@ -22,19 +22,27 @@ from pathlib import Path
 
 from ..errors import VBoardError
 from ..mpytools import require_tool
+from . import protocol as P
 from .store import MAX_RECORD_BYTES, VBoard
 
 DEVICE_DIR = Path(__file__).resolve().parent / "device"
 ROM = DEVICE_DIR / "vbrom.py"
 
-# machine.reset_cause() values (the same on esp32 and rp2).
+# machine.reset_cause() values (the numbers are the same on esp32 and rp2;
+# rp2 defines only PWRON_RESET and WDT_RESET).
 PWRON_RESET = 1
 HARD_RESET = 2
 WDT_RESET = 3
 SOFT_RESET = 5
-# machine.reset() on an ESP32 is esp_restart(): the next boot reports
-# SOFT_RESET; on an RP2 it is a watchdog reboot: WDT_RESET.
-MACHINE_RESET_CAUSE = {"esp32": SOFT_RESET, "rp2": WDT_RESET}
+# machine.reset() on an ESP32 is esp_restart(): reset reason ESP_RST_SW,
+# which ports/esp32/modmachine.c reports as HARD_RESET (so does an abort(),
+# ESP_RST_PANIC); on an RP2 it is watchdog_reboot(): WDT_RESET
+# (ports/rp2/modmachine.c).  A soft reboot on ESP32 reports SOFT_RESET (the
+# ROM sets it); rp2 keeps the hardware's cause.
+MACHINE_RESET_CAUSE = {"esp32": HARD_RESET, "rp2": WDT_RESET}
+# The cause after the interpreter crashed (a panic reboot on ESP32; on rp2
+# the host power-cycles it).
+CRASH_RESET_CAUSE = {"esp32": HARD_RESET, "rp2": PWRON_RESET}
 CPU_FREQ = {"esp32": 160_000_000, "esp32s3": 240_000_000, "rp2040": 125_000_000, "rp2350": 150_000_000}
 
 # How a board process ended.
@@ -72,29 +80,33 @@ def child_command(vb: VBoard, *, interactive: bool) -> list[str]:
     return cmd
 
 
-def child_env(vb: VBoard, *, mode: str, cause: int, reset: str = "hard", running: str = "",
+def child_env(vb: VBoard, *, mode: str, cause: int, reset: str = P.RESET_HARD, running: str = "",
               cut_at: int = 0, script: Path | None = None) -> dict[str, str]:
     cfg = vb.board
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SBD_VB_", "MICROPY"))}
+    if mode not in P.MODES or reset not in (P.RESET_HARD, P.RESET_SOFT):
+        raise VBoardError(f"bad board mode {mode!r} / reset {reset!r}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith((P.ENV_PREFIX, "MICROPY"))}
     env.update({
         "MICROPYPATH": str(DEVICE_DIR),
-        "SBD_VB_IMAGE": str(vb.image),
-        "SBD_VB_FLASH_SIZE": str(cfg.flash_size),
-        "SBD_VB_FAMILY": cfg.family,
-        "SBD_VB_FS": f"{cfg.filesystem.offset}:{cfg.filesystem.size}:{cfg.filesystem.prog_size}",
-        "SBD_VB_PT": str(cfg.partition_table_offset or 0),
-        "SBD_VB_UID": vb.uid.hex(),
-        "SBD_VB_CAUSE": str(cause),
-        "SBD_VB_FREQ": str(CPU_FREQ.get(cfg.chip, 0)),
-        "SBD_VB_RESET": reset,
-        "SBD_VB_RUNNING": running,
-        "SBD_VB_MODE": mode,
-        "SBD_VB_CUT_AT": str(cut_at),
-        "SBD_VB_RTC": str(vb.rtc),
-        "SBD_VB_WDT": str(vb.wdt),
+        P.ENV_IMAGE: str(vb.image),
+        P.ENV_FLASH_SIZE: str(cfg.flash_size),
+        P.ENV_FAMILY: cfg.family,
+        P.ENV_CHIP: cfg.chip,
+        P.ENV_BOARD: cfg.name,
+        P.ENV_FS: f"{cfg.filesystem.offset}:{cfg.filesystem.size}:{cfg.filesystem.prog_size}",
+        P.ENV_PT: str(cfg.partition_table_offset or 0),
+        P.ENV_UID: vb.uid.hex(),
+        P.ENV_CAUSE: str(cause),
+        P.ENV_FREQ: str(CPU_FREQ.get(cfg.chip, 0)),
+        P.ENV_RESET: reset,
+        P.ENV_RUNNING: running,
+        P.ENV_MODE: mode,
+        P.ENV_CUT_AT: str(cut_at),
+        P.ENV_RTC: str(vb.rtc),
+        P.ENV_WDT: str(vb.wdt),
     })
     if script is not None:
-        env["SBD_VB_EXEC"] = str(script)
+        env[P.ENV_EXEC] = str(script)
     return env
 
 
@@ -171,10 +183,12 @@ class BootResult:
     running: str
     boot_ops: int | None
     end_ops: int | None
+    uncaught: bool = False  # the script / main.py ended in an uncaught exception
+    halted: bool = False    # the ROM stopped on a corrupt filesystem (ESP32)
 
 
 def boot(vb: VBoard, *, script: str | None = None, cut_at: int = 0, cause: int = PWRON_RESET,
-         reset: str = "hard", running: str = "", timeout: float = 120.0,
+         reset: str = P.RESET_HARD, running: str = "", timeout: float = 120.0,
          on_output: Callable[[bytes], None] | None = None) -> BootResult:
     """One power-on: boot.py, then main.py (or `script` in its place).
 
@@ -188,13 +202,13 @@ def boot(vb: VBoard, *, script: str | None = None, cut_at: int = 0, cause: int =
         if script is not None:
             script_path = vb.dir / "exec.py"
             script_path.write_text(script)
-        env = child_env(vb, mode="exec" if script is not None else "run", cause=cause, reset=reset,
+        env = child_env(vb, mode=P.MODE_EXEC if script is not None else P.MODE_RUN, cause=cause, reset=reset,
                         running=running, cut_at=cut_at, script=script_path)
         try:
             vb.rtc.unlink()
         except FileNotFoundError:
             pass
-        wd = Watchdog(vb, disarm=reset != "soft")
+        wd = Watchdog(vb, disarm=reset != P.RESET_SOFT)
         proc = subprocess.Popen(child_command(vb, interactive=False), env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=die_with_parent)
@@ -235,14 +249,16 @@ def _supervise(vb: VBoard, proc: subprocess.Popen[bytes], wd: Watchdog, timeout:
     proc.wait()
     reader.join(timeout=5)
     rtc = read_rtc(vb)
-    boot_ops = rtc.get("boot_ops")
-    end_ops = rtc.get("end_ops")
+    boot_ops = rtc.get(P.RTC_BOOT_OPS)
+    end_ops = rtc.get(P.RTC_END_OPS)
     return BootResult(
         output=b"".join(chunks).decode("utf-8", "replace"),
         ended=classify(proc.returncode, watchdog_fired=wd.fired, timed_out=timed_out),
         returncode=proc.returncode,
-        formatted=bool(rtc.get("formatted")),
-        running=str(rtc.get("running") or ""),
+        formatted=bool(rtc.get(P.RTC_FORMATTED)),
+        running=str(rtc.get(P.RTC_RUNNING) or ""),
         boot_ops=boot_ops if isinstance(boot_ops, int) else None,
         end_ops=end_ops if isinstance(end_ops, int) else None,
+        uncaught=bool(rtc.get(P.RTC_UNCAUGHT)),
+        halted=bool(rtc.get(P.RTC_HALTED)),
     )

@@ -35,34 +35,16 @@ import tty
 from typing import Any
 
 from ..errors import VBoardError
-from . import runner
+from . import protocol as P
+from . import relay, runner
 from .store import VBoard
 
-INIT_DONE = b"\x00SBDVB-INIT\x00\n"
-SENTINEL = b"\x00SBDVB-READY\x00\n"
-PROMPT = b">>> "
-CTRL_A, CTRL_B, CTRL_D = b"\x01", b"\x02", b"\x04"
+# Re-exported for callers and tests that knew them here.
+INIT_DONE = P.INIT_MARK
+SENTINEL = P.READY_MARK
+PROMPT = relay.PROMPT
+split_at_marker = relay.split_at_marker
 _DEBUG = os.environ.get("SBD_VB_DEBUG") == "1"
-_MAX_PENDING = 1 << 20  # bytes of user input held while the board restarts
-
-
-def split_at_marker(buf: bytes, marker: bytes) -> tuple[bytes, bytes, bool]:
-    """(bytes to pass on, bytes to keep, marker found).
-
-    When found, the kept bytes are what follows the marker.  When not, only
-    a tail that could be the start of the marker is kept back, so ordinary
-    output (a prompt, a partial line) is never held up waiting for more."""
-    i = buf.find(marker)
-    if i >= 0:
-        return buf[:i], buf[i + len(marker):], True
-    # The earliest place in the tail where the marker could be starting (a
-    # marker may contain its own first byte again, as ours do: \x00...\x00).
-    j = buf.find(marker[:1], max(0, len(buf) - len(marker) + 1))
-    while j >= 0:
-        if marker.startswith(buf[j:]):
-            return buf[:j], buf[j:], False
-        j = buf.find(marker[:1], j + 1)
-    return buf, b"", False
 
 
 def _child_tty() -> tuple[int, int]:
@@ -114,36 +96,33 @@ class Server:
                 'Type "help()" for more information.\r\n').encode()
 
     def run_once(self, *, raw: bool, cause: int, reset: str, running: str) -> tuple[str, bool, str]:
-        """One life of the board process: returns (how it ended, raw REPL active, running app)."""
+        """One life of the board process: returns (how it ended, raw REPL active, running app).
+
+        The phases live in relay.Relay (no IO); this loop only moves bytes
+        between the two ptys and carries out what the relay says."""
         vb = self.vb
-        env = runner.child_env(vb, mode="raw" if raw else "friendly", cause=cause, reset=reset, running=running)
+        env = runner.child_env(vb, mode=P.MODE_RAW if raw else P.MODE_FRIENDLY, cause=cause, reset=reset,
+                               running=running)
         with contextlib.suppress(FileNotFoundError):
             vb.rtc.unlink()
         master, slave = _child_tty()
-        wd = runner.Watchdog(vb, disarm=reset != "soft")
+        wd = runner.Watchdog(vb, disarm=reset != P.RESET_SOFT)
         proc = subprocess.Popen(runner.child_command(vb, interactive=True), env=env, stdin=slave, stdout=slave,
                                 stderr=slave, start_new_session=True, preexec_fn=_child_setup)
         os.close(slave)
         wd.start(proc)
         self.boots += 1
         self._write_state("running")
-        # Phases of one boot, from the child's output:
-        #   init      the ROM's own start-up: user input is held (a Ctrl-C must
-        #             not interrupt the "firmware"), output passed on;
-        #   booting   boot.py / main.py: input and output pass through (in a
-        #             raw-REPL restart, input stays held until the raw prompt,
-        #             except Ctrl-C);
-        #   swallow   the unix port's banner, replaced by the board's, up to
-        #             the first prompt (where a raw restart sends Ctrl-A);
-        #   repl      plain relay.
-        phase = "init"
-        pending = b""  # user input held back
-        buf = b""
-        raw_mode = raw
+        rl = relay.Relay(raw=raw, banner=self.banner())
+
+        def carry(out: relay.Out) -> None:
+            if out.to_board:
+                with contextlib.suppress(OSError):
+                    os.write(master, out.to_board)
+            self._to_user(out.to_user)
+
         while True:
-            # Back-pressure: while held input is at its bound, leave the rest in
-            # the pty (the host's writes block) instead of dropping any of it.
-            watch = [master] if len(pending) >= _MAX_PENDING else [master, self.user_master]
+            watch = [master, self.user_master] if rl.wants_input() else [master]
             try:
                 r, _, _ = select.select(watch, [], [], 0.05)
             except InterruptedError:
@@ -156,27 +135,9 @@ class Server:
                     data = os.read(self.user_master, 4096)
                 except OSError:
                     data = b""
-                self._debug(f"user->[{phase}]", data)
+                self._debug(f"user->[{rl.phase}]", data)
                 if data:
-                    # Track the REPL mode from the control bytes the host sends.
-                    for ch in data:
-                        if ch == CTRL_A[0]:
-                            raw_mode = True
-                        elif ch == CTRL_B[0]:
-                            raw_mode = False
-                    if phase == "init":
-                        pending += data
-                    elif raw and phase != "repl":
-                        # Raw-REPL restart: the rest waits for the raw prompt,
-                        # but a Ctrl-C goes through now, to interrupt a boot.py
-                        # that never returns, as it would on a board.
-                        if b"\x03" in data:
-                            with contextlib.suppress(OSError):
-                                os.write(master, b"\x03")
-                        pending += data.replace(b"\x03", b"")
-                    else:
-                        with contextlib.suppress(OSError):
-                            os.write(master, data)
+                    carry(rl.from_user(data))
             if master in r:
                 try:
                     out = os.read(master, 4096)
@@ -184,63 +145,22 @@ class Server:
                     out = b""
                 if not out:
                     if proc.poll() is not None:
-                        if phase != "swallow":  # what was held back as a possible marker start
-                            self._to_user(buf.replace(INIT_DONE, b"").replace(SENTINEL, b""))
+                        carry(rl.board_ended())
                         break
                     continue
-                self._debug(f"board[{phase}]->", out)
-                buf += out
-                while buf:
-                    if phase in ("init", "booting"):
-                        marker = INIT_DONE if phase == "init" else SENTINEL
-                        out, buf, found = split_at_marker(buf, marker)
-                        self._to_user(out)
-                        if not found:
-                            break
-                        if phase == "init":
-                            phase = "booting"
-                            if pending and not raw:
-                                with contextlib.suppress(OSError):
-                                    os.write(master, pending)
-                                pending = b""
-                            elif b"\x03" in pending:
-                                # Raw restart: a Ctrl-C sent during start-up now
-                                # reaches boot.py; the rest waits for the prompt.
-                                with contextlib.suppress(OSError):
-                                    os.write(master, b"\x03")
-                                pending = pending.replace(b"\x03", b"")
-                        else:
-                            phase = "swallow"
-                    elif phase == "swallow":
-                        j = buf.find(PROMPT)
-                        if j < 0:
-                            break
-                        buf = buf[j + len(PROMPT):]
-                        phase = "repl"
-                        if raw:
-                            # Back into the raw REPL, as a board does after a soft
-                            # reboot there -- unless the held input does it already
-                            # (a second raw banner would desynchronise mpremote).
-                            os.write(master, pending if CTRL_A in pending else CTRL_A + pending)
-                            pending = b""
-                        else:
-                            self._to_user(self.banner() + PROMPT)
-                    else:
-                        self._to_user(buf)
-                        buf = b""
+                self._debug(f"board[{rl.phase}]->", out)
+                carry(rl.from_board(out))
             elif proc.poll() is not None:
                 # Drain what is left (the last words of a board that reset
-                # itself), then report how the board stopped.  Only the unix
-                # banner is dropped; the ROM's markers never reach the host.
+                # itself), then report how the board stopped.
+                tail = b""
                 with contextlib.suppress(OSError):
                     while select.select([master], [], [], 0.05)[0]:
-                        tail = os.read(master, 4096)
-                        if not tail:
+                        chunk = os.read(master, 4096)
+                        if not chunk:
                             break
-                        buf += tail
-                if phase != "swallow":
-                    self._to_user(buf.replace(INIT_DONE, b"").replace(SENTINEL, b""))
-                buf = b""
+                        tail += chunk
+                carry(rl.board_ended(tail))
                 break
         if self.stopping and proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -252,12 +172,12 @@ class Server:
         if ended == runner.CRASH and proc.returncode > 0:
             # The unix REPL exits with n on sys.exit(n); a board soft-resets.
             ended = runner.SOFT_RESET_REQ
-        self._debug(f"board ended: {ended} (status {proc.returncode}), raw={raw_mode}")
-        return ended, raw_mode, str(rtc.get("running") or running)
+        self._debug(f"board ended: {ended} (status {proc.returncode}), raw={rl.raw_mode}")
+        return ended, rl.raw_mode, str(rtc.get(P.RTC_RUNNING) or running)
 
     def serve(self) -> None:
         """Run the board until stopped, restarting it as a board restarts."""
-        raw, cause, reset, running = False, runner.PWRON_RESET, "hard", ""
+        raw, cause, reset, running = False, runner.PWRON_RESET, P.RESET_HARD, ""
         family = self.vb.board.family
         while not self.stopping:
             ended, raw_active, running = self.run_once(raw=raw, cause=cause, reset=reset, running=running)
@@ -265,18 +185,18 @@ class Server:
                 break
             if ended in (runner.EXIT, runner.SOFT_RESET_REQ):
                 self._to_user(b"MPY: soft reboot\r\n")
-                raw, reset = raw_active, "soft"
+                raw, reset = raw_active, P.RESET_SOFT
             elif ended == runner.HARD_RESET_REQ:
-                raw, reset, cause = False, "hard", runner.MACHINE_RESET_CAUSE[family]
+                raw, reset, cause = False, P.RESET_HARD, runner.MACHINE_RESET_CAUSE[family]
             elif ended == runner.WATCHDOG:
-                raw, reset, cause = False, "hard", runner.WDT_RESET
+                raw, reset, cause = False, P.RESET_HARD, runner.WDT_RESET
             elif ended == runner.POWER_CUT:
                 # The process was killed: power comes back, a cold boot.
-                raw, reset, cause = False, "hard", runner.PWRON_RESET
+                raw, reset, cause = False, P.RESET_HARD, runner.PWRON_RESET
                 time.sleep(0.1)
             else:
                 self._to_user(b"\r\nvboard: the interpreter crashed; resetting\r\n")
-                raw, reset, cause = False, "hard", runner.HARD_RESET
+                raw, reset, cause = False, P.RESET_HARD, runner.CRASH_RESET_CAUSE[family]
 
     def stop(self, *_: Any) -> None:
         self.stopping = True

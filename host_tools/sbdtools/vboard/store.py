@@ -32,10 +32,12 @@ UID_LEN = {"esp32": 6, "rp2": 8}  # esp32: the base MAC; rp2: the flash chip's u
 # The ROM's own modules (machine, esp32, flash emulation) live on the heap of
 # the unix port, where on a board they are in ROM: give the board this much
 # on top of its real heap so the app starts with what it would have on
-# hardware.  Measured: after boot the ROM holds 13,120 B (rp2) and 21,700 B
-# (esp32, with the esp32 module); tests/vboard checks the app's free heap
-# stays within 8 KiB below the board's heap figure.
-ROM_HEAP_ALLOWANCE = {"rp2": 13 * 1024, "esp32": 21 * 1024}
+# hardware.  Measured (gc.mem_free() after gc.collect() in a script, 64-bit
+# unix port): the ROM holds about 28,000 B on rp2 (machine, rp2, the sys/os/io
+# additions) and 43,000 B on esp32 (plus esp32.Partition/NVS, the image check,
+# flashbdev and inisetup); tests/vboard checks the app's free heap stays
+# within 8 KiB below the board's heap figure.
+ROM_HEAP_ALLOWANCE = {"rp2": 27 * 1024, "esp32": 42 * 1024}
 MAX_RECORD_BYTES = 16 * 1024
 
 

@@ -3,6 +3,11 @@
 # reset, soft_reset, reset_cause, WDT, freq, the reset-cause constants.
 # Resets are signals to our own process, which the host turns into a
 # restart: user code cannot catch them (a SystemExit could be caught).
+# Per port (micropython 1c3c201): ports/esp32/modmachine.c defines
+# PWRON/HARD/WDT/DEEPSLEEP/SOFT_RESET (1..5); ports/rp2/modmachine.c only
+# PWRON_RESET (1) and WDT_RESET (3).  WDT limits: ports/esp32/machine_wdt.c
+# (id 0 only, timeout > 0), ports/rp2/machine_wdt.c (id 0, at most 8388 ms on
+# RP2040 and 16777 ms on RP2350).
 import os
 
 import machine as _builtin
@@ -22,14 +27,20 @@ _uid = b""
 _cause = PWRON_RESET
 _freq = 0
 _wdt_file = None
+_chip = ""
 
 
-def _setup(uid, cause, freq_hz, wdt_file):
-    global _uid, _cause, _freq, _wdt_file
+def _setup(uid, cause, freq_hz, wdt_file, family, chip):
+    global _uid, _cause, _freq, _wdt_file, _chip
     _uid = uid
     _cause = cause
     _freq = freq_hz
     _wdt_file = wdt_file
+    _chip = chip
+    if family == "rp2":
+        g = globals()
+        for k in ("HARD_RESET", "DEEPSLEEP_RESET", "SOFT_RESET"):
+            del g[k]
 
 
 def _signal(sig):
@@ -81,8 +92,18 @@ class WDT:
     _started = False
 
     def __init__(self, id=0, timeout=5000):
-        if timeout < 1 or timeout > 0x7FFFFFFF:
-            raise ValueError("timeout")
+        timeout = int(timeout)
+        if _chip.startswith("rp2"):
+            if int(id) != 0:
+                raise ValueError("WDT(%d) doesn't exist" % id)
+            top = 16777 if _chip == "rp2350" else 8388
+            if timeout & 0xFFFFFFFF > top:  # uint32_t in the port
+                raise ValueError("timeout exceeds %d" % top)
+        else:
+            if id is not 0:  # noqa: F632 -- the port compares the object with small int 0
+                raise ValueError
+            if timeout <= 0:
+                raise ValueError("WDT timeout too short")
         self._timeout = timeout
         WDT._started = True
         self.feed()

@@ -2,6 +2,8 @@
 # many program/erase operations it has done since power-on (to plan power
 # cuts).  A real board has no such module; app code must not use it.
 _flash = None
+_rtc = None
+_pty = False  # served on a pty: the ROM owes the host its INIT marker
 
 
 def flash_ops():
@@ -10,3 +12,25 @@ def flash_ops():
 
 def cut_at():
     return _flash.cut_at
+
+
+def _init_done():
+    # Tell the pty server the firmware's own start-up is over: from here a
+    # Ctrl-C reaches Python code, as on a board (where it can never
+    # interrupt the firmware's C start-up).
+    global _pty
+    if _pty:
+        _pty = False
+        import vb_proto
+
+        print(vb_proto.INIT_MARK)
+
+
+def _halted():
+    # The ROM stops on a corrupt filesystem (ESP32's inisetup): tell the
+    # host, and let a Ctrl-C interrupt the halt loop, as on the port.
+    import vb_proto
+
+    _rtc.write('{"%s": 1}\n' % vb_proto.RTC_HALTED)
+    _init_done()
+
