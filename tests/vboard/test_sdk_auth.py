@@ -64,7 +64,9 @@ def test_not_provisioned_board_refuses_with_a_reason(sdk_board: SdkBoard) -> Non
 def test_record_copied_to_another_board_is_refused(make_sdk_board) -> None:  # type: ignore[no-untyped-def]
     a = _provisioned(make_sdk_board(name="a"))
     b = make_sdk_board(name="b")
-    dump = a.exec("import binascii\nprint('REC', binascii.hexlify(open('/.sbd/factory/identity.bin','rb').read()).decode())")
+    dump = a.exec(
+        "import binascii\nprint('REC', binascii.hexlify(open('/.sbd/factory/identity.bin','rb').read()).decode())"
+    )
     rec = next(ln for ln in dump.output.splitlines() if ln.startswith("REC "))[4:]
     out = b.boot(
         "import os, binascii\n"
@@ -125,7 +127,7 @@ def test_power_cut_anywhere_in_a_password_change(sdk_board: SdkBoard) -> None:
     seen = set()
 
     def check(b: SdkBoard, res: runner.BootResult) -> None:
-        failures, _, tamper = _state(res)
+        _, _, tamper = _state(res)
         assert not tamper, res.output
         out = b.exec(probe).output
         old_ok, new_ok = "OLD True" in out, "NEW True" in out
