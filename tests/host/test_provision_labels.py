@@ -129,9 +129,22 @@ def test_builtin_fonts_work_and_refuse_what_they_cannot_print() -> None:
     assert _decode(labels.render_png(d, "29x90", fonts=labels.BUILTIN_FONTS)) == _expect(d)
     assert labels.render_pdf(d, "29x90", fonts=labels.BUILTIN_FONTS).startswith(b"%PDF-")
     umlaut = LabelData("Thermostat Größe 2", "SBD-1", d.password)
-    for render in (labels.render_png, labels.render_pdf):
-        with pytest.raises(LabelError, match="cannot print; install DejaVu"):
-            render(umlaut, "62mm", fonts=labels.BUILTIN_FONTS)
+    with pytest.raises(LabelError, match="cannot print; install DejaVu"):
+        labels.render_png(umlaut, "62mm", fonts=labels.BUILTIN_FONTS)
+    # The PDF core fonts cover Latin-1, and nothing beyond it.
+    assert labels.render_pdf(umlaut, "62mm", fonts=labels.BUILTIN_FONTS).startswith(b"%PDF-")
+    with pytest.raises(LabelError, match="cannot print; install DejaVu"):
+        labels.render_pdf(LabelData("Łódź T1", "SBD-1", d.password), "62mm", fonts=labels.BUILTIN_FONTS)
+
+
+def test_pdf_embeds_a_truetype_font_only_beyond_latin1() -> None:
+    fonts = labels.find_fonts()
+    if fonts.builtin:
+        pytest.skip("no DejaVu fonts on this machine (apt-get install fonts-dejavu-core)")
+    core = labels.render_pdf(LabelData("Thermostat Größe 2", "SBD-1", "k7mp2-xv9ad"), "62mm", fonts=fonts)
+    assert b"/Helvetica" in core and b"/FontFile2" not in core
+    embedded = labels.render_pdf(LabelData("Łódź T1", "SBD-1", "k7mp2-xv9ad"), "62mm", fonts=fonts)
+    assert b"/FontFile2" in embedded and b"/Helvetica" not in embedded
 
 
 def test_truetype_fonts_print_accents_and_refuse_missing_glyphs() -> None:
@@ -141,8 +154,9 @@ def test_truetype_fonts_print_accents_and_refuse_missing_glyphs() -> None:
     d = LabelData("Thermostat Größe 2", "SBD-1", "k7mp2-xv9ad-3hrte-nq4fw")
     assert _decode(labels.render_png(d, "62mm", fonts=fonts)) == _expect(d)
     labels.render_pdf(d, "62mm", fonts=fonts)
-    with pytest.raises(LabelError, match="cannot print"):
-        labels.render_png(LabelData("温度計", "SBD-1", d.password), "62mm", fonts=fonts)
+    for render in (labels.render_png, labels.render_pdf):
+        with pytest.raises(LabelError, match="cannot print"):
+            render(LabelData("温度計", "SBD-1", d.password), "62mm", fonts=fonts)
 
 
 def test_text_too_long_for_the_stock_is_refused() -> None:
