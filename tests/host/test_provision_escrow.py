@@ -3,6 +3,8 @@ recoverable only with its private key, any change refused."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from sbdtools.errors import SbdError
@@ -111,3 +113,19 @@ def test_an_ed25519_key_is_not_an_escrow_key() -> None:
                            serialization.NoEncryption())
     with pytest.raises(escrow.EscrowError, match="not an X25519"):
         escrow.load_private_key(priv)
+
+
+@dataclass(frozen=True)
+class Row:
+    unique_id: str
+    serial: str
+    escrow: bytes | None
+
+
+def test_recover_board_checks_the_blob_belongs_to_the_row(vendor: escrow.X25519PrivateKey) -> None:
+    blob = escrow.seal(PW, vendor.public_key(), serial="SBD-000001", unique_id="a1b2")
+    assert escrow.recover_board(Row("a1b2", "SBD-000001", blob), vendor).password == PW
+    with pytest.raises(escrow.EscrowError, match="sealed for another board"):
+        escrow.recover_board(Row("c3d4", "SBD-000002", blob), vendor)
+    with pytest.raises(escrow.EscrowError, match="has no escrowed password"):
+        escrow.recover_board(Row("a1b2", "SBD-000001", None), vendor)

@@ -503,3 +503,38 @@ def test_errors_are_sbd_errors() -> None:
 
 def test_the_repo_root_is_right() -> None:
     assert (ROOT / "host_tools" / "sbdtools" / "provision" / "factorydb.py").exists()
+
+
+def test_one_database_shared_by_a_stations_threads(url: str) -> None:
+    """A batch on one station may share one FactoryDB between its board threads."""
+    with factorydb.open_db(url, station="batch") as d:
+        barrier = threading.Barrier(8)
+        errors: list[str] = []
+        serials: list[str] = []
+
+        def board(k: int) -> None:
+            try:
+                barrier.wait()
+                uid = "%016x" % (k + 1)
+                serials.append(factorydb.begin_provisioning(d, uid, model="M").board.serial)
+                if k == 3:
+                    factorydb.fail_provisioning(d, uid, "board stopped answering")
+                else:
+                    factorydb.finish_provisioning(d, uid)
+            except Exception as e:
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=board, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors
+        assert sorted(serials) == ["SBD-%06d" % i for i in range(1, 9)]
+        assert factorydb.counts(d) == {"started": 0, "provisioned": 7, "failed": 1}
+        assert len(factorydb.events(d)) == 16
+
+
+def test_sqlite_path_that_is_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseUnavailableError, match="unable to open database file"):
+        factorydb.open_db(str(tmp_path))

@@ -87,6 +87,14 @@ def test_payloads_round_trip(model: str, serial: str, password: str) -> None:
     assert (got["M"], got["S"], got["P"]) == (model, serial, password)
 
 
+@settings(max_examples=200, deadline=None)
+@given(ssid=_text.filter(lambda s: len(s.encode()) <= 32), password=st.text(
+    st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=8, max_size=63))
+def test_wifi_payloads_round_trip(ssid: str, password: str) -> None:
+    got = labels.parse_wifi(labels.wifi_payload(ssid, password))
+    assert (got["T"], got["S"], got["P"]) == ("WPA", ssid, password)
+
+
 def test_unknown_sbd1_fields_are_kept_for_later_versions() -> None:
     assert labels.parse_sbd1("SBD1:M:m;S:s;P:p;X:new\\;field;;")["X"] == "new;field"
 

@@ -32,6 +32,7 @@ import json
 import os
 import struct
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -204,3 +205,32 @@ def recover(blob: bytes, private_key: X25519PrivateKey) -> Escrowed:
     except (ValueError, KeyError, TypeError, AttributeError):
         raise EscrowError("the escrow blob authenticates but its payload is malformed") from None
     return Escrowed(password, serial, uid)
+
+
+class _EscrowRow(Protocol):
+    """What recover_board() needs of a factory database row (factorydb.BoardRow)."""
+
+    @property
+    def unique_id(self) -> str: ...
+    @property
+    def serial(self) -> str: ...
+    @property
+    def escrow(self) -> bytes | None: ...
+
+
+def recover_board(row: _EscrowRow, private_key: X25519PrivateKey) -> Escrowed:
+    """The password escrowed for a board's database row (factorydb.get_board /
+    get_board_by_serial).  Refuses a row without escrow, and a blob whose sealed
+    serial or unique id is not this row's (a blob copied to another row)."""
+    if row.escrow is None:
+        raise EscrowError(
+            f"board {row.unique_id} (serial {row.serial}) has no escrowed password: it was provisioned "
+            "without --escrow-key"
+        )
+    got = recover(row.escrow, private_key)
+    if (got.serial, got.unique_id) != (row.serial, row.unique_id):
+        raise EscrowError(
+            f"the escrow stored for serial {row.serial} was sealed for another board "
+            f"(serial {got.serial}); the database row was altered or mixed up"
+        )
+    return got
