@@ -294,8 +294,9 @@ def _layout(data: LabelData, stock: LabelStock) -> list[_Text | _QR]:
         ops.append(_Text(m, m + 15.5, w, 5.0, 3.0, data.password, "mono", "password"))
         qy = m + 23.0
         qs = (w - 4.0) / 2 if wifi else 30.0
-        ops.append(_QR(m, qy, qs, sbd1))
-        ops.append(_Text(m, qy + qs + 0.5, qs, 2.6, 2.0, "Setup", "sans", "caption", center=True))
+        qx = m if wifi else (stock.width_mm - qs) / 2  # one code alone is centred
+        ops.append(_QR(qx, qy, qs, sbd1))
+        ops.append(_Text(qx, qy + qs + 0.5, qs, 2.6, 2.0, "Setup", "sans", "caption", center=True))
         if wifi:
             ops.append(_QR(m + qs + 4.0, qy, qs, wifi))
             ops.append(_Text(m + qs + 4.0, qy + qs + 0.5, qs, 2.6, 1.8, "Wi-Fi " + (data.wifi_ssid or ""), "sans",
