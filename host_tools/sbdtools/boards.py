@@ -83,6 +83,9 @@ class BoardConfig:
     filesystem: Filesystem
     heap_bytes: int
     root_of_trust: dict[str, str | None]
+    # PBKDF2 iterations of the password verifier: about 0.3-0.5 s per check
+    # on this board (docs/identity.md; estimates until measured on hardware).
+    pbkdf2_iterations: int
     usb: tuple[UsbId, ...] = ()
     partitions: tuple[Partition, ...] = ()
     partition_table_offset: int | None = None
@@ -205,7 +208,7 @@ def parse(data: bytes, source: str) -> BoardConfig:
     r.only(doc, "", (
         "schema", "name", "title", "family", "chip", "mpy_arch", "flash_size", "firmware_offset",
         "firmware_format", "partition_table_offset", "partitions", "filesystem", "usb", "heap_bytes",
-        "root_of_trust", "uf2_family_id", "flash_base_address",
+        "root_of_trust", "uf2_family_id", "flash_base_address", "pbkdf2_iterations",
     ))
     schema = r.get(doc, "schema", "")
     if schema != SCHEMA_VERSION or isinstance(schema, bool):
@@ -227,6 +230,8 @@ def parse(data: bytes, source: str) -> BoardConfig:
         raise r.fail("firmware_offset", "is required")
     fw_fmt = r.string(doc, "firmware_format", "", choices=FIRMWARE_FORMATS)
     heap = r.integer(doc, "heap_bytes", "", lo=16 * 1024, hi=64 * 1024 * 1024)
+    # The bounds sbd.identity accepts in a factory record.
+    iterations = r.integer(doc, "pbkdf2_iterations", "", lo=1000, hi=10_000_000)
 
     fs_doc = r.obj(r.get(doc, "filesystem", ""), "filesystem")
     r.only(fs_doc, "filesystem.", ("offset", "size", "block_size", "prog_size"))
@@ -317,12 +322,12 @@ def parse(data: bytes, source: str) -> BoardConfig:
 
     uf2 = r.integer(doc, "uf2_family_id", "", lo=0, hi=0xFFFFFFFF, required=fw_fmt == "uf2")
     base = r.integer(doc, "flash_base_address", "", lo=0, hi=0xFFFFFFFF, required=False) or 0
-    if not (title and chip and mpy_arch and fw_fmt) or heap is None:  # required: never None here
+    if not (title and chip and mpy_arch and fw_fmt) or heap is None or iterations is None:  # required
         raise r.fail("(file)", "incomplete")
     return BoardConfig(
         name=name, title=title, family=family, chip=chip, mpy_arch=mpy_arch, flash_size=flash_size,
         firmware_offset=fw_off, firmware_format=fw_fmt, filesystem=filesystem, heap_bytes=heap,
-        root_of_trust=dict(rot), usb=tuple(usb), partitions=tuple(partitions),
+        pbkdf2_iterations=iterations, root_of_trust=dict(rot), usb=tuple(usb), partitions=tuple(partitions),
         partition_table_offset=pt_off, uf2_family_id=uf2, flash_base_address=base, source=source,
     )
 

@@ -7,6 +7,12 @@
 # never a mix (tests/vboard/test_auth_powercut.py cuts at every flash write).
 import os
 
+# Where sbd keeps its files on a board.  A dot folder, not /sbd: every port
+# puts "" (the root) first in sys.path, so a /sbd folder would shadow the SDK
+# in /lib/sbd.  Module attributes, read at each use, so tests can move them.
+FACTORY_DIR = "/.sbd/factory"  # the factory record: no user wipe touches it
+STATE_DIR = "/.sbd/state"  # state bound to the device root key (auth, later ota and creds)
+
 
 def makedirs(path):
     """mkdir -p for MicroPython (no os.makedirs there)."""
@@ -39,3 +45,18 @@ def read_bounded(path, limit):
         raise
     with f:
         return f.read(limit + 1)
+
+
+def remove_tree(path):
+    """Delete a folder and everything in it; absent is fine."""
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return
+    for name in names:
+        p = path + "/" + name
+        if os.stat(p)[0] & 0x4000:  # S_IFDIR
+            remove_tree(p)
+        else:
+            os.remove(p)
+    os.rmdir(path)

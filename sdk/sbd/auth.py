@@ -33,8 +33,7 @@ from micropython import const
 
 from sbd import events
 
-STATE_DIR = "/.sbd/state"
-STATE_NAME = "auth.bin"
+STATE_NAME = "auth.bin"  # in sbd._fs.STATE_DIR
 
 NEW_MIN_CHARS = const(10)
 NEW_MAX_CHARS = const(64)
@@ -99,7 +98,9 @@ def _identity():
 
 
 def _path():
-    return STATE_DIR + "/" + STATE_NAME
+    from sbd import _fs
+
+    return _fs.STATE_DIR + "/" + STATE_NAME
 
 
 def _mac(body):
@@ -159,7 +160,7 @@ def _verifier(state):
 
 
 def _save(failures, own):
-    from sbd._fs import makedirs, write_atomic
+    from sbd import _fs
 
     body = bytearray(_BODY_LEN)
     body[0:4] = _MAGIC
@@ -170,8 +171,8 @@ def _save(failures, own):
         body[10:26] = own[0]
         body[26:30] = own[1].to_bytes(4, "big")
         body[30:62] = own[2]
-    makedirs(STATE_DIR)
-    write_atomic(_path(), bytes(body) + _mac(body))
+    _fs.makedirs(_fs.STATE_DIR)
+    _fs.write_atomic(_path(), bytes(body) + _mac(body))
     _state[0] = failures
     _state[1] = own
 

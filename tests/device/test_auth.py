@@ -7,6 +7,7 @@ import os
 import fakeboard  # noqa: F401  (installs the stand-in machine before sbd imports it)
 from dtest import eq, raises, scratch_path, true
 from sbd import auth, events
+from sbd import _fs
 from sbd import identity as idn
 from sbd.crypto.kdf import pbkdf2_hmac_sha256
 from sbd.identity import provision as prov
@@ -23,9 +24,9 @@ def _clock():
 
 
 def _fresh():
-    idn.FACTORY_DIR = scratch_path("factory")
-    auth.STATE_DIR = scratch_path("state")
-    for p in (idn.record_path(), auth.STATE_DIR + "/" + auth.STATE_NAME):
+    _fs.FACTORY_DIR = scratch_path("factory")
+    _fs.STATE_DIR = scratch_path("state")
+    for p in (idn.record_path(), _fs.STATE_DIR + "/" + auth.STATE_NAME):
         try:
             os.remove(p)
         except OSError:
@@ -207,3 +208,20 @@ def test_state_of_another_board_is_tampered():
         f.write(state)
     _reboot()
     true(auth.wait_ms() > 0, "refused")
+
+
+def test_reprovisioning_starts_auth_afresh():
+    # A new record (replace=True) means a new root key: the old state is
+    # deleted first, not left to read as tampered (a locked-out board).
+    _fresh()
+    for _ in range(5):
+        NOW[0] += auth.wait_ms()
+        auth.check("bad")
+    true(auth.wait_ms() > 0, "locked before")
+    prov.provision(b"\x02" * 32, "SBD-8", "Model", "2030-01-31", "sec@x.example", SALT, ITER,
+                   pbkdf2_hmac_sha256(b"another-password", SALT, ITER, 32), replace=True)
+    _reboot()
+    del SEEN[:]
+    eq((auth.failures(), auth.wait_ms()), (0, 0))
+    eq(auth.check("another-password"), True)
+    true("auth.tamper" not in _names(), "no tamper")

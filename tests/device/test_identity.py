@@ -8,6 +8,7 @@ import os
 
 from dtest import eq, raises, scratch_path, true
 from fakeboard import FAKE
+from sbd import _fs
 from sbd import identity as idn
 from sbd.identity import provision as prov
 
@@ -19,7 +20,7 @@ FIELDS = ("SBD-000042", "Acme Sensor 1", "2031-12-31", "security@acme.example")
 
 
 def _fresh():
-    idn.FACTORY_DIR = scratch_path("factory")
+    _fs.FACTORY_DIR = scratch_path("factory")
     FAKE.uid = UID
     try:
         os.remove(idn.record_path())

@@ -119,6 +119,9 @@ def _del(path: str) -> Edit:
 BROKEN: list[tuple[str, str, Edit, str]] = [
     # (id, base board, edit, expected "field: rule" fragment)
     ("missing-field", "pico_w", _del("flash_size"), "flash_size: is required"),
+    ("missing-iterations", "esp32", _del("pbkdf2_iterations"), "pbkdf2_iterations: is required"),
+    ("few-iterations", "pico_w", _set("pbkdf2_iterations", 999),
+     "pbkdf2_iterations: must be between 1000 and 10000000 (got 999)"),
     ("missing-nested", "esp32", _del("filesystem.size"), "filesystem.size: is required"),
     ("missing-usb-field", "pico_w", _del("usb.0.pid"), "usb[0].pid: is required"),
     ("wrong-type-str", "pico_w", _set("flash_size", "2MB"), "flash_size: must be an integer, not a string"),

@@ -5,9 +5,7 @@
 # the device root key, the password verifier, the product facts (model,
 # support period end, vulnerability disclosure contact) and optional pins
 # (the update trust root, the TLS client certificate).  It lives in
-# /.sbd/factory/, which no user wipe reaches.  (Not /sbd: sys.path starts with
-# "", the root, so a /sbd folder would shadow the SDK in /lib/sbd on every
-# port; tests/vboard/test_sdk_auth.py boots after provisioning to show it.)
+# sbd._fs.FACTORY_DIR (/.sbd/factory/), which no user wipe reaches.
 #
 # Making a record is sbd.identity.provision (factory code, not loaded in the
 # field).  File format (one implementation: the host builds offline images
@@ -35,7 +33,6 @@ from micropython import const
 
 from sbd import board
 
-FACTORY_DIR = "/.sbd/factory"
 RECORD_NAME = "identity.bin"
 ROOT_KEY_LEN = const(32)
 MAX_BODY = const(1536)
@@ -183,7 +180,9 @@ def decode(data, uid):
 
 
 def record_path():
-    return FACTORY_DIR + "/" + RECORD_NAME
+    from sbd import _fs
+
+    return _fs.FACTORY_DIR + "/" + RECORD_NAME
 
 
 def read_record():

@@ -8,7 +8,7 @@ from micropython import const
 
 import sbd.identity as idn
 from sbd import board
-from sbd._fs import makedirs, write_atomic
+from sbd import _fs
 
 HOST_ENTROPY_LEN = const(32)
 _ROOT_INFO = b"sbd/identity/root-key/v1"
@@ -64,19 +64,27 @@ def write_record(data, replace=False):
     the old record or the new one, never a torn one."""
     if idn.is_provisioned() and not replace:
         raise idn.IdentityError("this device already has a factory record (re-provisioning must be asked for)")
-    makedirs(idn.FACTORY_DIR)
-    write_atomic(idn.record_path(), data)
+    _fs.makedirs(_fs.FACTORY_DIR)
+    _fs.write_atomic(idn.record_path(), data)
 
 
 def provision(host_entropy, serial, model, support_end, disclosure, pw_salt, pw_iterations, pw_dk,
               trust_root=None, tls_cert=None, replace=False):
     """On the device, at the factory: make the root key here (it never
     leaves the board), write the record, read it back and verify it.
-    Returns the loaded Identity."""
+    Returns the loaded Identity.
+
+    Replacing a record first deletes sbd._fs.STATE_DIR: everything there is
+    bound to the old root key (the auth counter, a changed password), would
+    only read as tampered under the new one, and belongs to the board's
+    previous life.  Deleted before the new record is written, so a power cut
+    in between leaves the old record working, not a locked-out board."""
     if idn.is_provisioned() and not replace:
         raise idn.IdentityError("this device already has a factory record (re-provisioning must be asked for)")
     uid = board.unique_id()
     key = make_root_key(host_entropy, uid)
+    if replace:
+        _fs.remove_tree(_fs.STATE_DIR)
     data = encode(key, uid, serial, model, support_end, disclosure, pw_salt, pw_iterations, pw_dk,
                   trust_root, tls_cert)
     write_record(data, replace)
