@@ -6,8 +6,7 @@ import os
 
 import fakeboard  # noqa: F401  (installs the stand-in machine before sbd imports it)
 from dtest import eq, raises, scratch_path, true
-from sbd import auth, events
-from sbd import _fs
+from sbd import _fs, auth, events
 from sbd import identity as idn
 from sbd.crypto.kdf import pbkdf2_hmac_sha256
 from sbd.identity import provision as prov
