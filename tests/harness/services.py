@@ -9,7 +9,9 @@ missing service fails the test instead, so CI can never silently skip.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -57,3 +59,23 @@ def postgres() -> Service:
           "install and start it (`sudo apt-get install postgresql`), create role and database `sbd` "
           "(password `sbd`) or set SBD_PG_DSN, or run .ci/run")
     return Service("postgresql", HOST, port, dsn)
+
+
+def _with_schema(dsn: str, schema: str) -> str:
+    return dsn + ("&" if "?" in dsn else "?") + "options=-csearch_path%3D" + schema
+
+
+@pytest.fixture
+def pg_url(postgres: Service) -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a schema of this test's own
+    (dropped afterwards), so parallel tests never see each other's rows."""
+    import psycopg
+
+    schema = "sbdtest_" + secrets.token_hex(6)
+    with psycopg.connect(postgres.dsn, autocommit=True) as c:
+        c.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield _with_schema(postgres.dsn, schema)
+    finally:
+        with psycopg.connect(postgres.dsn, autocommit=True) as c:
+            c.execute(f"DROP SCHEMA {schema} CASCADE")

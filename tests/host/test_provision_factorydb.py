@@ -34,24 +34,6 @@ ROOT = Path(__file__).resolve().parents[2]
 UID = "a1b2c3d4e5f60718"
 
 
-def _with_schema(dsn: str, schema: str) -> str:
-    return dsn + ("&" if "?" in dsn else "?") + "options=-csearch_path%3D" + schema
-
-
-@pytest.fixture
-def pg_url(postgres: Service) -> Iterator[str]:
-    import psycopg
-
-    schema = "sbdtest_" + secrets.token_hex(6)
-    with psycopg.connect(postgres.dsn, autocommit=True) as c:
-        c.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield _with_schema(postgres.dsn, schema)
-    finally:
-        with psycopg.connect(postgres.dsn, autocommit=True) as c:
-            c.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":

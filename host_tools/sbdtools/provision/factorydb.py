@@ -300,7 +300,8 @@ class FactoryDB:
         path = self._target
         if not self._create and not os.path.exists(path):
             raise DatabaseUnavailableError(
-                f"the factory database {path} does not exist; check the path, or create it on purpose"
+                f"the factory database {path} does not exist; check the path, or create it on purpose "
+                "(`sbd provision --new-db`, or open_db(..., create=True))"
             )
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):

@@ -14,6 +14,15 @@ def cut_at():
     return _flash.cut_at
 
 
+def cut_after(n):
+    """Cut power at the n-th flash program or erase from now (n >= 1): the
+    running code's own way to ask for what `exec --cut-at` asks at power-on,
+    for a test that must cut inside one step of a longer session."""
+    if n < 1:
+        raise ValueError("n must be >= 1")
+    _flash.cut_at = _flash.ops + n
+
+
 def _init_done():
     # Tell the pty server the firmware's own start-up is over: from here a
     # Ctrl-C reaches Python code, as on a board (where it can never
