@@ -30,15 +30,47 @@ class MalformedInput(CryptoError):
     """Input of the wrong length, range or format, rejected before any work."""
 
 
+_BYTES = (bytes, bytearray)
 _ct_or = None  # the compare loop, from sbd.crypto._ct (viper after its self-test)
+
+
+def _byte_view(x):
+    # A memoryview of single bytes (format B or b), one contiguous dimension;
+    # an empty one is empty data whatever its format.  CPython says so
+    # directly; MicroPython's memoryview has no itemsize (and only ever one
+    # contiguous dimension), so there the first item is copied out and
+    # measured: a few bytes, and only for a memoryview argument.
+    if not isinstance(x, memoryview):
+        return False
+    if getattr(x, "itemsize", 0):  # CPython
+        return x.ndim == 1 and x.c_contiguous and (x.format in ("B", "b") or not x.nbytes)
+    return not x or len(bytes(x[:1])) == 1
+
+
+def require_bytes(a, b=b"", c=b"", d=b""):
+    """Raise TypeError unless each argument is bytes, a bytearray or a
+    memoryview of single bytes: the only data sbd.crypto reads.
+
+    Every public sbd.crypto function calls this once on its data arguments,
+    so a str, an int, an array or a memoryview of wider items is refused the
+    same way on MicroPython (which would hash a str's UTF-8 and count a
+    memoryview's items) and on CPython.  bytes and bytearray pass without
+    allocating."""
+    if isinstance(a, _BYTES) and isinstance(b, _BYTES) and isinstance(c, _BYTES) and isinstance(d, _BYTES):
+        return
+    for x in (a, b, c, d):
+        if not isinstance(x, _BYTES) and not _byte_view(x):
+            raise TypeError("sbd.crypto takes bytes, bytearray or a memoryview of bytes")
 
 
 def ct_equal(a, b):
     """Compare two byte strings in time that depends only on their lengths.
 
+    TypeError unless both are bytes-like with byte items (require_bytes).
     Different lengths compare unequal at once (lengths are not secret here:
     tags and digests have fixed, public sizes)."""
     global _ct_or
+    require_bytes(a, b)
     n = len(a)
     if n != len(b):
         return False

@@ -1,7 +1,9 @@
 # Ed25519 signature verification (RFC 8032 section 5.1.7), strict.
 #
 # Rules, checked in this order (any failure raises BadSignature; a bad public
-# key raises MalformedInput when the key object is made):
+# key raises MalformedInput when the key object is made; a key, signature or
+# message that is not bytes, a bytearray or a memoryview of bytes raises
+# TypeError, sbd.crypto.require_bytes):
 #   1. the signature is exactly 64 bytes and the public key exactly 32;
 #   2. S < L (RFC 8032 5.1.7 step 1; rejects s+L, s+2L... malleability);
 #   3. A and R decode canonically (5.1.3): y < p, x exists, and x = 0 only
@@ -40,7 +42,7 @@
 from micropython import const
 import gc
 
-from sbd.crypto import BadSignature, CryptoError, MalformedInput
+from sbd.crypto import BadSignature, CryptoError, MalformedInput, require_bytes
 
 P = const(0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFED)
 L = const(0x1000000000000000000000000000000014DEF9DEA2F79CD65812631A5CF5D3ED)
@@ -502,6 +504,7 @@ class Ed25519PublicKey:
     keys verified repeatedly (OTA root and release keys)."""
 
     def __init__(self, public_key, precompute=False):
+        require_bytes(public_key)
         if len(public_key) != PUBLIC_KEY_SIZE:
             raise MalformedInput("Ed25519 public key must be 32 bytes")
         self._bytes = bytes(public_key)
@@ -528,6 +531,7 @@ class Ed25519PublicKey:
     def verify(self, signature, message):
         """Return None if signature is a valid signature of message, else
         raise BadSignature."""
+        require_bytes(signature, message)
         if len(signature) != SIGNATURE_SIZE:
             raise BadSignature("Ed25519 signature must be 64 bytes")
         if _native is not None:
