@@ -102,13 +102,15 @@ class Aead:
         """Return the record (a bytearray) for plaintext and associated data ad.
 
         iv is for known-answer tests only: leave it None on a device."""
-        require_bytes(plaintext, ad, b"" if iv is None else iv)
+        require_bytes(plaintext, ad)
         if len(ad) > MAX_AD:
             raise MalformedInput("AD too long")
         if iv is None:
             iv = random_bytes(IV_SIZE)
-        elif len(iv) != IV_SIZE:
-            raise MalformedInput("IV must be 16 bytes")
+        else:
+            require_bytes(iv)
+            if len(iv) != IV_SIZE:
+                raise MalformedInput("IV must be 16 bytes")
         n = len(plaintext)
         pad = _BLOCK - n % _BLOCK
         end = _PREFIX + n
