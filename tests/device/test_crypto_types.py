@@ -107,7 +107,8 @@ def test_kdf():
     _each_wrong(kdf.hkdf_extract, b"salt", b"ikm")
     _each_wrong(kdf.hkdf_expand, bytes(32), b"info", 32)
     _each_wrong(kdf.hkdf, b"ikm", b"", b"", 32)  # an empty str salt or info is no "absent" value
-    eq(kdf.hkdf(memoryview(b"ikm"), bytearray(b"salt"), memoryview(b"info"), 32), kdf.hkdf(b"ikm", b"salt", b"info", 32))
+    want = kdf.hkdf(b"ikm", b"salt", b"info", 32)
+    eq(kdf.hkdf(memoryview(b"ikm"), bytearray(b"salt"), memoryview(b"info"), 32), want)
     default = kdf.BACKEND
     try:
         for name in ("native", "viper", "portable"):
@@ -181,3 +182,27 @@ def test_aead_str_ad_refused():
     a = aead.Aead(bytes(32))
     raises(TypeError, a.encrypt, b"pt", "\u00e9")
     raises(TypeError, a.decrypt, a.encrypt(b"pt", b"\xc3\xa9"), "\u00e9")
+
+
+def _signed(b):
+    # The same bytes as a memoryview of format "b" (items -128..127).
+    return memoryview(array("b", [v - 256 if v > 127 else v for v in b]))
+
+
+def test_signed_byte_views_are_their_bytes():
+    from sbd.crypto import aead, hmac
+    from sbd.crypto import ed25519 as E
+
+    a = aead.Aead(bytes(range(32)))
+    rec = bytes(a.encrypt(b"\xff\x80 plaintext", b"\xfe ad"))
+    eq(a.decrypt(_signed(rec), _signed(b"\xfe ad")), b"\xff\x80 plaintext")
+    tag = hmac.hmac_sha256(b"\xf0key", b"\x99msg")
+    eq(hmac.hmac_sha256(_signed(b"\xf0key"), _signed(b"\x99msg")), tag)
+    hmac.HmacSha256(b"\xf0key").verify(_signed(tag), b"\x99msg")
+    true(ct_equal(_signed(tag), tag))
+    pk = bytes.fromhex("fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025")
+    sig = bytes.fromhex(
+        "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac"
+        "18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a"
+    )
+    E.verify(_signed(pk), _signed(sig), _signed(b"\xaf\x82"))
