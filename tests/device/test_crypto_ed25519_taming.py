@@ -84,8 +84,8 @@ TAMING = (
         "7e71f98a473474f2f13f06f97c20d58cc3f54b8bd0d272f42b695dd7e89a8c22",
         "85e241a07d148b41e47d62c63f830dc7a6851a0b1f33ae4bb2f507fb6cffec40",
     ),
-    # 8: R non-canonical (x = 0 with the sign bit); holds only with R re-encoded before hashing.  Refused:
-    # R not canonical (rule 3).
+    # 8: R non-canonical (x = 0 with the sign bit); both equations hold only with R re-encoded before
+    # hashing.  Refused: R not canonical (rule 3).
     (
         BadSignature,
         "f7badec5b8abeaf699583992219b7b223f1df3fbbea919844e3f7c554a43dd43",
@@ -93,7 +93,7 @@ TAMING = (
         "03be9678ac102edcd92b0210bb34d7428d12ffc5df5f37e359941266a4e35f0f",
         "9bedc267423725d473888631ebf45988bad3db83851ee85c85e241a07d148b41",
     ),
-    # 9: the same R; holds with R hashed as received.  Refused: R not canonical.
+    # 9: the same R; both equations hold with R hashed as received.  Refused: R not canonical.
     (
         BadSignature,
         "f7badec5b8abeaf699583992219b7b223f1df3fbbea919844e3f7c554a43dd43",
@@ -101,8 +101,8 @@ TAMING = (
         "ca8c5b64cd208982aa38d4936621a4775aa233aa0505711d8fdcfdaa943d4908",
         "9bedc267423725d473888631ebf45988bad3db83851ee85c85e241a07d148b41",
     ),
-    # 10: A non-canonical (x = 0 with the sign bit, small order); holds only with A re-encoded.  Refused:
-    # A not canonical.
+    # 10: A non-canonical (x = 0 with the sign bit, small order); cofactored holds, cofactorless only
+    # with A re-encoded.  Refused: A not canonical.
     (
         MalformedInput,
         "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
@@ -110,7 +110,7 @@ TAMING = (
         "a5bb704786be79fc476f91d3f3f89b03984d8068dcf1bb7dfc6637b45450ac04",
         "e96b7021eb39c1a163b6da4e3093dcd3f21387da4cc4572be588fafae23c155b",
     ),
-    # 11: the same A; holds with A hashed as received.  Refused: A not canonical.
+    # 11: the same A; both hold with A hashed as received.  Refused: A not canonical.
     (
         MalformedInput,
         "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
