@@ -588,24 +588,13 @@ def _python_verify(pk, sig, msg):
         return False
 
 
-def _passes_kat(f):
-    import sys
-
-    from sbd.crypto._ed25519_kat import check
-
-    try:
-        return check(f, L, P)
-    finally:
-        sys.modules.pop("sbd.crypto._ed25519_kat", None)
-        pkg = sys.modules.get("sbd.crypto")
-        if pkg is not None and "_ed25519_kat" in dir(pkg):
-            delattr(pkg, "_ed25519_kat")  # the package keeps its submodules as attributes
-
-
 def use(name):
     """Select "native" (sbd_native.ed25519_verify) or "python" after the
     known-answer test; return True if it is now in use."""
     global _native, BACKEND
+    import sys
+
+    saved = _native
     if name == "native":
         try:
             import sbd_native
@@ -613,17 +602,25 @@ def use(name):
             f = sbd_native.ed25519_verify
         except Exception:  # absent: not usable
             return False
-        ok = _passes_kat(f)
-        if ok:
-            _native, BACKEND = f, name
-        return ok
-    if name != "python":
+    elif name == "python":
+        f = _python_verify
+        _native = None  # the Python path is what the test must see
+    else:
         return False
-    saved = _native
-    _native = None
-    ok = _passes_kat(_python_verify)
+    from sbd.crypto._ed25519_kat import check
+
+    try:
+        ok = check(f, L, P)
+    finally:
+        # Drop the test vectors: the package keeps its submodules as
+        # attributes, sys.modules by name.
+        sys.modules.pop("sbd.crypto._ed25519_kat", None)
+        pkg = sys.modules.get("sbd.crypto")
+        if pkg is not None and "_ed25519_kat" in dir(pkg):
+            delattr(pkg, "_ed25519_kat")
     if ok:
         BACKEND = name
+        _native = f if name == "native" else None
     else:
         _native = saved
     return ok
