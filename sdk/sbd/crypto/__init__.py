@@ -1,7 +1,8 @@
 # sbd.crypto: the primitives every other sbd module rests on.
 #
 # This package file is kept small on purpose: it holds only what every user
-# needs (the exception tree, constant-time compare, the CSPRNG).  Each
+# needs (the exception tree, the type rule every public function applies,
+# constant-time compare, the CSPRNG).  Each
 # primitive lives in its own module and is imported on its own, so an app that
 # only needs HMAC never pays RAM for Ed25519:
 #   sbd.crypto.sha256   streaming SHA-256 over streams and files
@@ -53,9 +54,7 @@ def require_bytes(a, b=b"", c=b"", d=b"", _is=isinstance, _types=(bytes, bytearr
         # A memoryview whose items are single bytes; an empty one is empty
         # data whatever its items.  MicroPython's memoryview has no itemsize,
         # so the first item is copied out and measured (a few bytes, only for
-        # a memoryview argument); the same test on CPython, where it also
-        # takes a C-contiguous view of several dimensions whose first-axis
-        # items are single bytes, and len() counts its bytes as well.
+        # a memoryview argument); CPython runs the same test.
         if _is(x, memoryview) and (not x or len(bytes(x[:1])) == 1):
             continue
         raise TypeError("sbd.crypto takes bytes, bytearray or a memoryview of bytes")
