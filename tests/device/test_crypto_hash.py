@@ -2,6 +2,7 @@
 # Wycheproof HMAC-SHA256 case, on MicroPython (.mpy, 64 KiB heap) and CPython.
 # sbd-device: heapsize=64K timeout=120
 import hashlib
+from array import array
 
 from crypto_vectors import cases
 from dtest import eq, raises, scratch_path, true
@@ -38,6 +39,10 @@ def test_ct_equal():
             b = bytearray(a)
             b[i] ^= 1 << (i & 7)
             true(f(a, b, 40) != 0, "byte %d" % i)
+        # a memoryview of format "b" reads -1 where bytes read 255: same byte
+        signed = memoryview(array("b", [-1, -128, 5]))
+        eq(f(signed, b"\xff\x80\x05", 3), 0, "signed bytes")
+        true(f(signed, b"\x7f\x80\x05", 3) != 0, "signed bytes differ")
 
 
 def test_random_bytes():

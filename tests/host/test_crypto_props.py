@@ -156,3 +156,47 @@ def test_private_key_pem_round_trip() -> None:
     again = crypto_host.load_private_key_pem(pem, b"pw")
     assert crypto_host.public_key_bytes(again) == crypto_host.public_key_bytes(sk)
     assert len(crypto_host.sign(again, b"m")) == crypto_host.SIGNATURE_SIZE
+
+
+class _OpenSslNative:
+    """A fake sbd_native whose verifier is OpenSSL (through pyca/cryptography):
+    cofactorless, and it takes some small-order and non-canonical keys."""
+
+    @staticmethod
+    def ed25519_verify(pk: bytes, sig: bytes, msg: bytes) -> bool:
+        try:
+            Ed25519PublicKey.from_public_bytes(bytes(pk)).verify(bytes(sig), bytes(msg))
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+
+# "Taming the many EdDSAs" case 0 (S = 0, A and R of small order): OpenSSL
+# accepts it, sbd refuses the key.
+_SMALL_ORDER_CASE = (
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a" + "00" * 32,
+    "8c93255d71dcab10e8f379c26200f3c7bd5f09d9bc3068d3ef4edeb4853022b6",
+)
+
+
+def test_openssl_backed_native_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import sys
+
+    pk, sig, msg = (bytes.fromhex(h) for h in _SMALL_ORDER_CASE)
+    native = _OpenSslNative()
+    assert native.ed25519_verify(pk, sig, msg), "OpenSSL takes the small-order case"
+    monkeypatch.setitem(sys.modules, "sbd_native", native)
+    try:
+        assert not ed25519.use("native"), "its policy is not sbd's: refused by the known-answer test"
+        assert ed25519.BACKEND == "python"
+        # The import-time selection (sbd_native present) refuses it as well.
+        importlib.reload(ed25519)
+        assert ed25519.BACKEND == "python"
+        with pytest.raises(MalformedInput):
+            ed25519.verify(pk, sig, msg)
+    finally:
+        monkeypatch.delitem(sys.modules, "sbd_native")
+        importlib.reload(ed25519)
+    assert ed25519.BACKEND == "python"

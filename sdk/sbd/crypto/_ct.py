@@ -2,15 +2,18 @@
 # viper where it passes a self-test on this board (about 30x faster than the
 # Python loop, which matters for a 32-byte tag beside a 1 KiB AEAD record),
 # else in plain Python.  Both have no early exit and no data-dependent
-# branch, so the time depends only on the length.  Loaded on first use, so
+# branch, so the time depends only on the length.  Callers check the types
+# first (sbd.crypto.require_bytes): n is a byte count.  Loaded on first use, so
 # apps that never compare tags (an Ed25519 verifier) do not hold it in RAM.
 import micropython
 
 
 def _ct_or_portable(a, b, n):
+    # & 0xFF: a memoryview of format "b" yields -128..127, the same byte as
+    # 128..255 from bytes; the viper loop reads raw bytes anyway.
     r = 0
     for i in range(n):
-        r |= a[i] ^ b[i]
+        r |= (a[i] ^ b[i]) & 0xFF
     return r
 
 

@@ -16,6 +16,9 @@
 # and records made for one context (e.g. b"creds") do not open in another.
 #
 # Rules decrypt() enforces, in this order:
+#   0. record and AD are bytes, bytearray or a memoryview of bytes (else
+#      TypeError, on both runtimes: a str AD is never hashed as UTF-8 with
+#      its length counted in characters); encrypt() and Aead() check the same;
 #   1. the record has the v1 header and a possible length (else MalformedInput);
 #   2. the tag matches, compared in constant time (else BadMAC), before any
 #      byte is decrypted: unauthenticated plaintext is never produced;
@@ -25,8 +28,9 @@ from micropython import const
 import cryptolib
 import hashlib
 
-from sbd.crypto import BadMAC, MalformedInput, _ct, ct_equal, random_bytes  # noqa: F401  (_ct: select the compare loop now)
-from sbd.crypto.hmac import _pads
+from sbd.crypto import BadMAC, MalformedInput, random_bytes, require_bytes
+from sbd.crypto._ct import ct_or  # the compare loop, selected now rather than mid-decrypt
+from sbd.crypto.hmac import key_pads
 from sbd.crypto.kdf import hkdf
 
 VERSION = const(1)
@@ -74,11 +78,12 @@ class Aead:
     """AEAD under one 32-byte key (derivation and MAC pads done once)."""
 
     def __init__(self, key, context=b""):
+        require_bytes(key, context)
         if len(key) != KEY_SIZE:
             raise MalformedInput("AEAD key must be 32 bytes")
         km = hkdf(key, b"", b"sbd aead v1" + context, 64)
         self._enc = km[:32]
-        self._ipad, self._opad = _pads(km[32:])
+        self._ipad, self._opad = key_pads(km[32:])
 
     def _tag(self, ad, body):
         # HMAC(mac_key, AD || body || AL), the message streamed into the
@@ -97,12 +102,15 @@ class Aead:
         """Return the record (a bytearray) for plaintext and associated data ad.
 
         iv is for known-answer tests only: leave it None on a device."""
+        require_bytes(plaintext, ad)
         if len(ad) > MAX_AD:
             raise MalformedInput("AD too long")
         if iv is None:
             iv = random_bytes(IV_SIZE)
-        elif len(iv) != IV_SIZE:
-            raise MalformedInput("IV must be 16 bytes")
+        else:
+            require_bytes(iv)
+            if len(iv) != IV_SIZE:
+                raise MalformedInput("IV must be 16 bytes")
         n = len(plaintext)
         pad = _BLOCK - n % _BLOCK
         end = _PREFIX + n
@@ -125,6 +133,7 @@ class Aead:
     def decrypt(self, record, ad=b""):
         """Return the plaintext (a bytearray) of record, or raise BadMAC /
         MalformedInput.  Nothing is decrypted before the tag is checked."""
+        require_bytes(record, ad)
         size = len(record)
         if size < MIN_RECORD or (size - _PREFIX - TAG_SIZE) % _BLOCK:
             raise MalformedInput("AEAD record length")
@@ -134,7 +143,7 @@ class Aead:
         if mv[0] != VERSION or mv[1] != SUITE:
             raise MalformedInput("unsupported AEAD record version")
         body_end = size - TAG_SIZE
-        if not ct_equal(self._tag(ad, mv[:body_end]), mv[body_end:]):
+        if ct_or(self._tag(ad, mv[:body_end]), mv[body_end:], TAG_SIZE):
             raise BadMAC("AEAD tag mismatch")
         # Authentic: decrypt the whole body in one call straight into the
         # output buffer, check the padding, then shorten the buffer in place

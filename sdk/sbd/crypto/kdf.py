@@ -13,8 +13,8 @@ from micropython import const
 import hashlib
 import micropython
 
-from sbd.crypto import MalformedInput
-from sbd.crypto.hmac import HmacSha256, _pads
+from sbd.crypto import MalformedInput, require_bytes
+from sbd.crypto.hmac import HmacSha256, key_pads
 
 HASH_LEN = const(32)
 HKDF_MAX_LEN = const(8160)  # 255 * HashLen (RFC 5869 section 2.3)
@@ -28,11 +28,13 @@ _sha256 = hashlib.sha256
 
 
 def hkdf_extract(salt, ikm):
+    require_bytes(salt, ikm)
     # 2.2: an absent salt is HashLen zero bytes (HMAC pads it anyway).
     return HmacSha256(salt if salt else bytes(HASH_LEN)).mac(ikm)
 
 
 def hkdf_expand(prk, info, length):
+    require_bytes(prk, info)
     if length < 0 or length > HKDF_MAX_LEN:
         raise MalformedInput("HKDF length")
     if len(prk) < HASH_LEN:
@@ -43,7 +45,11 @@ def hkdf_expand(prk, info, length):
     pos = 0
     i = 1
     while pos < length:
-        t = k.mac(t, info, bytes((i,)))  # 2.3: T(i) = HMAC(PRK, T(i-1) | info | i)
+        h = k.inner()  # 2.3: T(i) = HMAC(PRK, T(i-1) | info | i)
+        h.update(t)
+        h.update(info)
+        h.update(bytes((i,)))
+        t = k.finish(h)
         n = min(HASH_LEN, length - pos)
         out[pos : pos + n] = t[:n]
         pos += n
@@ -55,6 +61,7 @@ def hkdf_expand(prk, info, length):
 
 
 def hkdf(ikm, salt, info, length):
+    require_bytes(ikm, salt, info)
     return hkdf_expand(hkdf_extract(salt, ikm), info, length)
 
 
@@ -99,7 +106,7 @@ def _loop_viper(n: int, bi, bo, acc):
 
 
 def _pbkdf2_python(loop, password, salt, iterations, dklen):
-    ipad, opad = _pads(password)
+    ipad, opad = key_pads(password)
     k = HmacSha256(password)
     bi = bytearray(96)
     bo = bytearray(96)
@@ -156,6 +163,9 @@ def use(name):
 
 
 def pbkdf2_hmac_sha256(password, salt, iterations, dklen=HASH_LEN):
+    # Checked here, before any backend: hashlib.pbkdf2_hmac (behind bytes())
+    # would take password=5 as five zero bytes.
+    require_bytes(password, salt)
     if iterations < 1 or iterations > PBKDF2_MAX_ITERATIONS:
         raise MalformedInput("PBKDF2 iterations")
     if dklen < 1 or dklen > PBKDF2_MAX_LEN:

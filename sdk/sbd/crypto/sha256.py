@@ -6,7 +6,7 @@
 from micropython import const
 import hashlib
 
-from sbd.crypto import MalformedInput
+from sbd.crypto import MalformedInput, require_bytes
 
 DIGEST_SIZE = const(32)
 _CHUNK = const(1024)
@@ -21,6 +21,7 @@ def _scratch():
 
 
 def sha256(data=b""):
+    require_bytes(data)  # MicroPython's hashlib would hash a str as UTF-8
     return hashlib.sha256(data).digest()
 
 

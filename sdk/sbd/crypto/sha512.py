@@ -16,7 +16,7 @@
 from micropython import const
 import micropython
 
-from sbd.crypto import CryptoError
+from sbd.crypto import CryptoError, require_bytes
 
 DIGEST_SIZE = const(64)
 BLOCK_SIZE = const(128)
@@ -232,10 +232,12 @@ class _Sha512:
         self._buf = bytearray(BLOCK_SIZE)
         self._n = 0
         self._len = 0
+        require_bytes(data)
         if data:
             self.update(data)
 
     def update(self, data):
+        require_bytes(data)
         mv = memoryview(data)
         n = len(mv)
         self._len += n
@@ -331,6 +333,7 @@ def use(name):
 
 
 def digest(data):
+    require_bytes(data)
     return sha512(data).digest()
 
 
