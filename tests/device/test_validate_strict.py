@@ -157,3 +157,14 @@ def test_scan_result_names():
     eq(m.scan_py(b"[1,2]", 5, 4, 2, st), m.E_VALUES)
     eq(m.scan_py(b"1" * 33, 33, 4, 2, st), m.E_NUMBER)
     eq(m.scan_py(b"[1,]", 4, 4, 10, st), m.E_SYNTAX)
+
+
+def test_limits_beyond_the_input_are_clamped():
+    # A limit larger than the document can never bind; a huge one must not
+    # overflow the viper scan's machine-word arguments on a 32-bit board.
+    big = 1 << 70
+    eq(v.parse_json(b"[[1,2]]", v.list_of(v.list_of(v.integer())), max_depth=big,
+                    max_values=big), [[1, 2]])
+    jfails(b"[[1,2]]", v.list_of(v.list_of(v.integer())), "more than 3 values", max_values=3)
+    jfails(b"[[1,2]]", v.list_of(v.list_of(v.integer())), "nested deeper than 1", max_depth=1)
+    jfails(b"[[[]]]", KEEP, "nested deeper than 2", max_depth=2)

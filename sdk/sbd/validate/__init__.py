@@ -603,8 +603,11 @@ def parse_json(data, schema, max_bytes=DEFAULT_MAX_BYTES, name="input", max_dept
         values = _weight(schema)
         if values == _UNBOUNDED:
             values = _DEFAULT_MAX_VALUES
-    # The scan's stack, one byte per open container: never deeper than n.
-    r = _scanner()(data, n, depth, values, bytearray(depth if depth < n else n))
+    # Limits above n cannot bind (each container or value past the first
+    # takes a byte): clamped, they always fit a viper int, and the scan's
+    # stack (one byte per open container) is never longer than the input.
+    d = depth if depth < n else n
+    r = _scanner()(data, n, d, values if values <= n else n + 1, bytearray(d))
     sc = _sc
     if r < 0:
         if r == sc.E_DEPTH:
