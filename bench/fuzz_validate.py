@@ -61,6 +61,7 @@ def hypothesis_phase(count: int) -> int:
 
 
 MP_SCAN = """
+import gc
 import sys
 import validate_scan_gen as gen
 from sbd.validate import _scan
@@ -72,8 +73,11 @@ if fn is not _scan.scan_viper:
     raise SystemExit("no viper scan")
 f = open(sys.argv[3], "rb")  # one verdict bit per input, read as it goes: 64 KiB heap
 st = bytearray(4096)
+keep = v.obj({}, v.KEEP)
+text = v.list_of(v.text(0, 64, allow_control=True), 0, 64)
 i = 0
 acc = 0
+ok = 0
 bits = 0
 for data in gen.inputs(count, seed):
     if not i & 7:
@@ -81,14 +85,24 @@ for data in gen.inputs(count, seed):
     got = 1 if fn(data, len(data), 1 << 20, 1 << 20, st) >= 0 else 0
     if got != (bits >> (i & 7)) & 1:
         raise SystemExit("MISMATCH %d %r" % (i, data))
+    # parse_json: a value or ValidationError, nothing else (any other
+    # exception, MemoryError included, ends the run); every other input
+    # through a memoryview, parsed in place.
+    try:
+        v.parse_json(memoryview(data) if i & 1 else data, keep if i & 2 else text)
+        ok += 1
+    except v.ValidationError:
+        pass
     acc += got
     i += 1
+    if not i & 1023:
+        gc.collect()
 f.close()
-print("OK", i, acc)
+print("OK", i, acc, ok)
 """
 
 
-def micropython_scan_phase(count: int, seed: int) -> tuple[int, int]:
+def micropython_scan_phase(count: int, seed: int) -> tuple[int, int, int]:
     """The device generator's inputs on real MicroPython against CPython's verdicts."""
     import subprocess
     import tempfile
@@ -111,7 +125,7 @@ def micropython_scan_phase(count: int, seed: int) -> tuple[int, int]:
     words = out.stdout.split()
     if out.returncode or words[:1] != ["OK"]:
         raise SystemExit("MicroPython scan phase failed: %s %s" % (out.stdout[-500:], out.stderr[-500:]))
-    return int(words[1]), int(words[2])
+    return int(words[1]), int(words[2]), int(words[3])
 
 
 def main() -> int:
@@ -153,7 +167,7 @@ def main() -> int:
     t2 = time.perf_counter()
     sstats = sf.run(rng, args.scan_count)
     t3 = time.perf_counter()
-    mp = micropython_scan_phase(args.mp_scan_count, args.seed) if args.mp_scan_count else (0, 0)
+    mp = micropython_scan_phase(args.mp_scan_count, args.seed) if args.mp_scan_count else (0, 0, 0)
     t4 = time.perf_counter()
     ftotal = sum(fstats.values())
 
@@ -171,7 +185,8 @@ def main() -> int:
         "scan_viper (as Python) agree with the reference on every one"
         % (sum(sstats.values()), t3 - t2, sstats["accepted"], sstats["refused"], sstats["skipped"]),
         "- the same on MicroPython (.mpy, viper scan, 64 KiB heap): %d inputs of the device generator "
-        "(seed %d), %d accepted, in %.0f s, every verdict CPython's" % (mp[0], args.seed, mp[1], t4 - t3),
+        "(seed %d), %d accepted, in %.0f s, every verdict CPython's; parse_json on each (half through a "
+        "memoryview) gave a value (%d) or ValidationError, nothing else" % (mp[0], args.seed, mp[1], t4 - t3, mp[2]),
         "- schemas: %s" % ", ".join(sorted(fz.SCHEMAS)),
         "- result: **no failure** (every input gave a valid result or ValidationError; every accepted "
         "input is strict JSON without duplicate keys, within max_bytes; every accepted form and record "
