@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "tests" / "host"))
 
 import validate_form_fuzzing as ffz  # noqa: E402
 import validate_fuzzing as fz  # noqa: E402
+import validate_scan_fuzzing as sf  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "fuzz_validate.md"
 PER_RULE = 2  # corpus: examples kept for each (schema, outcome)
@@ -59,6 +60,74 @@ def hypothesis_phase(count: int) -> int:
     return max(1, count // 7) * len(tests)
 
 
+MP_SCAN = """
+import gc
+import sys
+import validate_scan_gen as gen
+from sbd.validate import _scan
+from sbd import validate as v
+count, seed = int(sys.argv[1]), int(sys.argv[2])
+v.use_native_scan(True)
+fn = v._scanner()
+if fn is not _scan.scan_viper:
+    raise SystemExit("no viper scan")
+f = open(sys.argv[3], "rb")  # one verdict bit per input, read as it goes: 64 KiB heap
+st = bytearray(4096)
+keep = v.obj({}, v.KEEP)
+text = v.list_of(v.text(0, 64, allow_control=True), 0, 64)
+i = 0
+acc = 0
+ok = 0
+bits = 0
+for data in gen.inputs(count, seed):
+    if not i & 7:
+        bits = f.read(1)[0]
+    got = 1 if fn(data, len(data), 1 << 20, 1 << 20, st) >= 0 else 0
+    if got != (bits >> (i & 7)) & 1:
+        raise SystemExit("MISMATCH %d %r" % (i, data))
+    # parse_json: a value or ValidationError, nothing else (any other
+    # exception, MemoryError included, ends the run); every other input
+    # through a memoryview, parsed in place.
+    try:
+        v.parse_json(memoryview(data) if i & 1 else data, keep if i & 2 else text)
+        ok += 1
+    except v.ValidationError:
+        pass
+    acc += got
+    i += 1
+    if not i & 1023:
+        gc.collect()
+f.close()
+print("OK", i, acc, ok)
+"""
+
+
+def micropython_scan_phase(count: int, seed: int) -> tuple[int, int, int]:
+    """The device generator's inputs on real MicroPython against CPython's verdicts."""
+    import subprocess
+    import tempfile
+
+    sys.path.insert(0, str(ROOT))
+    from tests.harness import tools
+
+    with tempfile.TemporaryDirectory() as tmp:
+        build = Path(tmp) / "mpy"
+        errors = tools.compile_tree(tools.SDK_DIR, build) + tools.compile_tree(ROOT / "tests" / "device", build)
+        if errors:
+            raise SystemExit("\n".join(errors))
+        verdicts = Path(tmp) / "verdicts.bin"
+        verdicts.write_bytes(sf.device_verdicts(count, seed))
+        script = Path(tmp) / "scan_replay.py"
+        script.write_text(MP_SCAN)
+        out = subprocess.run([tools.micropython(), "-X", "heapsize=64K", str(script), str(count), str(seed),
+                              str(verdicts)], env={"MICROPYPATH": str(build)}, capture_output=True, text=True,
+                             timeout=3600)
+    words = out.stdout.split()
+    if out.returncode or words[:1] != ["OK"]:
+        raise SystemExit("MicroPython scan phase failed: %s %s" % (out.stdout[-500:], out.stderr[-500:]))
+    return int(words[1]), int(words[2]), int(words[3])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=fz.env_int("FUZZ_COUNT", 1_000_000))
@@ -66,6 +135,10 @@ def main() -> int:
                     help="query strings and binary records for sbd.validate.form / .layout")
     ap.add_argument("--hypothesis", type=int, default=fz.env_int("FUZZ_HYPOTHESIS", 20_000),
                     help="examples for the hypothesis phase (on top of --count)")
+    ap.add_argument("--scan-count", type=int, default=fz.env_int("FUZZ_SCAN_COUNT", 1_000_000),
+                    help="inputs for the pre-scan's differential test against CPython's strict parser")
+    ap.add_argument("--mp-scan-count", type=int, default=fz.env_int("FUZZ_MP_SCAN_COUNT", 1_000_000),
+                    help="of the device generator's inputs, replayed on MicroPython (viper scan, 64 KiB heap)")
     ap.add_argument("--seed", type=int, default=fz.env_int("FUZZ_SEED", 1))
     ap.add_argument("--write-corpus", action="store_true")
     args = ap.parse_args()
@@ -92,6 +165,10 @@ def main() -> int:
     t1f = time.perf_counter()
     hyp = hypothesis_phase(args.hypothesis) if args.hypothesis else 0
     t2 = time.perf_counter()
+    sstats = sf.run(rng, args.scan_count)
+    t3 = time.perf_counter()
+    mp = micropython_scan_phase(args.mp_scan_count, args.seed) if args.mp_scan_count else (0, 0, 0)
+    t4 = time.perf_counter()
     ftotal = sum(fstats.values())
 
     total = sum(stats.values())
@@ -103,6 +180,13 @@ def main() -> int:
         "- generated inputs: %d in %.0f s (%.0f/s); hypothesis examples: %d in %.0f s"
         % (total, t1 - t0, total / (t1 - t0), hyp, t2 - t1f),
         "- form and layout inputs: %d in %.0f s (%.0f/s)" % (ftotal, t1f - t1, ftotal / max(t1f - t1, 1e-9)),
+        "- pre-scan against CPython's strict parser (tests/host/validate_scan_fuzzing.py): %d inputs in %.0f s, "
+        "%d accepted, %d refused, %d skipped (nested beyond CPython's recursion limit); both scan_py and "
+        "scan_viper (as Python) agree with the reference on every one"
+        % (sum(sstats.values()), t3 - t2, sstats["accepted"], sstats["refused"], sstats["skipped"]),
+        "- the same on MicroPython (.mpy, viper scan, 64 KiB heap): %d inputs of the device generator "
+        "(seed %d), %d accepted, in %.0f s, every verdict CPython's; parse_json on each (half through a "
+        "memoryview) gave a value (%d) or ValidationError, nothing else" % (mp[0], args.seed, mp[1], t4 - t3, mp[2]),
         "- schemas: %s" % ", ".join(sorted(fz.SCHEMAS)),
         "- result: **no failure** (every input gave a valid result or ValidationError; every accepted "
         "input is strict JSON without duplicate keys, within max_bytes; every accepted form and record "
@@ -131,6 +215,8 @@ def main() -> int:
         for name, (_, _, valid) in fz.SCHEMAS.items():
             keep[name].insert(0, (valid, "ok"))
         fz.write_corpus(keep)
+        sf.write_verdicts()
+        print("pre-scan verdicts: %s" % sf.VERDICTS)
         print("corpus: %d inputs in %s" % (sum(len(x) for x in keep.values()), fz.CORPUS_DIR))
         fkeep = ffz.collect_corpus()  # its own fixed seed: the same files whatever --count
         ffz.write_corpus(fkeep)

@@ -14,6 +14,7 @@ from validate_schemas import ALL
 # One buffer, allocated before the heap fragments; inputs are read into it and
 # parsed through a memoryview, as an app reading a socket or a file would.
 _BUF = memoryview(bytearray(2200))
+_STACK = bytearray(8)  # the pre-scan's stack, for the deepest limit below
 
 
 def _records(name):
@@ -76,6 +77,6 @@ def test_portable_scan_on_the_corpus():
                 continue
             data = bytes(data)
             for lim in ((3, 40), (8, 300)):
-                eq(fast(data, len(data), lim[0], lim[1]), scan_py(data, len(data), lim[0], lim[1]),
+                eq(fast(data, len(data), lim[0], lim[1], _STACK), scan_py(data, len(data), lim[0], lim[1], _STACK),
                    repr(bytes(data[:60])))
             data = None

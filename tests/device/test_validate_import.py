@@ -7,9 +7,12 @@ import sys
 
 from dtest import RUNTIME, true
 
-# 64-bit unix port, bench/results/validate.md: about 14.5 KB.  A regression
-# guard with some room, not a benchmark.
-_CORE_IMPORT_MAX = 15500
+# 64-bit unix port, bench/results/validate.md: about 15.6 KB here.  The 18
+# public names of the spec layout (issue 9: form and _more read them instead
+# of copies) cost about 0.5 KB of that, and on this heap they also make the
+# qstr pool take its next block (about 1 KB more) sooner; frozen firmware
+# keeps qstrs in flash.  A regression guard with some room, not a benchmark.
+_CORE_IMPORT_MAX = 16500
 
 
 def test_a_core_import_cost_and_no_submodules():

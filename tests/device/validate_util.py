@@ -20,5 +20,6 @@ def fails(schema, value, path, rule):
 
 def jfails(data, schema, rule, path="x", **kw):
     e = raises(ValidationError, v.parse_json, data, schema, name="x", **kw)
-    eq((e.path, e.rule), (path, rule), "rejection of %r" % (data,))
+    if (e.path, e.rule) != (path, rule):  # the repr only then: it may not fit a 64 KiB heap
+        eq((e.path, e.rule), (path, rule), "rejection of %r" % (data[:200],))
     return e

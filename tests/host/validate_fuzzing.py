@@ -6,9 +6,10 @@ schemas come from tests/device/validate_schemas.py, so the corpus replayed on
 real MicroPython is checked against the very same definitions.
 
 The oracle: parse_json may return a value or raise ValidationError, nothing
-else; and whatever it accepts is strict JSON (CPython's parser, no NaN, no
-duplicate keys) within the size bound, so a device never takes a document a
-host tool would refuse.
+else; and whatever it accepts is strict JSON (the reference of
+validate_scan_fuzzing: CPython's strict parser, no NaN, no lone surrogates,
+numbers of at most 32 characters; and no duplicate keys) within the size
+bound, so a device never takes a document a host tool would refuse.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from sbdtools import shims  # noqa: E402
 
 shims.install()
 
+import validate_scan_fuzzing  # noqa: E402  (tests/host)
 import validate_schemas  # noqa: E402
 from sbd import validate as v  # noqa: E402
 
@@ -69,6 +71,8 @@ def outcome(name: str, data: bytes) -> str:
         json.loads(data.decode("utf-8"), object_pairs_hook=_no_dupes, parse_constant=_no_constant)
     except ValueError as e:
         raise OracleError("accepted a document CPython's json refuses: %s" % e) from e
+    if validate_scan_fuzzing.reference(data) is not True:  # lone surrogates, numbers over 32 characters
+        raise OracleError("accepted a document the strict reference refuses")
     return "ok"
 
 

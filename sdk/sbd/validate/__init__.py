@@ -9,13 +9,18 @@
 #
 #   parse_json
 #     1. size: len(data) <= max_bytes, before anything else is done;
-#     2. a pre-scan (no allocation) of the bytes: strings terminated, brackets
-#        balanced, nesting depth <= the schema's depth, number of values <=
-#        what the schema can accept; so json.loads never sees a document that
-#        could spend the heap on depth or breadth the schema would reject;
-#     3. json.loads; any parse error is "not valid JSON", and so is text
-#        that is not well-formed UTF-8 (checked when a string holds a byte
-#        above 0x7f: MicroPython's json alone accepts overlong forms);
+#     2. a pre-scan (no allocation but its stack of one byte per open
+#        container): a complete strict-JSON (RFC 8259) recognizer, so
+#        json.loads cannot read the bytes differently on either runtime
+#        (MicroPython's own json is lax: `{"a" 1}`, `01`, `[1,]`, `"\q"`,
+#        overlong UTF-8...); lone surrogate escapes and numbers longer than
+#        32 characters are refused too; nesting depth <= the schema's depth,
+#        number of values <= what the schema can accept; so json.loads never
+#        sees a document that could spend the heap on depth or breadth the
+#        schema would reject (sbd.validate._scan says what exactly);
+#     3. json.loads (after escaped surrogate pairs are written as UTF-8, so
+#        MicroPython decodes them to one code point as CPython does); any
+#        parse error is "not valid JSON";
 #     4. the schema (below);
 #     5. no duplicate keys: the object members the pre-scan counted must all
 #        be present after parsing (json.loads keeps only the last duplicate).
@@ -35,35 +40,58 @@
 # No assert anywhere: it vanishes at opt level 1 and above.
 #
 # Submodules, each imported only when needed so an app pays RAM for what it
-# uses: _scan and _utf8 (the pre-scan and the UTF-8 check, at the first
-# parse_json); _more (text prefix/check, hex and base64, DROP/KEEP objects:
+# uses: _scan (the pre-scan, at the first parse_json); _utf8 (the UTF-8
+# check of form); _more (text prefix/check, hex and base64, DROP/KEEP objects:
 # imported by those constructors); form (query strings and form bodies) and
 # layout (fixed binary records), imported by the app.
 import sys
 
 from micropython import const
 
-# Spec tuple layout: (kind, flags, default, ...kind-specific)
-_K = const(0)
+# The spec tuple layout, named once here: (kind, flags, default, then the
+# slots of the kind).  A const is inlined only in its own module, so the
+# names form and _more read are public (each costs a dict entry on the heap);
+# the others are private, inlined here and free.
+KIND = const(0)
 _FLAGS = const(1)
 _DEFAULT = const(2)
-_A = const(3)
-_B = const(4)
-_C = const(5)
-_D = const(6)
-_E = const(7)
-_F = const(8)
+_TEXT_MIN = const(3)  # text: lengths in characters
+_TEXT_MAX = const(4)
+_TEXT_CLASS = const(5)  # the expanded character class, or None
+_TEXT_CHARS = const(6)  # the class as given (for the rule)
+TEXT_PREFIX = const(7)  # tuple of str, or None
+TEXT_CHECK = const(8)  # fn(value), or None
+_INT_LO = const(3)
+_INT_HI = const(4)
+_NUM_LO = const(3)  # None: unbounded
+_NUM_HI = const(4)
+BYTES_MIN = const(3)  # hexbytes, b64bytes: lengths in bytes
+BYTES_MAX = const(4)
+_ENUM_VALUES = const(3)
+ENUM_RULE = const(4)  # the values, joined for the rule
+ENUM_TYPE = const(5)  # str or int
+LIST_ITEM = const(3)
+_LIST_MIN = const(4)
+LIST_MAX = const(5)
+_LIST_DEPTH = const(6)
+_LIST_WEIGHT = const(7)
+OBJ_FIELDS = const(3)  # ((name, spec), ...) in name order
+OBJ_UNKNOWN = const(4)  # REJECT, DROP or KEEP
+_OBJ_DEPTH = const(5)
+_OBJ_WEIGHT = const(6)
 
-_STR = const(1)
-_INT = const(2)
-_OBJ = const(3)
-_LIST = const(4)
-_BOOL = const(5)
-_FLOAT = const(6)
-_ENUM = const(7)
-_HEX = const(8)
-_B64 = const(9)
+# Kinds.
+K_TEXT = const(1)
+_K_INT = const(2)
+K_OBJ = const(3)
+K_LIST = const(4)
+K_BOOL = const(5)
+K_NUM = const(6)
+K_ENUM = const(7)
+K_HEX = const(8)
+_K_B64 = const(9)
 
+# Flags.
 _OPT = const(1)
 _NULL = const(2)
 _HASDEF = const(4)
@@ -85,10 +113,6 @@ DEFAULT_MAX_BYTES = const(2048)
 _DEFAULT_MAX_DEPTH = const(8)
 _DEFAULT_MAX_VALUES = const(256)
 _UNBOUNDED = const(0x3FFFFFFF)
-
-# Pre-scan results below zero.
-_E_DEPTH = const(-2)
-_E_VALUES = const(-3)
 
 # Character classes for text(chars=...): ranges like "A-Z", a final "-" is literal.
 DIGITS = "0-9"
@@ -125,8 +149,10 @@ class ValidationError(ValueError):
         self.rule = rule
 
 
-class _Fail(Exception):
-    # Internal: raised at the failing value, gathers the path on its way up.
+class Fail(Exception):
+    # For sbd.validate and its submodules (form, layout, _more), not apps:
+    # raised at the failing value, gathers the path on its way up; the entry
+    # points turn it into ValidationError through reject().
     def __init__(self, rule):
         self.rule = rule
         self.segs = []
@@ -161,7 +187,9 @@ def _path(name, segs):
     return "".join(parts)
 
 
-def _reject(name, rule, segs=()):
+def reject(name, rule, segs=()):
+    # The one way out for a rejected input (form and layout use it too): the
+    # hook, then ValidationError.
     path = _path(name, segs)
     try:
         _hook(path, rule)
@@ -191,8 +219,8 @@ def _checked(spec):
     if spec[_FLAGS] & _HASDEF:
         d = spec[_DEFAULT]
         try:
-            _check(spec, d, [0, 1])
-        except _Fail as e:
+            check_spec(spec, d, [0, 1])
+        except Fail as e:
             raise ValueError("bad default: " + e.rule)
     return spec
 
@@ -206,18 +234,18 @@ def integer(lo=_I32_MIN, hi=_I32_MAX, *, optional=False, default=_MISSING, nulla
     """An int in [lo, hi] (default: the int32 range).  Booleans are rejected."""
     if lo > hi:
         raise ValueError("bad integer bounds")
-    return _checked((_INT, _flags(optional, default, nullable), default, lo, hi))
+    return _checked((_K_INT, _flags(optional, default, nullable), default, lo, hi))
 
 
 def number(lo=None, hi=None, *, optional=False, default=_MISSING, nullable=False):
     """A finite float in [lo, hi]; an int is accepted and returned as float."""
     if lo is not None and hi is not None and lo > hi:
         raise ValueError("bad number bounds")
-    return _checked((_FLOAT, _flags(optional, default, nullable), default, lo, hi))
+    return _checked((K_NUM, _flags(optional, default, nullable), default, lo, hi))
 
 
 def boolean(*, optional=False, default=_MISSING, nullable=False):
-    return _checked((_BOOL, _flags(optional, default, nullable), default))
+    return _checked((K_BOOL, _flags(optional, default, nullable), default))
 
 
 def _expand(cls):
@@ -265,7 +293,7 @@ def text(min_len=0, max_len=_DEFAULT_TEXT_MAX, *, chars=None, prefix=None, check
         f |= _CTRL
     if prefix is not None or check is not None:
         _need_more()
-    return _checked((_STR, f, default, min_len, max_len,
+    return _checked((K_TEXT, f, default, min_len, max_len,
                      _expand(chars) if chars else None, chars, prefix, check))
 
 
@@ -273,14 +301,14 @@ def hexbytes(min_len=0, max_len=_DEFAULT_BYTES_MAX, *, optional=False, default=_
     """Bytes sent as a hex string; lengths in bytes; returns bytes."""
     _bounds(min_len, max_len, "length")
     _need_more()
-    return _checked((_HEX, _flags(optional, default, nullable), default, min_len, max_len))
+    return _checked((K_HEX, _flags(optional, default, nullable), default, min_len, max_len))
 
 
 def b64bytes(min_len=0, max_len=_DEFAULT_BYTES_MAX, *, optional=False, default=_MISSING, nullable=False):
     """Bytes sent as canonical padded base64; lengths in bytes; returns bytes."""
     _bounds(min_len, max_len, "length")
     _need_more()
-    return _checked((_B64, _flags(optional, default, nullable), default, min_len, max_len))
+    return _checked((_K_B64, _flags(optional, default, nullable), default, min_len, max_len))
 
 
 def one_of(*values, optional=False, default=_MISSING, nullable=False):
@@ -291,7 +319,7 @@ def one_of(*values, optional=False, default=_MISSING, nullable=False):
     for v in values:
         if type(v) is not t or t not in (str, int):
             raise TypeError("one_of values are all str or all int")
-    return _checked((_ENUM, _flags(optional, default, nullable), default, values,
+    return _checked((K_ENUM, _flags(optional, default, nullable), default, values,
                      ", ".join([str(v) for v in values]), t))
 
 
@@ -301,7 +329,7 @@ def list_of(item, min_items=0, max_items=_DEFAULT_ITEMS_MAX, *, optional=False, 
     _bounds(min_items, max_items, "item")
     depth = 1 + _depth(item)
     weight = min(_UNBOUNDED, 2 + max_items * _weight(item))
-    return _checked((_LIST, _flags(optional, default, nullable), default, item, min_items, max_items,
+    return _checked((K_LIST, _flags(optional, default, nullable), default, item, min_items, max_items,
                      depth, weight))
 
 
@@ -327,96 +355,97 @@ def obj(fields, unknown=REJECT, *, optional=False, default=_MISSING, nullable=Fa
         _need_more()
         depth = _UNBOUNDED
         weight = _UNBOUNDED
-    return _checked((_OBJ, _flags(optional, default, nullable), default, items, unknown,
+    return _checked((K_OBJ, _flags(optional, default, nullable), default, items, unknown,
                      min(_UNBOUNDED, depth + 1), min(_UNBOUNDED, weight)))
 
 
 def _depth(s):
-    k = s[_K]
-    if k == _OBJ:
-        return s[_C]
-    if k == _LIST:
-        return s[_D]
+    k = s[KIND]
+    if k == K_OBJ:
+        return s[_OBJ_DEPTH]
+    if k == K_LIST:
+        return s[_LIST_DEPTH]
     return 0
 
 
 def _weight(s):
-    k = s[_K]
-    if k == _OBJ:
-        return s[_D]
-    if k == _LIST:
-        return s[_E]
+    k = s[KIND]
+    if k == K_OBJ:
+        return s[_OBJ_WEIGHT]
+    if k == K_LIST:
+        return s[_LIST_WEIGHT]
     return 1
 
 
 # ---- checking -------------------------------------------------------------------
 
-def _check(s, x, ctx):
+def check_spec(s, x, ctx):
+    # The schema walk (form uses it too); raises Fail.
     # ctx: [object members seen, 1 if strings may hold control characters].
     # parse_json's pre-scan tells it the second; the members feed its
     # duplicate-key rule.  None is handled on the failure paths (nullable).
-    k = s[_K]
-    if k == _STR:
+    k = s[KIND]
+    if k == K_TEXT:
         if _type(x) is not _str:
             return _wrong(s, x, "not a string")
         n = _len(x)
-        if n < s[_A]:
-            raise _Fail("shorter than %d" % s[_A])
-        if n > s[_B]:
-            raise _Fail("longer than %d" % s[_B])
-        c = s[_C]
+        if n < s[_TEXT_MIN]:
+            raise Fail("shorter than %d" % s[_TEXT_MIN])
+        if n > s[_TEXT_MAX]:
+            raise Fail("longer than %d" % s[_TEXT_MAX])
+        c = s[_TEXT_CLASS]
         if c is not None:
             if x.strip(c):
-                raise _Fail("character outside " + s[_D])
+                raise Fail("character outside " + s[_TEXT_CHARS])
         elif ctx[1] and n and not s[_FLAGS] & _CTRL:
             b = x.encode()  # min() over bytes is 5x faster than over a str
             if _min(b) < 32 or 127 in b:
-                raise _Fail("control character")
-        if s[_E] is not None or s[_F] is not None:
+                raise Fail("control character")
+        if s[TEXT_PREFIX] is not None or s[TEXT_CHECK] is not None:
             _check_text_more(s, x)
         return x
-    if k == _INT:
+    if k == _K_INT:
         if _type(x) is not _int:
             return _wrong(s, x, "not an integer")
-        if x < s[_A]:
-            raise _Fail("below %d" % s[_A])
-        if x > s[_B]:
-            raise _Fail("above %d" % s[_B])
+        if x < s[_INT_LO]:
+            raise Fail("below %d" % s[_INT_LO])
+        if x > s[_INT_HI]:
+            raise Fail("above %d" % s[_INT_HI])
         return x
-    if k == _OBJ:
+    if k == K_OBJ:
         if _type(x) is not _dict:
             return _wrong(s, x, "not an object")
         return _check_obj(s, x, ctx)
-    if k == _BOOL:
+    if k == K_BOOL:
         if x is True or x is False:
             return x
         return _wrong(s, x, "not a boolean")
-    if k == _ENUM:
+    if k == K_ENUM:
         # One value type per enum, so `in` is exact: True never matches 1.
-        if _type(x) is s[_C] and x in s[_A]:
+        if _type(x) is s[ENUM_TYPE] and x in s[_ENUM_VALUES]:
             return x
-        return _wrong(s, x, "not one of " + s[_B])
-    if k == _LIST:
+        return _wrong(s, x, "not one of " + s[ENUM_RULE])
+    if k == K_LIST:
         if _type(x) is not _list:
             return _wrong(s, x, "not a list")
         return _check_list(s, x, ctx)
-    if k == _FLOAT:
+    if k == K_NUM:
         t = _type(x)
         if t is _int:
             try:
                 x = float(x)
             except OverflowError:  # CPython: an int too large for a float
-                raise _Fail("not finite")
+                raise Fail("not finite")
         elif t is not _float:
             return _wrong(s, x, "not a number")
         if x - x != 0.0:  # nan and +-inf
-            raise _Fail("not finite")
-        if s[_A] is not None and x < s[_A]:
-            raise _Fail("below " + str(s[_A]))
-        if s[_B] is not None and x > s[_B]:
-            raise _Fail("above " + str(s[_B]))
+            raise Fail("not finite")
+        if s[_NUM_LO] is not None and x < s[_NUM_LO]:
+            raise Fail("below " + str(s[_NUM_LO]))
+        if s[_NUM_HI] is not None and x > s[_NUM_HI]:
+            raise Fail("above " + str(s[_NUM_HI]))
         return x
-    if k == _HEX or k == _B64:
+    if k == K_HEX or k == _K_B64:
         if _type(x) is not _str:
             return _wrong(s, x, "not a string")
         return _check_bytes(s, x, k)
@@ -427,26 +456,26 @@ def _wrong(s, x, rule):
     if x is None:
         if s[_FLAGS] & _NULL:
             return None
-        raise _Fail("null")
-    raise _Fail(rule)
+        raise Fail("null")
+    raise Fail(rule)
 
 
 def _check_list(s, x, ctx):
     n = _len(x)
-    if n < s[_B]:
-        raise _Fail("fewer than %d items" % s[_B])
-    if n > s[_C]:
-        raise _Fail("more than %d items" % s[_C])
-    it = s[_A]
+    if n < s[_LIST_MIN]:
+        raise Fail("fewer than %d items" % s[_LIST_MIN])
+    if n > s[LIST_MAX]:
+        raise Fail("more than %d items" % s[LIST_MAX])
+    it = s[LIST_ITEM]
     i = 0
     try:
         while i < n:
             v = x[i]
-            r = _check(it, v, ctx)
+            r = check_spec(it, v, ctx)
             if r is not v:
                 x[i] = r
             i += 1
-    except _Fail as e:
+    except Fail as e:
         e.segs.append(i)
         raise
     return x
@@ -458,20 +487,20 @@ def _check_obj(s, x, ctx):
     seen = 0
     name = None
     try:
-        for name, fs in s[_A]:
+        for name, fs in s[OBJ_FIELDS]:
             if name not in x:
                 f = fs[_FLAGS]
                 if not f & _OPT:
-                    raise _Fail("missing")
+                    raise Fail("missing")
                 if f & _HASDEF:
                     x[name] = fs[_DEFAULT]
                 continue
             seen += 1
             v = x[name]
-            r = _check(fs, v, ctx)
+            r = check_spec(fs, v, ctx)
             if r is not v:
                 x[name] = r
-    except _Fail as e:
+    except Fail as e:
         e.segs.append(name)
         raise
     if seen < n:  # defaults were added after n was taken
@@ -495,14 +524,14 @@ def _sort_key(k):
 
 
 def _unknown(s, x, ctx):
-    if s[_B] != REJECT:
+    if s[OBJ_UNKNOWN] != REJECT:
         return _unknown_kept(s, x, ctx)
-    names = [f[0] for f in s[_A]]
+    names = [f[0] for f in s[OBJ_FIELDS]]
     extra = [k for k in x if k not in names]
     # Name the first unknown key in code point order: dict order differs
     # between MicroPython and CPython, the message must not.
     extra.sort(key=_sort_key)
-    raise _Fail(_unknown_rule(extra[0]))
+    raise Fail(_unknown_rule(extra[0]))
 
 
 # The rarely used paths live in sbd.validate._more: text prefixes and check
@@ -534,9 +563,9 @@ def validate(value, schema, name="input"):
     normalized even when this raises: pass a copy if that matters.
     """
     try:
-        return _check(schema, value, [0, 1])
-    except _Fail as e:
-        _reject(name, e.rule, e.segs)
+        return check_spec(schema, value, [0, 1])
+    except Fail as e:
+        reject(name, e.rule, e.segs)
 
 
 def parse_json(data, schema, max_bytes=DEFAULT_MAX_BYTES, name="input", max_depth=None,
@@ -550,8 +579,11 @@ def parse_json(data, schema, max_bytes=DEFAULT_MAX_BYTES, name="input", max_dept
     t = type(data)
     if t is str:
         if len(data) > max_bytes:  # characters <= bytes: cheap early exit
-            _reject(name, "larger than %d bytes" % max_bytes)
-        data = data.encode()
+            reject(name, "larger than %d bytes" % max_bytes)
+        try:
+            data = data.encode()
+        except UnicodeError:  # CPython: a str holding a lone surrogate
+            reject(name, "not valid JSON")
     elif t is not bytes and t is not bytearray:
         # A memoryview (the MicroPython way: readinto a buffer allocated once)
         # is scanned and parsed in place by the native scan; the portable scan
@@ -560,7 +592,7 @@ def parse_json(data, schema, max_bytes=DEFAULT_MAX_BYTES, name="input", max_dept
             data = bytes(data)
     n = len(data)
     if n > max_bytes:
-        _reject(name, "larger than %d bytes" % max_bytes)
+        reject(name, "larger than %d bytes" % max_bytes)
     depth = max_depth
     if depth is None:
         depth = _depth(schema)
@@ -571,17 +603,24 @@ def parse_json(data, schema, max_bytes=DEFAULT_MAX_BYTES, name="input", max_dept
         values = _weight(schema)
         if values == _UNBOUNDED:
             values = _DEFAULT_MAX_VALUES
-    r = _scanner()(data, n, depth, values)
+    # Limits above n cannot bind (each container or value past the first
+    # takes a byte): clamped, they always fit a viper int, and the scan's
+    # stack (one byte per open container) is never longer than the input.
+    d = depth if depth < n else n
+    r = _scanner()(data, n, d, values if values <= n else n + 1, bytearray(d))
+    sc = _sc
     if r < 0:
-        if r == _E_DEPTH:
-            _reject(name, "nested deeper than %d" % depth)
-        if r == _E_VALUES:
-            _reject(name, "more than %d values" % values)
-        _reject(name, "not valid JSON")
-    if r & 2 and not _utf8_check(data):
-        # MicroPython's json takes overlong and surrogate forms (C0 AF is "/");
-        # CPython's refuses them: both runtimes must agree, strictly.
-        _reject(name, "not valid JSON")
+        if r == sc.E_DEPTH:
+            reject(name, "nested deeper than %d" % depth)
+        if r == sc.E_VALUES:
+            reject(name, "more than %d values" % values)
+        if r == sc.E_NUMBER:
+            reject(name, "number longer than %d characters" % sc.MAX_NUMBER)
+        reject(name, "not valid JSON")
+    if r & sc.SCAN_PAIRS:
+        # MicroPython's json decodes each half of an escaped surrogate pair
+        # on its own (CESU-8, 2 characters), CPython's to one code point.
+        data = sc.join_pairs(data, n)
     try:
         if _CPYTHON:
             x = _loads(str(data, "utf-8"), parse_constant=_no_constant)
@@ -590,16 +629,16 @@ def parse_json(data, schema, max_bytes=DEFAULT_MAX_BYTES, name="input", max_dept
     except ValueError:  # includes UnicodeError and CPython's JSONDecodeError
         x = _MISSING
     if x is _MISSING:
-        _reject(name, "not valid JSON")
-    ctx = [0, r & 1]
+        reject(name, "not valid JSON")
+    ctx = [0, r & sc.SCAN_CTRL]
     try:
-        x = _check(schema, x, ctx)
-    except _Fail as e:
-        _reject(name, e.rule, e.segs)
-    if ctx[0] != r >> 2:
+        x = check_spec(schema, x, ctx)
+    except Fail as e:
+        reject(name, e.rule, e.segs)
+    if ctx[0] != r // sc.SCAN_MEMBER:
         # json.loads keeps the last of duplicate keys; every ':' the pre-scan
         # counted must be a member that survived.
-        _reject(name, "duplicate key")
+        reject(name, "duplicate key")
     return x
 
 
@@ -615,23 +654,16 @@ def _loads(s, **kw):
     return json.loads(s, **kw)
 
 
-# ---- pre-scan and UTF-8 check (_scan and _utf8, imported at the first parse_json) ---
+# ---- the pre-scan (sbd.validate._scan, imported at the first parse_json) ----------
 
+_sc = None  # the module: its constants name the scan's results
 _scan_fn = None
 _native_scan = None
-_utf8_check = None  # sbd.validate._utf8.check (not "_utf8": the submodule sets that attribute)
 
 
 def _scanner():
-    global _scan_fn, _native_scan, _utf8_check
     if _scan_fn is None:
-        from sbd.validate import _scan as m
-        from sbd.validate._utf8 import check
-
-        _utf8_check = check
-        _scan_fn = m.best()
-        if _scan_fn is not m.scan_py:
-            _native_scan = _scan_fn
+        use_native_scan(True)
     return _scan_fn
 
 
@@ -640,11 +672,10 @@ def use_native_scan(enabled):
 
     Returns True when the native (viper) pre-scan is in use.
     """
-    global _scan_fn, _native_scan, _utf8_check
+    global _sc, _scan_fn, _native_scan
     from sbd.validate import _scan as m
-    from sbd.validate._utf8 import check
 
-    _utf8_check = check
+    _sc = m
     _scan_fn = m.best() if enabled else m.scan_py
     if _scan_fn is not m.scan_py:
         _native_scan = _scan_fn

@@ -34,21 +34,10 @@
 # hook called, like every other rejection: "form.port: above 65535".
 from micropython import const
 
-from sbd.validate import REJECT, _check, _Fail, _reject
+from sbd.validate import (ENUM_RULE, ENUM_TYPE, K_BOOL, K_ENUM, K_LIST, K_NUM, K_OBJ, K_TEXT, KIND,
+                          LIST_ITEM, LIST_MAX, OBJ_FIELDS, OBJ_UNKNOWN, REJECT, Fail, check_spec,
+                          reject)
 from sbd.validate._utf8 import check as _utf8
-
-# Spec tuple layout of sbd.validate (mirrors its private constants).
-_K = const(0)
-_A = const(3)
-_B = const(4)
-_C = const(5)
-_STR = const(1)
-_INT = const(2)
-_OBJ = const(3)
-_LIST = const(4)
-_BOOL = const(5)
-_FLOAT = const(6)
-_ENUM = const(7)
 
 DEFAULT_MAX_BYTES = const(1024)
 _MAX_KEY = const(32)
@@ -84,21 +73,21 @@ def parse_form(data, schema, max_bytes=DEFAULT_MAX_BYTES, max_fields=None, max_k
 def _fields(schema):
     # {name: spec} of a form schema and the number of fields it can accept.
     # A schema this module cannot apply is a programming error: TypeError.
-    if type(schema) is not tuple or schema[_K] != _OBJ:
+    if type(schema) is not tuple or schema[KIND] != K_OBJ:
         raise TypeError("a form schema is an obj()")
     specs = {}
     n = 0
-    for k, s in schema[_A]:
-        kind = s[_K]
-        if kind == _LIST:
-            n += s[_C]
-            kind = s[_A][_K]
+    for k, s in schema[OBJ_FIELDS]:
+        kind = s[KIND]
+        if kind == K_LIST:
+            n += s[LIST_MAX]
+            kind = s[LIST_ITEM][KIND]
         else:
             n += 1
-        if kind == _OBJ or kind == _LIST:
+        if kind == K_OBJ or kind == K_LIST:
             raise TypeError("form fields are scalars or lists of scalars")
         specs[k] = s
-    if schema[_B] != REJECT:
+    if schema[OBJ_UNKNOWN] != REJECT:
         n = _DEFAULT_MAX_FIELDS
     return specs, n
 
@@ -110,21 +99,21 @@ def _parse(data, schema, max_bytes, max_fields, max_key, max_value, name):
     t = type(data)
     if t is str:
         if len(data) > max_bytes:  # characters <= bytes: cheap early exit
-            _reject(name, "larger than %d bytes" % max_bytes)
+            reject(name, "larger than %d bytes" % max_bytes)
         data = data.encode()
     elif t is not bytes:
         if len(data) > max_bytes:
-            _reject(name, "larger than %d bytes" % max_bytes)
+            reject(name, "larger than %d bytes" % max_bytes)
         data = bytes(data)  # bytearray or memoryview: at most max_bytes copied
     n = len(data)
     if n > max_bytes:
-        _reject(name, "larger than %d bytes" % max_bytes)
+        reject(name, "larger than %d bytes" % max_bytes)
     if not n:
         return _validate({}, schema, name)
     if min(data) < 33 or max(data) > 126:
-        _reject(name, "not URL-encoded")
+        reject(name, "not URL-encoded")
     if data.count(b"&") + 1 > max_fields:
-        _reject(name, "more than %d fields" % max_fields)
+        reject(name, "more than %d fields" % max_fields)
     out = {}
     i = 0
     while i <= n:
@@ -143,9 +132,9 @@ def _parse(data, schema, max_bytes, max_fields, max_key, max_value, name):
 
 def _validate(d, schema, name):
     try:
-        return _check(schema, d, [0, 1])
-    except _Fail as e:
-        _reject(name, e.rule, e.segs)
+        return check_spec(schema, d, [0, 1])
+    except Fail as e:
+        reject(name, e.rule, e.segs)
 
 
 def _field(data, i, j, specs, out, max_key, max_value, name):
@@ -153,19 +142,19 @@ def _field(data, i, j, specs, out, max_key, max_value, name):
     if e < 0:
         e = j  # "flag" is the key "flag" with an empty value
     if e - i > max_key:
-        _reject(name, "key longer than %d bytes" % max_key)
+        reject(name, "key longer than %d bytes" % max_key)
     try:
         key = _decode(data[i:e])
-    except _Fail as x:
-        _reject(name, x.rule)
+    except Fail as x:
+        reject(name, x.rule)
     spec = specs.get(key)
     # Only schema field names go into a path: an attacker chooses the others.
     where = (key,) if spec is not None else ()
     if j - e - 1 > max_value:
-        _reject(name, "value longer than %d bytes" % max_value, where)
-    in_list = spec is not None and spec[_K] == _LIST
+        reject(name, "value longer than %d bytes" % max_value, where)
+    in_list = spec is not None and spec[KIND] == K_LIST
     if key in out and not in_list:
-        _reject(name, "duplicate key", where)
+        reject(name, "duplicate key", where)
     try:
         val = _decode(data[e + 1:j]) if e < j else ""
         if spec is None:
@@ -175,19 +164,19 @@ def _field(data, i, j, specs, out, max_key, max_value, name):
             items = out.get(key)
             if items is None:
                 items = out[key] = []
-            x = _convert(spec[_A], val)
+            x = _convert(spec[LIST_ITEM], val)
             if x is not _ABSENT:
                 items.append(x)
             return
         out[key] = _convert(spec, val)  # _ABSENT for an empty value: removed later
-    except _Fail as x:
+    except Fail as x:
         if spec is None:
-            _reject(name, x.rule)
+            reject(name, x.rule)
         if in_list:  # the index the item would have had
             items = out.get(key)
             x.segs.append(len(items) if items else 0)
         x.segs.append(key)
-        _reject(name, x.rule, x.segs)
+        reject(name, x.rule, x.segs)
 
 
 _ABSENT = object()
@@ -197,28 +186,28 @@ _FALSE = ("false", "off", "0")
 
 def _convert(s, t):
     # The decoded text t as the spec's type; the spec itself is applied later.
-    kind = s[_K]
-    if kind == _STR or kind > _ENUM:  # text, hexbytes, b64bytes
+    kind = s[KIND]
+    if kind == K_TEXT or kind > K_ENUM:  # text, hexbytes, b64bytes
         return t
-    if kind == _ENUM and s[_C] is str:
+    if kind == K_ENUM and s[ENUM_TYPE] is str:
         return t
     if not t:
         return _ABSENT
-    if kind == _BOOL:
+    if kind == K_BOOL:
         if t in _TRUE:
             return True
         if t in _FALSE:
             return False
-        raise _Fail("not a boolean")
+        raise Fail("not a boolean")
     num = _number(t)
-    if kind == _FLOAT:
+    if kind == K_NUM:
         if num == _NOT_NUM:
-            raise _Fail("not a number")
+            raise Fail("not a number")
         return float(t)
     if num != _INTEGRAL:
-        if kind == _ENUM:
-            raise _Fail("not one of " + s[_B])
-        raise _Fail("not an integer")
+        if kind == K_ENUM:
+            raise Fail("not one of " + s[ENUM_RULE])
+        raise Fail("not an integer")
     return int(t)
 
 
@@ -265,7 +254,7 @@ def _hexval(c):
 
 
 def _decode(p):
-    # One key or value as sent (printable ASCII) -> str; raises _Fail.
+    # One key or value as sent (printable ASCII) -> str; raises Fail.
     if b"+" in p:
         p = p.replace(b"+", b" ")
     if b"%" in p:
@@ -278,15 +267,15 @@ def _decode(p):
                 break
             out += p[i:j]
             if j + 2 >= n:
-                raise _Fail("bad percent-encoding")
+                raise Fail("bad percent-encoding")
             h = _hexval(p[j + 1])
             l = _hexval(p[j + 2])
             if h < 0 or l < 0:
-                raise _Fail("bad percent-encoding")
+                raise Fail("bad percent-encoding")
             out.append(h << 4 | l)
             i = j + 3
         out += p[i:]
         if out and max(out) > 127 and not _utf8(out):
-            raise _Fail("not UTF-8")
+            raise Fail("not UTF-8")
         p = out
     return str(p, "utf-8")

@@ -35,7 +35,7 @@ import struct
 
 from micropython import const
 
-from sbd.validate import _reject
+from sbd.validate import reject
 
 _INT_CODES = "bBhHiIqQ"
 _ORDERS = "<>!"
@@ -111,9 +111,9 @@ class Layout:
         name = name or self.name
         n = len(buf)
         if n < self.size:
-            _reject(name, "shorter than %d bytes" % self.size)
+            reject(name, "shorter than %d bytes" % self.size)
         if n > self.size and exact:
-            _reject(name, "longer than %d bytes" % self.size)
+            reject(name, "longer than %d bytes" % self.size)
         vals = struct.unpack_from(self.fmt, buf, 0)
         out = {}
         i = 0
@@ -121,7 +121,7 @@ class Layout:
             x = vals[i]
             rule = _check(self._rules[i], x)
             if rule is not None:
-                _reject(name, rule, (fname,))
+                reject(name, rule, (fname,))
             out[fname] = x
             i += 1
         return out
@@ -133,14 +133,14 @@ class Layout:
         i = 0
         for fname in self.names:
             if fname not in values:
-                _reject(name, "missing", (fname,))
+                reject(name, "missing", (fname,))
             x = values[fname]
             rule = self._rules[i]
             r = _fits(rule, x)
             if r is None:
                 r = _check(rule, x)
             if r is not None:
-                _reject(name, r, (fname,))
+                reject(name, r, (fname,))
             vals.append(x)
             i += 1
         return struct.pack(self.fmt, *vals)
