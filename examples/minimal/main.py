@@ -6,6 +6,7 @@ import os
 import machine
 
 import sbd
+from sbd import identity
 
 _BOOTS = "boots.txt"
 
@@ -31,6 +32,12 @@ def main():
     print("unique id:   ", "".join("%02x" % b for b in uid))
     print("reset cause: ", machine.reset_cause())
     print("boot count:  ", boots())
+    try:
+        me = identity.load()
+        print("serial:      ", me.serial, "(" + me.model + ", security updates until " + me.support_end + ")")
+    except identity.IdentityError as e:
+        # No factory record: an app would refuse to start its network services here.
+        print("identity:    ", e)
     print("filesystem:  ", st[0] * st[3] // 1024, "KiB free of", st[0] * st[2] // 1024, "KiB")
     print("heap free:   ", gc.mem_free(), "bytes")
 

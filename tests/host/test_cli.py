@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -109,8 +110,16 @@ def test_fsimage_build_list_extract(home: Path, tmp_path: Path) -> None:
     assert (tmp_path / "out" / "main.py").read_text() == "print('hi')\n"
 
 
-def test_demo_boots_the_minimal_example(home: Path) -> None:
+def test_demo_deploys_provisions_and_logs_in(home: Path) -> None:
     r = sbd("demo", "--name", "d1", home=home)
-    assert r.stdout.count("sbd 0.1.0 minimal example") == 2
-    assert "boot count:   1" in r.stdout and "boot count:   2" in r.stdout
-    assert "[3/4] deploying" in r.stderr
+    assert r.stdout.count("sbd 0.1.0 minimal example") == 1
+    assert "[3/6] deploying" in r.stderr and "[4/6] provisioning" in r.stderr
+    m = re.search(r"serial (DEMO-\d+); password (\S+)", r.stderr)
+    assert m, r.stderr
+    serial, password = m.groups()
+    assert f"serial:       {serial} (sbd demo sensor" in r.stdout
+    assert (home / "vboards" / "d1" / "factory" / "labels" / f"{serial}.png").is_file()
+    logins = [ln.split("password ", 1)[1] for ln in r.stdout.splitlines() if "password '" in ln]
+    assert [ln.split()[1] for ln in logins] == ["accepted", "REFUSED", "REFUSED", "REFUSED", "accepted"]
+    assert logins[0].startswith(repr(password[:5] + "..."))
+    assert "locked: wait 1000 ms" in r.stdout

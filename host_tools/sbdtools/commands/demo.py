@@ -1,4 +1,5 @@
-"""`sbd demo`: a virtual board running the minimal example, start to finish."""
+"""`sbd demo`: a virtual board running the minimal example, start to finish:
+deployed, provisioned with its own password, and logged in to."""
 
 from __future__ import annotations
 
@@ -7,8 +8,29 @@ from pathlib import Path
 
 import click
 
+from .. import station
+from ..provision import factorydb
 from ..vboard import runner, store
 from .deploy import deploy_to_vboard
+
+STEPS = 6
+PRODUCT = station.Product("sbd demo sensor", "2031-12-31", "security@example.com", serial_prefix="DEMO-")
+
+# Runs on the board: tries the passwords it is given, as a login page would.
+LOGIN = """
+import time
+from sbd import auth
+for pw in {tries!r}:
+    while True:
+        try:
+            ok = auth.check(pw)
+            break
+        except auth.Locked as e:
+            print('      locked: wait', e.wait_ms, 'ms (back-off after repeated failures)')
+            time.sleep_ms(e.wait_ms)
+    verdict = 'accepted' if ok else 'REFUSED'
+    print('      password', repr(pw[:5] + '...'), verdict, '- failures so far:', auth.failures())
+"""
 
 
 def example_dir(name: str) -> Path:
@@ -28,24 +50,44 @@ def _echo(chunk: bytes) -> None:
     sys.stdout.flush()
 
 
+def _boot(vb: store.VBoard, script: str | None = None) -> None:
+    res = runner.boot(vb, script=script, on_output=_echo)
+    if res.ended != runner.EXIT or "Traceback" in res.output:
+        raise click.ClickException(f"the board {res.ended} instead of finishing its script")
+
+
 @click.command("demo")
 @click.option("--board", default="pico_w", show_default=True, help="Board the virtual board emulates.")
 @click.option("--name", default="demo", show_default=True, help="Name of the virtual board to (re)create.")
 def cli(board: str, name: str) -> None:
     """Create a virtual board, deploy the SDK and the minimal example to it
-    with mpy-cross and mpremote, then boot it twice and show its output."""
-    say(f"[1/4] creating virtual board {name!r} ({board})")
+    with mpy-cross and mpremote, provision it with its own password (as a
+    factory station does), boot it, then log in with the right password and
+    with wrong ones (the back-off shows)."""
+    say(f"[1/{STEPS}] creating virtual board {name!r} ({board})")
     vb = store.create(name, board, force=True)
     say(f"      unique id {vb.uid.hex()}, flash image {vb.image}")
-    say("[2/4] first power-on: the blank flash gets a littlefs2 filesystem")
+    say(f"[2/{STEPS}] first power-on: the blank flash gets a littlefs2 filesystem")
     res = runner.boot(vb, script="pass")
     say("      formatted" if res.formatted else "      filesystem already there")
-    say("[3/4] deploying the sbd SDK and examples/minimal over the board's serial pty (mpremote)")
+    say(f"[3/{STEPS}] deploying the sbd SDK and examples/minimal over the board's serial pty (mpremote)")
     n = deploy_to_vboard(name, example_dir("minimal"))
     say(f"      {n} files copied")
-    for i in (1, 2):
-        say("[4/4] power-on: boot.py, then main.py" if i == 1 else "      and once more (the boot count persists):")
-        res = runner.boot(vb, on_output=_echo)
-        if res.ended != runner.EXIT:
-            raise click.ClickException(f"the board {res.ended} instead of finishing main.py")
-    say(f"done. Try: sbd vboard serial {name}   then   mpremote connect <pty> resume repl")
+    say(f"[4/{STEPS}] provisioning it as a factory station does: its own password, made on this host,")
+    say("      its root key made on the board, a label, a row in the factory database")
+    out_dir = vb.dir / "factory"
+    out_dir.mkdir(exist_ok=True)
+    opts = station.Options(labels_dir=out_dir / "labels", keep_password=True)
+    with factorydb.open_db(str(out_dir / "factory.db"), station="demo") as db:
+        (done,) = station.provision_many(station.VBoardLink, [name], db, PRODUCT, opts)
+    if not done.ok or not done.password:
+        raise click.ClickException(f"provisioning failed: {done.error}")
+    say(f"      serial {done.serial}; password {done.password}")
+    say(f"      label: {', '.join(done.labels)}")
+    say(f"[5/{STEPS}] power-on: boot.py, then main.py")
+    _boot(vb)
+    say(f"[6/{STEPS}] logging in: the right password, three wrong ones, then the right one again")
+    right = done.password
+    _boot(vb, LOGIN.format(tries=[right, "admin", "password", "12345678", right]))
+    say(f"done. The label is in {out_dir / 'labels'}. Try: sbd vboard serial {name}, then "
+        "mpremote connect <pty> resume repl")

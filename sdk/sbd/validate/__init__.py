@@ -168,8 +168,9 @@ _hook = _noop
 def set_reject_hook(fn):
     """Call fn(path, rule) on every rejected input (None: no hook).
 
-    This is the `validation.rejected` event; the value is never passed.  An
-    exception raised by the hook is ignored so it cannot mask the rejection.
+    The value is never passed.  An exception raised by the hook is ignored
+    so it cannot mask the rejection.  Subscribers of sbd.events get the same
+    as the event `validation.rejected` (path=, rule=).
     """
     global _hook
     _hook = fn if fn is not None else _noop
@@ -195,6 +196,12 @@ def reject(name, rule, segs=()):
         _hook(path, rule)
     except Exception:  # a broken telemetry hook must not hide the rejection
         pass
+    # The `validation.rejected` event, when sbd.events is in use: looked up,
+    # not imported, so an app without events pays nothing (events.emit
+    # itself never raises).
+    ev = sys.modules.get("sbd.events")
+    if ev is not None and ev.listening:
+        ev.emit("validation.rejected", path=path, rule=rule)
     raise ValidationError(path, rule)
 
 
