@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml setup.py
 venv: $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check host_tools tests $(wildcard bench/*.py)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 test: lint

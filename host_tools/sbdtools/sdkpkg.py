@@ -93,8 +93,9 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         "identity", "the factory record, bound to the board", ("identity/__init__.py",), ("board", "validate", "kdf")
     ),
-    Capability("identity-provision", "making a factory record (factory only)", ("identity/provision.py",),
-               ("identity",)),
+    Capability(
+        "identity-provision", "making a factory record (factory only)", ("identity/provision.py",), ("identity",)
+    ),
     Capability("auth", "per-device password check with back-off", ("auth.py",), ("identity", "events")),
 )
 

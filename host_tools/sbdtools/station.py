@@ -129,17 +129,22 @@ class Link:
             try:
                 r = subprocess.run(
                     [require_tool("mpremote"), "connect", self.port, "resume", "run", path],
-                    capture_output=True, text=True, timeout=timeout, errors="replace",
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                    errors="replace",
                 )
             except subprocess.TimeoutExpired:
-                raise ProvisionError(f"{self.name}: the board did not answer within {timeout:g} s "
-                                     "(is it running an app that blocks the REPL? reset it and retry)") from None
+                raise ProvisionError(
+                    f"{self.name}: the board did not answer within {timeout:g} s "
+                    "(is it running an app that blocks the REPL? reset it and retry)"
+                ) from None
         finally:
             os.unlink(path)
         for line in reversed(r.stdout.splitlines()):
             if line.startswith(_MARK + " "):
                 try:
-                    doc = json.loads(line[len(_MARK) + 1:])
+                    doc = json.loads(line[len(_MARK) + 1 :])
                 except ValueError:
                     break
                 if isinstance(doc, dict):
@@ -203,8 +208,9 @@ def detect_ports(board: str | None = None) -> list[tuple[str, str]]:
         elif len(fits) == 1:
             found.append((p.device, next(iter(fits))))
         elif fits:
-            raise SbdError(f"{p.device} ({p.vid:04x}:{p.pid:04x}) could be {', '.join(sorted(fits))}: "
-                           "say which with --board")
+            raise SbdError(
+                f"{p.device} ({p.vid:04x}:{p.pid:04x}) could be {', '.join(sorted(fits))}: say which with --board"
+            )
     return found
 
 
@@ -216,7 +222,9 @@ def _report(d):
     print({_MARK!r}, json.dumps(d))
 """
 
-INFO = _REPORT + """
+INFO = (
+    _REPORT
+    + """
 import sys, binascii, machine
 d = {'uid': binascii.hexlify(machine.unique_id()).decode(), 'platform': sys.platform,
      'mp': '.'.join(str(x) for x in sys.implementation.version[:3])}
@@ -237,8 +245,11 @@ if d['sdk']:
         d['record'] = {'error': type(e).__name__, 'msg': str(e)}
 _report(d)
 """
+)
 
-PROVISION = _REPORT + """
+PROVISION = (
+    _REPORT
+    + """
 from binascii import hexlify, unhexlify
 try:
     from sbd.identity import provision
@@ -249,8 +260,11 @@ try:
 except Exception as e:
     _report({{'error': type(e).__name__, 'msg': str(e)}})
 """
+)
 
-SELF_TEST = _REPORT + """
+SELF_TEST = (
+    _REPORT
+    + """
 from binascii import hexlify
 try:
     from sbd import identity, auth, board
@@ -260,6 +274,7 @@ try:
 except Exception as e:
     _report({{'error': type(e).__name__, 'msg': str(e)}})
 """
+)
 
 
 def _version(v: str | None) -> tuple[int, ...]:
@@ -286,8 +301,14 @@ class Options:
     keep_password: bool = False
 
 
-def provision_board(link: Link, db: factorydb.FactoryDB, product: Product, opts: Options,
-                    progress: Callable[[str], None] = lambda _s: None, out: Outcome | None = None) -> Outcome:
+def provision_board(
+    link: Link,
+    db: factorydb.FactoryDB,
+    product: Product,
+    opts: Options,
+    progress: Callable[[str], None] = lambda _s: None,
+    out: Outcome | None = None,
+) -> Outcome:
     """Provision the board on `link`.  Raises ProvisionError (or another
     SbdError) when it fails; the database then says 'failed' and why.  `out`
     (made here when not given) is filled in as the work goes, so a caller
@@ -310,12 +331,20 @@ def provision_board(link: Link, db: factorydb.FactoryDB, product: Product, opts:
     record = info.get("record")
     known = factorydb.get_board(db, uid)
     if isinstance(record, dict) and "serial" in record and known is None and not opts.reprovision:
-        raise ProvisionError(f"{link.name}: the board already has a factory record (serial {record['serial']}) "
-                             "that this database does not know; use --reprovision to replace it")
+        raise ProvisionError(
+            f"{link.name}: the board already has a factory record (serial {record['serial']}) "
+            "that this database does not know; use --reprovision to replace it"
+        )
     try:
         start = factorydb.begin_provisioning(
-            db, uid, model=product.model, board=link.config.name, firmware_version=info.get("mp"),
-            sdk_version=__version__, serial_prefix=product.serial_prefix, reprovision=opts.reprovision,
+            db,
+            uid,
+            model=product.model,
+            board=link.config.name,
+            firmware_version=info.get("mp"),
+            sdk_version=__version__,
+            serial_prefix=product.serial_prefix,
+            reprovision=opts.reprovision,
         )
     except factorydb.AlreadyProvisionedError as e:
         raise ProvisionError(f"{link.name}: {e}") from None
@@ -334,21 +363,35 @@ def provision_board(link: Link, db: factorydb.FactoryDB, product: Product, opts:
     return out
 
 
-def _provision_started(link: Link, db: factorydb.FactoryDB, product: Product, opts: Options, out: Outcome,
-                       has_record: bool, progress: Callable[[str], None]) -> None:
+def _provision_started(
+    link: Link,
+    db: factorydb.FactoryDB,
+    product: Product,
+    opts: Options,
+    out: Outcome,
+    has_record: bool,
+    progress: Callable[[str], None],
+) -> None:
     from .provision import escrow, labels
 
     assert out.serial is not None and out.unique_id is not None
     password = passwords.generate()
     v = passwords.verifier(password, link.config.pbkdf2_iterations)
     progress("making the root key and the record on the board")
-    doc = link.run(PROVISION.format(
-        entropy=secrets.token_bytes(32).hex(), serial=out.serial, model=product.model,
-        support_end=product.support_end, disclosure=product.disclosure, salt=v.salt.hex(),
-        iterations=v.iterations, dk=v.key.hex(),
-        trust_root=f"unhexlify({product.trust_root.hex()!r})" if product.trust_root else "None",
-        replace=has_record,
-    ))
+    doc = link.run(
+        PROVISION.format(
+            entropy=secrets.token_bytes(32).hex(),
+            serial=out.serial,
+            model=product.model,
+            support_end=product.support_end,
+            disclosure=product.disclosure,
+            salt=v.salt.hex(),
+            iterations=v.iterations,
+            dk=v.key.hex(),
+            trust_root=f"unhexlify({product.trust_root.hex()!r})" if product.trust_root else "None",
+            replace=has_record,
+        )
+    )
     if "error" in doc:
         raise _device_error(link, doc, "writing the factory record")
     progress("self-test")
@@ -362,8 +405,11 @@ def _provision_started(link: Link, db: factorydb.FactoryDB, product: Product, op
     progress("writing the label")
     data = labels.LabelData(product.model, out.serial, password, wifi_ssid=product.setup_ssid)
     out.labels = [str(p) for p in labels.write_labels(opts.labels_dir, data, opts.stock, formats=opts.label_formats)]
-    sealed = escrow.seal(password, opts.escrow_key, serial=out.serial, unique_id=out.unique_id) \
-        if opts.escrow_key is not None else None
+    sealed = (
+        escrow.seal(password, opts.escrow_key, serial=out.serial, unique_id=out.unique_id)
+        if opts.escrow_key is not None
+        else None
+    )
     factorydb.finish_provisioning(db, out.unique_id, escrow=sealed, sdk_version=__version__)
     if opts.keep_password:
         out.password = password
@@ -372,9 +418,16 @@ def _provision_started(link: Link, db: factorydb.FactoryDB, product: Product, op
 # -- many boards --------------------------------------------------------------
 
 
-def provision_many(open_link: Callable[[str], Link], targets: Sequence[str], db: factorydb.FactoryDB,
-                   product: Product, opts: Options, *, jobs: int = 4,
-                   progress: Callable[[str, str], None] = lambda _t, _s: None) -> list[Outcome]:
+def provision_many(
+    open_link: Callable[[str], Link],
+    targets: Sequence[str],
+    db: factorydb.FactoryDB,
+    product: Product,
+    opts: Options,
+    *,
+    jobs: int = 4,
+    progress: Callable[[str, str], None] = lambda _t, _s: None,
+) -> list[Outcome]:
     """Provision every target (one thread each, at most `jobs` at once).  A
     board that fails is reported in its Outcome and never stops the others."""
     if len(targets) > MAX_BOARDS:
@@ -412,8 +465,16 @@ def provision_many(open_link: Callable[[str], Link], targets: Sequence[str], db:
 # -- offline images -----------------------------------------------------------
 
 
-def provision_image(out_path: Path, db: factorydb.FactoryDB, config: BoardConfig, unique_id: bytes,
-                    product: Product, opts: Options, *, arch: str | None = None) -> Outcome:
+def provision_image(
+    out_path: Path,
+    db: factorydb.FactoryDB,
+    config: BoardConfig,
+    unique_id: bytes,
+    product: Product,
+    opts: Options,
+    *,
+    arch: str | None = None,
+) -> Outcome:
     """A per-device filesystem image (the SDK and the factory record) for a
     board flashed offline.  The only case where the root key is made on the
     host: both of its entropy inputs come from this host's CSPRNG, and it is
@@ -428,15 +489,32 @@ def provision_image(out_path: Path, db: factorydb.FactoryDB, config: BoardConfig
 
     uid = unique_id.hex()
     outcome = Outcome(target=str(out_path), unique_id=uid)
-    start = factorydb.begin_provisioning(db, uid, model=product.model, board=config.name, sdk_version=__version__,
-                                         serial_prefix=product.serial_prefix, reprovision=opts.reprovision)
+    start = factorydb.begin_provisioning(
+        db,
+        uid,
+        model=product.model,
+        board=config.name,
+        sdk_version=__version__,
+        serial_prefix=product.serial_prefix,
+        reprovision=opts.reprovision,
+    )
     outcome.serial, outcome.action = start.board.serial, start.action
     try:
         password = passwords.generate()
         v = passwords.verifier(password, config.pbkdf2_iterations)
         key = idprov.make_root_key(secrets.token_bytes(32), unique_id, device_entropy=secrets.token_bytes(32))
-        record = idprov.encode(key, unique_id, start.board.serial, product.model, product.support_end,
-                               product.disclosure, v.salt, v.iterations, v.key, trust_root=product.trust_root)
+        record = idprov.encode(
+            key,
+            unique_id,
+            start.board.serial,
+            product.model,
+            product.support_end,
+            product.disclosure,
+            v.salt,
+            v.iterations,
+            v.key,
+            trust_root=product.trust_root,
+        )
         del key
         with tempfile.TemporaryDirectory(prefix="sbd-image-") as tmp:
             tree = Path(tmp)
@@ -449,10 +527,14 @@ def provision_image(out_path: Path, db: factorydb.FactoryDB, config: BoardConfig
         tmp_out.write_bytes(img)
         os.replace(tmp_out, out_path)
         data = labels.LabelData(product.model, start.board.serial, password, wifi_ssid=product.setup_ssid)
-        outcome.labels = [str(p) for p in labels.write_labels(opts.labels_dir, data, opts.stock,
-                                                              formats=opts.label_formats)]
-        sealed = escrow.seal(password, opts.escrow_key, serial=start.board.serial, unique_id=uid) \
-            if opts.escrow_key is not None else None
+        outcome.labels = [
+            str(p) for p in labels.write_labels(opts.labels_dir, data, opts.stock, formats=opts.label_formats)
+        ]
+        sealed = (
+            escrow.seal(password, opts.escrow_key, serial=start.board.serial, unique_id=uid)
+            if opts.escrow_key is not None
+            else None
+        )
         factorydb.finish_provisioning(db, uid, escrow=sealed, sdk_version=__version__)
     except BaseException as e:
         try:

@@ -53,12 +53,42 @@ _FILE_LEN = const(94)
 _MAX_FAILURES = const(0x7FFFFFFF)
 
 _COMMON = (
-    "0123456789", "1234567890", "0987654321", "1234554321", "1q2w3e4r5t", "1qaz2wsx3edc",
-    "qwertyuiop", "asdfghjkl;", "zxcvbnm,./", "qwerty1234", "qwerty123456", "password12",
-    "password123", "password1234", "passw0rd123", "p@ssw0rd123", "iloveyou12", "letmein123",
-    "welcome123", "changeme123", "administrator", "admin12345", "admin123456", "abc1234567",
-    "abcd123456", "a123456789", "123456789a", "football123", "baseball123", "sunshine123",
-    "princess123", "monkey1234", "dragon1234", "master1234", "trustno1234", "superman123",
+    "0123456789",
+    "1234567890",
+    "0987654321",
+    "1234554321",
+    "1q2w3e4r5t",
+    "1qaz2wsx3edc",
+    "qwertyuiop",
+    "asdfghjkl;",
+    "zxcvbnm,./",
+    "qwerty1234",
+    "qwerty123456",
+    "password12",
+    "password123",
+    "password1234",
+    "passw0rd123",
+    "p@ssw0rd123",
+    "iloveyou12",
+    "letmein123",
+    "welcome123",
+    "changeme123",
+    "administrator",
+    "admin12345",
+    "admin123456",
+    "abc1234567",
+    "abcd123456",
+    "a123456789",
+    "123456789a",
+    "football123",
+    "baseball123",
+    "sunshine123",
+    "princess123",
+    "monkey1234",
+    "dragon1234",
+    "master1234",
+    "trustno1234",
+    "superman123",
 )
 
 
@@ -134,8 +164,11 @@ def _load():
     if data is not None:
         from sbd.crypto import ct_equal
 
-        if len(data) != _FILE_LEN or data[:4] != _MAGIC or data[4] != _VERSION or not ct_equal(
-            _mac(data[:_BODY_LEN]), data[_BODY_LEN:]
+        if (
+            len(data) != _FILE_LEN
+            or data[:4] != _MAGIC
+            or data[4] != _VERSION
+            or not ct_equal(_mac(data[:_BODY_LEN]), data[_BODY_LEN:])
         ):
             tampered = True
             failures = _MAX_FAILURES

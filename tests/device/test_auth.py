@@ -30,8 +30,16 @@ def _fresh():
             os.remove(p)
         except OSError:
             pass
-    prov.provision(bytes(32), "SBD-7", "Model", "2030-01-31", "sec@x.example", SALT, ITER,
-                   pbkdf2_hmac_sha256(PASSWORD.encode(), SALT, ITER, 32))
+    prov.provision(
+        bytes(32),
+        "SBD-7",
+        "Model",
+        "2030-01-31",
+        "sec@x.example",
+        SALT,
+        ITER,
+        pbkdf2_hmac_sha256(PASSWORD.encode(), SALT, ITER, 32),
+    )
     auth._clock = _clock
     auth._restart()
     del SEEN[:]
@@ -101,7 +109,7 @@ def test_back_off_is_capped():
     eq(auth.delay_ms(10), 128000)
     eq(auth.delay_ms(11), 256000)
     eq(auth.delay_ms(12), 300000)
-    eq(auth.delay_ms(10 ** 9), 300000)
+    eq(auth.delay_ms(10**9), 300000)
 
 
 def test_reboot_restarts_the_wait_in_full():
@@ -143,8 +151,18 @@ def test_count_first_then_check():
 
 def test_change_password_rules():
     _fresh()
-    weak = ("short", "x" * 65, "1234567890", "Password123", "aaaaaaaaaaaa", "abcdefghijkl",
-            "9876543210", "tab\there12345", "my-sbd-7-device", 12345678901)
+    weak = (
+        "short",
+        "x" * 65,
+        "1234567890",
+        "Password123",
+        "aaaaaaaaaaaa",
+        "abcdefghijkl",
+        "9876543210",
+        "tab\there12345",
+        "my-sbd-7-device",
+        12345678901,
+    )
     for new in weak:
         raises((auth.WeakPassword, TypeError), auth.change, PASSWORD, new)
     eq(auth.failures(), 0)  # weak new passwords are refused before any check
@@ -201,8 +219,16 @@ def test_state_of_another_board_is_tampered():
     # Same serial and password, but a new root key (another board, or a
     # re-provisioned one): the old state's MAC no longer verifies.
     os.remove(idn.record_path())
-    prov.provision(b"\x01" * 32, "SBD-7", "Model", "2030-01-31", "sec@x.example", SALT, ITER,
-                   pbkdf2_hmac_sha256(PASSWORD.encode(), SALT, ITER, 32))
+    prov.provision(
+        b"\x01" * 32,
+        "SBD-7",
+        "Model",
+        "2030-01-31",
+        "sec@x.example",
+        SALT,
+        ITER,
+        pbkdf2_hmac_sha256(PASSWORD.encode(), SALT, ITER, 32),
+    )
     with open(auth._path(), "wb") as f:
         f.write(state)
     _reboot()
@@ -217,8 +243,17 @@ def test_reprovisioning_starts_auth_afresh():
         NOW[0] += auth.wait_ms()
         auth.check("bad")
     true(auth.wait_ms() > 0, "locked before")
-    prov.provision(b"\x02" * 32, "SBD-8", "Model", "2030-01-31", "sec@x.example", SALT, ITER,
-                   pbkdf2_hmac_sha256(b"another-password", SALT, ITER, 32), replace=True)
+    prov.provision(
+        b"\x02" * 32,
+        "SBD-8",
+        "Model",
+        "2030-01-31",
+        "sec@x.example",
+        SALT,
+        ITER,
+        pbkdf2_hmac_sha256(b"another-password", SALT, ITER, 32),
+        replace=True,
+    )
     _reboot()
     del SEEN[:]
     eq((auth.failures(), auth.wait_ms()), (0, 0))

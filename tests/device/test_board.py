@@ -19,8 +19,7 @@ def test_unique_id():
 
 
 def test_reset_cause_names():
-    for cause, name in ((1, "power_on"), (2, "hard"), (3, "watchdog"), (4, "deep_sleep"), (5, "soft"),
-                        (99, "unknown")):
+    for cause, name in ((1, "power_on"), (2, "hard"), (3, "watchdog"), (4, "deep_sleep"), (5, "soft"), (99, "unknown")):
         FAKE.cause = cause
         eq(board.reset_cause(), name)
     FAKE.cause = 1

@@ -66,5 +66,3 @@ def test_wycheproof_each_sha512_backend():
     finally:
         sha512.use(default)
     true("viper" in tried and "portable" in tried, "tried %r" % tried)
-
-

@@ -17,8 +17,7 @@ _TWO_BLOCK = (  # FIPS 180-4 example, 896-bit message
     "501d289e4900f7e4331b99dec4b5433ac7d329eeb6dd26545e96e55b874be909"
 )
 _MSG2 = (
-    b"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmno"
-    b"ijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu"
+    b"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu"
 )
 
 

@@ -116,8 +116,11 @@ def test_kdf():
                 # The native backend (hashlib.pbkdf2_hmac behind bytes())
                 # turned password=5 into five zero bytes.
                 _each_wrong(kdf.pbkdf2_hmac_sha256, b"pw", b"salt", 2)
-                eq(kdf.pbkdf2_hmac_sha256(memoryview(b"pw"), bytearray(b"salt"), 2),
-                   kdf.pbkdf2_hmac_sha256(b"pw", b"salt", 2), name)
+                eq(
+                    kdf.pbkdf2_hmac_sha256(memoryview(b"pw"), bytearray(b"salt"), 2),
+                    kdf.pbkdf2_hmac_sha256(b"pw", b"salt", 2),
+                    name,
+                )
     finally:
         kdf.use(default)
 

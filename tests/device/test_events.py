@@ -125,7 +125,6 @@ def test_unsubscribe_during_delivery_skips_nobody():
     _reset()
 
 
-
 def test_validation_rejections_are_events_without_the_value():
     _reset()
     from sbd import validate as v
@@ -133,8 +132,9 @@ def test_validation_rejections_are_events_without_the_value():
     got = []
     events.subscribe(lambda n, f: got.append((n, f)))
     try:
-        v.parse_json(b'{"ssid": "secret-value-123456789012345678901234567890"}', v.obj({"ssid": v.text(1, 32)}),
-                     name="wifi")
+        v.parse_json(
+            b'{"ssid": "secret-value-123456789012345678901234567890"}', v.obj({"ssid": v.text(1, 32)}), name="wifi"
+        )
     except v.ValidationError:
         pass
     eq(got, [("validation.rejected", {"path": "wifi.ssid", "rule": "longer than 32"})])

@@ -7,9 +7,11 @@ from validate_util import CONFIG, MANIFEST, SHA, WIFI, fails
 
 # ---- the error and the hook ---------------------------------------------------------
 
+
 def test_error_is_a_value_error_with_path_and_rule():
-    e = raises(ValueError, v.parse_json, b'{"wifi":{"ssid":"' + b"s" * 33 + b'","password":"12345678"}}',
-               CONFIG, name="config")
+    e = raises(
+        ValueError, v.parse_json, b'{"wifi":{"ssid":"' + b"s" * 33 + b'","password":"12345678"}}', CONFIG, name="config"
+    )
     eq(str(e), "config.wifi.ssid: longer than 32")
     eq(e.path, "config.wifi.ssid")
     eq(e.rule, "longer than 32")
@@ -32,8 +34,7 @@ def test_reject_hook_gets_path_and_rule_never_the_value():
     got = []
     v.set_reject_hook(lambda path, rule: got.append((path, rule)))
     try:
-        raises(ValidationError, v.validate, {"wifi": {"ssid": "secret-ssid", "password": "hunter2"}},
-               CONFIG, "config")
+        raises(ValidationError, v.validate, {"wifi": {"ssid": "secret-ssid", "password": "hunter2"}}, CONFIG, "config")
         raises(ValidationError, v.parse_json, b"[", CONFIG, name="config")
         v.validate({"wifi": {"ssid": "a", "password": "12345678"}}, CONFIG)  # valid: no event
     finally:
@@ -61,19 +62,34 @@ def test_no_hook_by_default_after_reset():
 
 # ---- null, optional, defaults ----------------------------------------------------------
 
+
 def test_nullable():
     s = v.obj({"ip": v.text(7, 15, nullable=True)})
     eq(v.validate({"ip": None}, s), {"ip": None})
     fails(v.obj({"ip": v.text(7, 15)}), {"ip": None}, "x.ip", "null")
-    for spec in (v.integer(), v.number(), v.boolean(), v.one_of("a"), v.hexbytes(), v.b64bytes(),
-                 v.list_of(v.integer()), v.obj({})):
+    for spec in (
+        v.integer(),
+        v.number(),
+        v.boolean(),
+        v.one_of("a"),
+        v.hexbytes(),
+        v.b64bytes(),
+        v.list_of(v.integer()),
+        v.obj({}),
+    ):
         fails(spec, None, "x", "null")
         eq(v.validate(None, spec[:1] + (spec[1] | 2,) + spec[2:]), None, "nullable")
 
 
 def test_required_optional_and_defaults():
-    s = v.obj({"a": v.integer(), "b": v.integer(optional=True), "c": v.integer(default=7),
-               "d": v.text(default="x", nullable=True)})
+    s = v.obj(
+        {
+            "a": v.integer(),
+            "b": v.integer(optional=True),
+            "c": v.integer(default=7),
+            "d": v.text(default="x", nullable=True),
+        }
+    )
     eq(v.validate({"a": 1}, s), {"a": 1, "c": 7, "d": "x"})
     eq(v.validate({"a": 1, "b": 2, "c": 3, "d": None}, s), {"a": 1, "b": 2, "c": 3, "d": None})
     fails(s, {"b": 2}, "x.a", "missing")
@@ -95,6 +111,7 @@ def test_schema_errors_at_construction():
 
 # ---- lists ------------------------------------------------------------------------
 
+
 def test_list_rules():
     s = v.list_of(v.integer(0, 9), 1, 3)
     eq(v.validate([1, 2, 3], s), [1, 2, 3])
@@ -111,6 +128,7 @@ def test_list_items_normalized_in_place():
 
 
 # ---- objects ---------------------------------------------------------------------
+
 
 def test_object_rules():
     fails(WIFI, [], "x", "not an object")

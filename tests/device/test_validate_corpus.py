@@ -77,6 +77,9 @@ def test_portable_scan_on_the_corpus():
                 continue
             data = bytes(data)
             for lim in ((3, 40), (8, 300)):
-                eq(fast(data, len(data), lim[0], lim[1], _STACK), scan_py(data, len(data), lim[0], lim[1], _STACK),
-                   repr(bytes(data[:60])))
+                eq(
+                    fast(data, len(data), lim[0], lim[1], _STACK),
+                    scan_py(data, len(data), lim[0], lim[1], _STACK),
+                    repr(bytes(data[:60])),
+                )
             data = None

@@ -7,10 +7,21 @@ from validate_form_util import BASE, WANT, WIFI, ok, qfails
 
 # ---- decoding ------------------------------------------------------------------------
 
+
 def test_valid_query_of_every_buffer_type():
     doc = BASE + "&port=8080&hidden=on&gain=-1.5&mode=sta&level=2&pins=3&pins=4&key=0aff&country=GB"
-    want = {"ssid": "home", "password": "12345678", "port": 8080, "hidden": True, "gain": -1.5, "mode": "sta",
-            "level": 2, "pins": [3, 4], "key": b"\x0a\xff", "country": "GB"}
+    want = {
+        "ssid": "home",
+        "password": "12345678",
+        "port": 8080,
+        "hidden": True,
+        "gain": -1.5,
+        "mode": "sta",
+        "level": 2,
+        "pins": [3, 4],
+        "key": b"\x0a\xff",
+        "country": "GB",
+    }
     for data in (doc, doc.encode(), bytearray(doc.encode()), memoryview(doc.encode())):
         eq(ok(data), want, "parse of %s" % type(data).__name__)
 
@@ -39,8 +50,18 @@ def test_bad_percent_encoding():
 
 
 def test_invalid_utf8():
-    for bad in ("%FF", "%C3", "%C3%28", "%C0%AF", "%E0%80%AF", "%ED%A0%80", "%F4%90%80%80", "%F8%88%80%80%80",
-                "%E2%82", "a%80"):
+    for bad in (
+        "%FF",
+        "%C3",
+        "%C3%28",
+        "%C0%AF",
+        "%E0%80%AF",
+        "%ED%A0%80",
+        "%F4%90%80%80",
+        "%F8%88%80%80%80",
+        "%E2%82",
+        "a%80",
+    ):
         qfails("ssid=" + bad + "&password=12345678", "not UTF-8", "q.ssid")
     qfails("%FF=1", "not UTF-8")
     for good in ("%C2%80", "%DF%BF", "%E0%A0%80", "%ED%9F%BF", "%EE%80%80", "%F0%90%80%80", "%F4%8F%BF%BF"):
@@ -59,6 +80,7 @@ def test_control_characters_after_decoding():
 
 
 # ---- bounds before work ---------------------------------------------------------------
+
 
 def test_size_bound_before_anything():
     qfails(b"\xff" * 1025, "larger than 1024 bytes")
@@ -92,6 +114,7 @@ def test_key_and_value_lengths_before_decoding():
 
 # ---- duplicates and lists -------------------------------------------------------------
 
+
 def test_duplicate_keys_rejected():
     qfails(BASE + "&ssid=other", "duplicate key", "q.ssid")
     qfails(BASE + "&port=&port=1", "duplicate key", "q.port")  # also when the first is empty
@@ -118,8 +141,28 @@ def test_mutated_inputs_give_a_result_or_validation_error():
     # A small deterministic fuzz on the device runtime itself (the long one runs
     # on CPython: bench/fuzz_validate.py); any other exception fails the test.
     seed = 12345
-    pieces = (b"%", b"%4", b"%C3%A9", b"%C0%AF", b"%FF", b"+", b"&", b"=", b"&&", b"port=", b"pins=1", b"1e9",
-              b"ssid=x", b"-", b"0", b"on", b"\xff", b" ", b"%00", b"zz=1")
+    pieces = (
+        b"%",
+        b"%4",
+        b"%C3%A9",
+        b"%C0%AF",
+        b"%FF",
+        b"+",
+        b"&",
+        b"=",
+        b"&&",
+        b"port=",
+        b"pins=1",
+        b"1e9",
+        b"ssid=x",
+        b"-",
+        b"0",
+        b"on",
+        b"\xff",
+        b" ",
+        b"%00",
+        b"zz=1",
+    )
     base = (BASE + "&port=8080&hidden=on&gain=-1.5&mode=sta&level=2&pins=3&pins=4&key=0aff").encode()
     outcomes = []  # a few distinct rules (a 64K heap: no growing dict of every message)
     for _ in range(300):
@@ -131,7 +174,7 @@ def test_mutated_inputs_give_a_result_or_validation_error():
             if op == 0:
                 b[i:i] = pieces[(seed >> 12) % len(pieces)]
             elif op == 1:
-                b[i:i + 1 + (seed >> 12) % 5] = b""
+                b[i : i + 1 + (seed >> 12) % 5] = b""
             elif i < len(b):
                 b[i] = 33 + (seed >> 12) % 94
         try:

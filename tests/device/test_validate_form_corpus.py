@@ -50,7 +50,7 @@ def render(x):
 
 
 def outcome(kind, name, data):
-    """"ok <result>" or "error <path>: <rule>"; any other exception propagates."""
+    """ "ok <result>" or "error <path>: <rule>"; any other exception propagates."""
     try:
         if kind == "form":
             got = form.parse_query(data, FORMS[name], max_bytes=FORM_MAX_BYTES, name=name)

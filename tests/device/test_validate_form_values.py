@@ -7,6 +7,7 @@ from validate_form_util import BASE, WANT, WIFI, ok, qfails
 
 # ---- conversion ------------------------------------------------------------------------
 
+
 def test_integer_conversion_is_canonical_decimal():
     for text, want in (("1", 1), ("65535", 65535), ("00", None)):
         if want is not None:
@@ -20,8 +21,15 @@ def test_integer_conversion_is_canonical_decimal():
 
 
 def test_number_conversion_is_the_json_grammar():
-    for text, want in (("0", 0.0), ("-1.5", -1.5), ("1e1", 10.0), ("2.5E-1", 0.25), ("1e%2B0", 1.0),
-                       ("1e-0", 1.0), ("-0", 0.0)):
+    for text, want in (
+        ("0", 0.0),
+        ("-1.5", -1.5),
+        ("1e1", 10.0),
+        ("2.5E-1", 0.25),
+        ("1e%2B0", 1.0),
+        ("1e-0", 1.0),
+        ("-0", 0.0),
+    ):
         eq(ok(BASE + "&gain=" + text)["gain"], want, text)
     for bad in ("1.", ".5", "+1", "01", "1e", "1e+", "inf", "nan", "1,5", "0x1", "1_0", "--1", "-"):
         qfails(BASE + "&gain=" + bad, "not a number", "q.gain")
@@ -65,11 +73,14 @@ def test_text_fields_get_the_text():
 
 # ---- the schema ------------------------------------------------------------------------
 
+
 def test_unknown_fields_follow_the_obj_policy():
     qfails(BASE + "&debug=1", "unknown field 'debug'")
     qfails(BASE + "&%3Cscript%3E=1", "unknown field")  # an odd key is never echoed
-    eq(form.parse_query(BASE + "&debug=1", v.obj({"ssid": v.text(), "password": v.text()}, v.DROP)),
-       {"ssid": "home", "password": "12345678"})
+    eq(
+        form.parse_query(BASE + "&debug=1", v.obj({"ssid": v.text(), "password": v.text()}, v.DROP)),
+        {"ssid": "home", "password": "12345678"},
+    )
     eq(form.parse_query("a=1&debug=1", v.obj({"a": v.integer()}, v.KEEP)), {"a": 1, "debug": "1"})
 
 
@@ -98,4 +109,3 @@ def test_reject_hook_gets_path_and_rule_never_the_value():
     eq(got, [("form.password", "shorter than 8"), ("form.password", "bad percent-encoding")], "events")
     for path, rule in got:
         true("hunter2" not in path + rule and "secret" not in path + rule, "no value in the event")
-

@@ -27,8 +27,15 @@ def test_a_core_import_cost_and_no_submodules():
     for sub in ("_scan", "_more", "form", "layout"):
         true("sbd.validate." + sub not in sys.modules, sub + " not imported by the core")
     # Schemas of the common kinds do not load the rarely used paths either.
-    s = v.obj({"a": v.text(1, 8, chars=v.IDENT), "b": v.integer(0, 9), "c": v.list_of(v.one_of("x", "y")),
-               "d": v.number(0, 1, optional=True), "e": v.boolean(default=True)})
+    s = v.obj(
+        {
+            "a": v.text(1, 8, chars=v.IDENT),
+            "b": v.integer(0, 9),
+            "c": v.list_of(v.one_of("x", "y")),
+            "d": v.number(0, 1, optional=True),
+            "e": v.boolean(default=True),
+        }
+    )
     v.validate({"a": "ok", "b": 1, "c": ["x"]}, s)
     true("sbd.validate._more" not in sys.modules, "_more not imported by common schemas")
     true("sbd.validate._scan" not in sys.modules, "_scan not imported by validate()")

@@ -6,6 +6,7 @@ from validate_util import CONFIG, jfails
 
 # ---- parse_json ------------------------------------------------------------------
 
+
 def test_parse_json_valid_inputs_of_every_buffer_type():
     doc = b'{"wifi":{"ssid":"home","password":"12345678"},"name":"dev-1"}'
     want = {"wifi": {"ssid": "home", "password": "12345678", "hidden": False}, "name": "dev-1"}
@@ -29,8 +30,10 @@ def test_parse_json_depth_from_schema():
     jfails(b"[" * 1000 + b"]" * 1000, s, "nested deeper than 2")
     jfails(b'{"a":[[1]]}', s, "nested deeper than 1", max_depth=1)
     # brackets inside strings do not count
-    eq(v.parse_json(b'{"a":[1],"b":"[[[{{{"}', v.obj({"a": v.list_of(v.integer()), "b": v.text()})),
-       {"a": [1], "b": "[[[{{{"})
+    eq(
+        v.parse_json(b'{"a":[1],"b":"[[[{{{"}', v.obj({"a": v.list_of(v.integer()), "b": v.text()})),
+        {"a": [1], "b": "[[[{{{"},
+    )
 
 
 def test_parse_json_value_count_from_schema():
@@ -51,8 +54,23 @@ def test_parse_json_keep_objects_use_default_limits():
 
 def test_parse_json_not_json():
     s = v.obj({}, v.KEEP)
-    for doc in (b"", b" ", b"{", b"}", b'{"a":"b', b'{"a":1}]', b"[1] x", b"tru", b".5",
-                b'"\xff\xfe"', b"\xef\xbb\xbf{}", b"{'a':1}", b"\x00", b"-", b"[1,2"):
+    for doc in (
+        b"",
+        b" ",
+        b"{",
+        b"}",
+        b'{"a":"b',
+        b'{"a":1}]',
+        b"[1] x",
+        b"tru",
+        b".5",
+        b'"\xff\xfe"',
+        b"\xef\xbb\xbf{}",
+        b"{'a':1}",
+        b"\x00",
+        b"-",
+        b"[1,2",
+    ):
         jfails(doc, s, "not valid JSON")
 
 
@@ -118,8 +136,17 @@ def test_parse_json_strict_utf8():
     # MicroPython's json takes overlong forms (C0 AF would be "/"), surrogates
     # and code points above U+10FFFF; CPython's does not: both must refuse.
     s = v.obj({}, v.KEEP)
-    for bad in (b"\xc0\xaf", b"\xe0\x80\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xf8\x88\x80\x80\x80",
-                b"\xff", b"\xc3", b"\xe2\x82", b"a\x80"):
+    for bad in (
+        b"\xc0\xaf",
+        b"\xe0\x80\xaf",
+        b"\xed\xa0\x80",
+        b"\xf4\x90\x80\x80",
+        b"\xf8\x88\x80\x80\x80",
+        b"\xff",
+        b"\xc3",
+        b"\xe2\x82",
+        b"a\x80",
+    ):
         jfails(b'{"t":"' + bad + b'"}', s, "not valid JSON")
         jfails(b'{"' + bad + b'":1}', s, "not valid JSON")
     for good in (b"\xc2\x80", b"\xdf\xbf", b"\xe0\xa0\x80", b"\xed\x9f\xbf", b"\xf0\x90\x80\x80", b"\xf4\x8f\xbf\xbf"):

@@ -22,8 +22,7 @@ HEADER = Layout(
     ("step", "<h", _even),
 )
 GOOD = b"SBD1\x01\x02\x00\x04\x00\x00\xee\x78\x56\x34\x12\xfe\xff"
-WANT = {"magic": b"SBD1", "version": 1, "kind": 2, "length": 1024, "reserved": b"\0\0", "crc": 0x12345678,
-        "step": -2}
+WANT = {"magic": b"SBD1", "version": 1, "kind": 2, "length": 1024, "reserved": b"\0\0", "crc": 0x12345678, "step": -2}
 
 
 def lfails(layout, data, rule, path="record", **kw):
@@ -34,7 +33,7 @@ def lfails(layout, data, rule, path="record", **kw):
 
 
 def put(i, b):
-    return GOOD[:i] + b + GOOD[i + len(b):]
+    return GOOD[:i] + b + GOOD[i + len(b) :]
 
 
 def test_parse_valid_record_of_every_buffer_type():
@@ -91,8 +90,10 @@ def test_check_functions():
 def test_byte_orders_and_widths():
     lay = Layout("r", ("a", ">H"), ("b", ">I"), ("c", ">q"), ("d", "b"))
     eq(lay.size, 15)
-    eq(lay.parse(b"\x01\x02\x00\x00\x00\x03\xff\xff\xff\xff\xff\xff\xff\xfe\xff"),
-       {"a": 0x0102, "b": 3, "c": -2, "d": -1})
+    eq(
+        lay.parse(b"\x01\x02\x00\x00\x00\x03\xff\xff\xff\xff\xff\xff\xff\xfe\xff"),
+        {"a": 0x0102, "b": 3, "c": -2, "d": -1},
+    )
     eq(Layout("r", ("a", "!H")).parse(b"\x01\x02"), {"a": 0x0102})
     eq(Layout("r", ("a", "<Q")).parse(b"\xff" * 8), {"a": 0xFFFFFFFFFFFFFFFF})
     eq(Layout("r", ("a", "B"), ("b", "3x"), ("c", "B")).size, 5)  # one-byte fields: no alignment
@@ -176,7 +177,7 @@ def test_mutated_records_give_a_result_or_validation_error():
             if op < 2:
                 b[i] = (seed >> 12) & 0xFF
             elif op == 2:
-                b[i:i + 1] = b""
+                b[i : i + 1] = b""
             else:
                 b[i:i] = b"\0"
         try:

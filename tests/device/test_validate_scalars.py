@@ -6,6 +6,7 @@ from validate_util import fails, jfails
 
 # ---- text ------------------------------------------------------------------------
 
+
 def test_text_rules():
     s = v.text(2, 4)
     eq(v.validate("ab", s), "ab")
@@ -77,6 +78,7 @@ def test_text_check_function():
 
 # ---- numbers, booleans, enums ------------------------------------------------------
 
+
 def test_integer_rules():
     s = v.integer(-5, 5)
     eq(v.validate(-5, s), -5)
@@ -93,7 +95,7 @@ def test_integer_default_range_is_int32():
     v.validate(2147483647, s)
     v.validate(-2147483648, s)
     fails(s, 2147483648, "x", "above 2147483647")
-    fails(s, -(10 ** 40), "x", "below -2147483648")
+    fails(s, -(10**40), "x", "below -2147483648")
 
 
 def test_integer_from_json_huge_number():
@@ -106,7 +108,7 @@ def test_integer_from_json_huge_number():
         jfails(doc, v.integer(), "number longer than 32 characters")
         jfails(b'{"a":' + doc + b"}", v.obj({"a": v.number()}), "number longer than 32 characters")
     jfails(b"1" * 32, v.integer(), "above 2147483647")
-    eq(v.parse_json(b"-" + b"0" * 0 + b"1" * 31, v.integer(-(10 ** 31), 0)), -int("1" * 31))
+    eq(v.parse_json(b"-" + b"0" * 0 + b"1" * 31, v.integer(-(10**31), 0)), -int("1" * 31))
     eq(v.parse_json(b"0.5" + b"0" * 29, v.number()), 0.5)
 
 
@@ -122,7 +124,7 @@ def test_number_rules():
     fails(v.number(), float("inf"), "x", "not finite")
     fails(v.number(), float("-inf"), "x", "not finite")
     fails(v.number(), float("nan"), "x", "not finite")
-    fails(v.number(), 10 ** 400, "x", "not finite")
+    fails(v.number(), 10**400, "x", "not finite")
 
 
 def test_number_from_json_not_finite():
@@ -154,6 +156,7 @@ def test_one_of():
 
 
 # ---- bytes -------------------------------------------------------------------------
+
 
 def test_hexbytes():
     s = v.hexbytes(2, 3)

@@ -6,17 +6,19 @@ from sbd import validate as v
 from sbd.validate.layout import Layout
 
 FORM_MAX_BYTES = 512
-FORM = v.obj({
-    "ssid": v.text(1, 32),
-    "password": v.text(8, 63),
-    "port": v.integer(1, 65535, default=80),
-    "hidden": v.boolean(default=False),
-    "gain": v.number(-10, 10, optional=True),
-    "mode": v.one_of("ap", "sta", optional=True),
-    "level": v.one_of(1, 2, 3, optional=True),
-    "pins": v.list_of(v.integer(0, 40), 0, 3, optional=True),
-    "key": v.hexbytes(2, 2, optional=True),
-})
+FORM = v.obj(
+    {
+        "ssid": v.text(1, 32),
+        "password": v.text(8, 63),
+        "port": v.integer(1, 65535, default=80),
+        "hidden": v.boolean(default=False),
+        "gain": v.number(-10, 10, optional=True),
+        "mode": v.one_of("ap", "sta", optional=True),
+        "level": v.one_of(1, 2, 3, optional=True),
+        "pins": v.list_of(v.integer(0, 40), 0, 3, optional=True),
+        "key": v.hexbytes(2, 2, optional=True),
+    }
+)
 FORM_KEEP = v.obj({"a": v.integer(0, 9, optional=True), "t": v.text(0, 20, optional=True)}, v.KEEP)
 FORMS = {"wifi": FORM, "keep": FORM_KEEP}
 

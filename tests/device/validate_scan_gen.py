@@ -10,16 +10,90 @@ COUNT = 3000  # inputs in `make test`
 SEED = 7
 
 _TOKENS = (
-    b"{", b"}", b"[", b"]", b",", b":", b" ", b'"', b"\\", b"\\u", b"\\ud83d", b"\\ude00", b"\\ud800", b"\\udc00",
-    b"\\u00e9", b"\\uabc", b"\\uzzzz", b"\\q", b"\\/", b"0", b"-", b"01", b"1.", b".5", b"e", b"E+", b"-0.0e-0",
-    b"1" * 33, b"9" * 32, b"true", b"tru", b"false", b"null", b"NaN", b"Infinity", b"\xc3\xa9", b"\xc0\xaf",
-    b"\xed\xa0\x80", b"\xf0\x9f\x98\x80", b"\xf4\x90\x80\x80", b"\xe2\x82", b"\xff", b"\x80", b"\x00", b"\x1f",
-    b"\x7f", b"\t", b"\n", b"\r", b"\x0c", b'"a":1', b',"b":', b"[[", b"]]", b"{}", b"[]", b'"\\"', b"+",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b",",
+    b":",
+    b" ",
+    b'"',
+    b"\\",
+    b"\\u",
+    b"\\ud83d",
+    b"\\ude00",
+    b"\\ud800",
+    b"\\udc00",
+    b"\\u00e9",
+    b"\\uabc",
+    b"\\uzzzz",
+    b"\\q",
+    b"\\/",
+    b"0",
+    b"-",
+    b"01",
+    b"1.",
+    b".5",
+    b"e",
+    b"E+",
+    b"-0.0e-0",
+    b"1" * 33,
+    b"9" * 32,
+    b"true",
+    b"tru",
+    b"false",
+    b"null",
+    b"NaN",
+    b"Infinity",
+    b"\xc3\xa9",
+    b"\xc0\xaf",
+    b"\xed\xa0\x80",
+    b"\xf0\x9f\x98\x80",
+    b"\xf4\x90\x80\x80",
+    b"\xe2\x82",
+    b"\xff",
+    b"\x80",
+    b"\x00",
+    b"\x1f",
+    b"\x7f",
+    b"\t",
+    b"\n",
+    b"\r",
+    b"\x0c",
+    b'"a":1',
+    b',"b":',
+    b"[[",
+    b"]]",
+    b"{}",
+    b"[]",
+    b'"\\"',
+    b"+",
 )
 _KEYS = (b'"a"', b'"b"', b'"id"', b'"caf\xc3\xa9"', b'""', b'"\\u0041"', b'"\\ud83d\\ude00"', b'"x\\ny"')
-_STR_PARTS = (b"a", b"bc", b" ", b"\\n", b"\\\\", b'\\"', b"\\/", b"\\b\\f\\r\\t", b"\\u0000", b"\\u001F",
-              b"\\u007f", b"\\u00E9", b"\\uD83D\\uDE00", b"\\udbff\\udfff", b"\xc3\xa9", b"\xe2\x82\xac",
-              b"\xf0\x9f\x98\x80", b"\xf4\x8f\xbf\xbf", b"\xef\xbf\xbf", b"\x7f", b"{[:,]}", b"0")
+_STR_PARTS = (
+    b"a",
+    b"bc",
+    b" ",
+    b"\\n",
+    b"\\\\",
+    b'\\"',
+    b"\\/",
+    b"\\b\\f\\r\\t",
+    b"\\u0000",
+    b"\\u001F",
+    b"\\u007f",
+    b"\\u00E9",
+    b"\\uD83D\\uDE00",
+    b"\\udbff\\udfff",
+    b"\xc3\xa9",
+    b"\xe2\x82\xac",
+    b"\xf0\x9f\x98\x80",
+    b"\xf4\x8f\xbf\xbf",
+    b"\xef\xbf\xbf",
+    b"\x7f",
+    b"{[:,]}",
+    b"0",
+)
 _WS = (b"", b"", b"", b" ", b"\n", b"\t ", b"\r\n")
 
 
@@ -47,7 +121,7 @@ def _number(r, out):
     if r.below(4) == 0:
         out += b"-"
     k = r.below(3)
-    out += b"0" if k == 0 else b"123456789"[r.below(9):][:1] + b"0123456789"[: r.below(12)]
+    out += b"0" if k == 0 else b"123456789"[r.below(9) :][:1] + b"0123456789"[: r.below(12)]
     if r.below(3) == 0:
         out += b"." + b"5072"[: 1 + r.below(4)]
     if r.below(4) == 0:
@@ -98,9 +172,9 @@ def make(r):
         k = r.below(5)
         if k == 0 and n:
             i %= n
-            out = out[:i] + bytes([out[i] ^ (1 << r.below(8))]) + out[i + 1:]
+            out = out[:i] + bytes([out[i] ^ (1 << r.below(8))]) + out[i + 1 :]
         elif k == 1 and n:
-            out = out[:i] + out[i + 1 + r.below(3):]
+            out = out[:i] + out[i + 1 + r.below(3) :]
         elif k == 2:
             out = out[:i] + r.pick(_TOKENS) + out[i:]
         elif k == 3:

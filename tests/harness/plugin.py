@@ -86,7 +86,7 @@ def parse_output(text: str, nonce: str) -> RunResult:
     tag = _TAG + nonce + " "
     for line in text.splitlines():
         if line.startswith(tag):
-            parts = line[len(tag):].split()
+            parts = line[len(tag) :].split()
             if not parts:
                 continue
             kind, arg = parts[0], (parts[1] if len(parts) > 1 else "")
@@ -167,8 +167,15 @@ def run_module(path: Path, runtime: str, opts: ModuleOptions) -> RunResult:
         env["PYTHONPATH"] = os.pathsep.join([str(folder), str(sdk), str(tools.REPO / "host_tools")])
         cmd = [sys.executable, str(tools.RUNNER), path.stem]
     try:
-        proc = subprocess.run(cmd, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=opts.timeout)
+        proc = subprocess.run(
+            cmd,
+            cwd=scratch,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=opts.timeout,
+        )
         out = proc.stdout[-_MAX_OUTPUT:].decode("utf-8", "replace")
         res = parse_output(out, nonce)
         if proc.returncode != 0:
@@ -244,8 +251,7 @@ class DeviceModule(pytest.File):
         self._tests = names
         for runtime in opts.runtimes:
             for name in names:
-                item = DeviceItem.from_parent(self, name=f"{name}[{runtime}]", test=name,
-                                              runtime=runtime, opts=opts)
+                item = DeviceItem.from_parent(self, name=f"{name}[{runtime}]", test=name, runtime=runtime, opts=opts)
                 # One xdist worker runs all of a module's items: the module
                 # then runs once per runtime, not once per worker.
                 item.add_marker(pytest.mark.xdist_group(self.path.stem))

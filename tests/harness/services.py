@@ -55,9 +55,12 @@ def mosquitto() -> Service:
 def postgres() -> Service:
     port = int(os.environ.get("SBD_PG_PORT", "5432"))
     dsn = os.environ.get("SBD_PG_DSN", f"postgresql://sbd:sbd@{HOST}:{port}/sbd")
-    _need("PostgreSQL", port,
-          "install and start it (`sudo apt-get install postgresql`), create role and database `sbd` "
-          "(password `sbd`) or set SBD_PG_DSN, or run .ci/run")
+    _need(
+        "PostgreSQL",
+        port,
+        "install and start it (`sudo apt-get install postgresql`), create role and database `sbd` "
+        "(password `sbd`) or set SBD_PG_DSN, or run .ci/run",
+    )
     return Service("postgresql", HOST, port, dsn)
 
 

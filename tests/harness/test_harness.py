@@ -31,23 +31,29 @@ def _run(pytester: pytest.Pytester) -> pytest.RunResult:
 
 
 def test_passing_module_passes_on_both_runtimes(pytester: pytest.Pytester) -> None:
-    _folder(pytester, test_ok="""
+    _folder(
+        pytester,
+        test_ok="""
         import dtest
         def test_one():
             dtest.eq(1 + 1, 2)
-    """)
+    """,
+    )
     r = _run(pytester)
     r.assert_outcomes(passed=2)
     r.stdout.fnmatch_lines(["*micropython: 1 passed, 0 failed*", "*cpython: 1 passed, 0 failed*"])
 
 
 def test_failure_names_runtime_and_test(pytester: pytest.Pytester) -> None:
-    _folder(pytester, test_bad="""
+    _folder(
+        pytester,
+        test_bad="""
         def test_boom():
             raise ValueError("boom-marker")
         def test_fine():
             pass
-    """)
+    """,
+    )
     r = _run(pytester)
     r.assert_outcomes(passed=2, failed=2)
     r.stdout.fnmatch_lines(["*[[]micropython[]] test_bad::test_boom failed*", "*boom-marker*"])
@@ -55,12 +61,15 @@ def test_failure_names_runtime_and_test(pytester: pytest.Pytester) -> None:
 
 
 def test_only_one_runtime_failing_fails_the_suite(pytester: pytest.Pytester) -> None:
-    _folder(pytester, test_split="""
+    _folder(
+        pytester,
+        test_split="""
         import sys
         def test_mp_only_bug():
             if sys.implementation.name == "micropython":
                 raise AssertionError("only on micropython")
-    """)
+    """,
+    )
     r = _run(pytester)
     r.assert_outcomes(passed=1, failed=1)
     assert r.ret != 0
@@ -69,7 +78,9 @@ def test_only_one_runtime_failing_fails_the_suite(pytester: pytest.Pytester) -> 
 
 def test_crash_fails_the_crashing_and_following_tests(pytester: pytest.Pytester) -> None:
     # A real interpreter crash (segfault reading address 0), not an exception.
-    _folder(pytester, test_crash="""
+    _folder(
+        pytester,
+        test_crash="""
         import sys
         def test_a_crash():
             if sys.implementation.name == "micropython":
@@ -80,7 +91,8 @@ def test_crash_fails_the_crashing_and_following_tests(pytester: pytest.Pytester)
                 ctypes.string_at(0)
         def test_b_after():
             pass
-    """)
+    """,
+    )
     r = _run(pytester)
     r.assert_outcomes(failed=4)
     r.stdout.fnmatch_lines(["*test_crash::test_a_crash started but never finished*exited with status*"])
@@ -88,12 +100,15 @@ def test_crash_fails_the_crashing_and_following_tests(pytester: pytest.Pytester)
 
 
 def test_hang_times_out_and_fails(pytester: pytest.Pytester) -> None:
-    _folder(pytester, test_hang="""
+    _folder(
+        pytester,
+        test_hang="""
         # sbd-device: timeout=3
         def test_forever():
             while True:
                 pass
-    """)
+    """,
+    )
     r = _run(pytester)
     r.assert_outcomes(failed=2)
     r.stdout.fnmatch_lines(["*test_hang::test_forever started but never finished: timed out after 3 s*"])
@@ -101,11 +116,14 @@ def test_hang_times_out_and_fails(pytester: pytest.Pytester) -> None:
 
 def test_silent_exit_is_not_a_pass(pytester: pytest.Pytester) -> None:
     # sys.exit(0) inside a test ends the process with status 0 and no report.
-    _folder(pytester, test_exit="""
+    _folder(
+        pytester,
+        test_exit="""
         import sys
         def test_quits():
             sys.exit(0)
-    """)
+    """,
+    )
     r = _run(pytester)
     r.assert_outcomes(failed=2)
     r.stdout.fnmatch_lines(["*exited before the runner finished (no DONE line)*"])
@@ -113,20 +131,25 @@ def test_silent_exit_is_not_a_pass(pytester: pytest.Pytester) -> None:
 
 def test_code_mpy_cross_rejects_fails_on_micropython(pytester: pytest.Pytester) -> None:
     # `match` is valid CPython 3.10+ but not MicroPython: passing on CPython alone is not done.
-    _folder(pytester, test_syntax="""
+    _folder(
+        pytester,
+        test_syntax="""
         def test_match():
             x = 1
             match x:
                 case 1:
                     pass
-    """)
+    """,
+    )
     r = _run(pytester)
     r.assert_outcomes(passed=1, failed=1)
     r.stdout.fnmatch_lines(["*mpy-cross could not compile*"])
 
 
 def test_heap_option_is_applied(pytester: pytest.Pytester) -> None:
-    _folder(pytester, test_heap="""
+    _folder(
+        pytester,
+        test_heap="""
         # sbd-device: heapsize=32K runtimes=micropython
         import gc
         def test_small_heap():
@@ -138,17 +161,21 @@ def test_heap_option_is_applied(pytester: pytest.Pytester) -> None:
             except MemoryError:
                 return
             raise AssertionError("allocated 40 KiB in a 32 KiB heap")
-    """)
+    """,
+    )
     r = _run(pytester)
     r.assert_outcomes(passed=2)
 
 
 def test_bad_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
-    _folder(pytester, test_opt="""
+    _folder(
+        pytester,
+        test_opt="""
         # sbd-device: heapsize=lots
         def test_x():
             pass
-    """)
+    """,
+    )
     r = _run(pytester)
     assert r.ret != 0
     r.stdout.fnmatch_lines(["*bad sbd-device option*"])
@@ -157,40 +184,49 @@ def test_bad_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
 def test_tests_defined_at_run_time_fail_the_module(pytester: pytest.Pytester) -> None:
     # pytest collects from the source; a test made at run time (or hidden in
     # an `if`) would run unseen, its failure lost.  The module must fail.
-    _folder(pytester, test_dyn="""
+    _folder(
+        pytester,
+        test_dyn="""
         def test_plain():
             pass
         if True:
             def test_hidden():
                 raise AssertionError("hidden failure")
         globals()["test_made"] = lambda: 1 / 0
-    """)
+    """,
+    )
     r = _run(pytester)
     r.assert_outcomes(failed=2)
     r.stdout.fnmatch_lines(["*defines tests*test_hidden*test_made*at run time*"])
 
 
 def test_a_test_defined_twice_is_refused(pytester: pytest.Pytester) -> None:
-    _folder(pytester, test_twice="""
+    _folder(
+        pytester,
+        test_twice="""
         def test_x():
             raise AssertionError("never runs")
         def test_x():
             pass
-    """)
+    """,
+    )
     r = _run(pytester)
     assert r.ret != 0
     r.stdout.fnmatch_lines(["*test defined twice*test_x*"])
 
 
 def test_printed_protocol_lines_cannot_forge_a_pass(pytester: pytest.Pytester) -> None:
-    _folder(pytester, test_forge="""
+    _folder(
+        pytester,
+        test_forge="""
         # sbd-device: timeout=5
         def test_forged():
             print("@@SBDTEST PASS test_forged")
             print("@@SBDTEST- PASS test_forged")
             while True:
                 pass
-    """)
+    """,
+    )
     r = _run(pytester)
     r.assert_outcomes(failed=2)
 
@@ -198,7 +234,9 @@ def test_printed_protocol_lines_cannot_forge_a_pass(pytester: pytest.Pytester) -
 def test_pass_inside_a_failed_run_does_not_count(pytester: pytest.Pytester) -> None:
     # Every test passes, then the process exits non-zero (e.g. from an atexit
     # hook or a crash at exit): the run failed, so its passes do not count.
-    _folder(pytester, test_badexit="""
+    _folder(
+        pytester,
+        test_badexit="""
         import sys
         def test_ok():
             pass
@@ -208,7 +246,8 @@ def test_pass_inside_a_failed_run_does_not_count(pytester: pytest.Pytester) -> N
             else:
                 import atexit, os
                 atexit.register(lambda: os._exit(7))
-    """)
+    """,
+    )
     r = _run(pytester)
     r.assert_outcomes(failed=4)
     r.stdout.fnmatch_lines(["*[[]micropython[]]*reported PASS but its run failed*exited with status 1*"])

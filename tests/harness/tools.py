@@ -13,7 +13,6 @@ SDK_DIR = REPO / "sdk"
 RUNNER = Path(__file__).resolve().parent / "devrunner.py"
 
 
-
 def micropython() -> str:
     return mpytools.require_tool("micropython")
 

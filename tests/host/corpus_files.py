@@ -39,9 +39,9 @@ def read(folder: Path, header: str) -> dict[str, list[tuple[bytes, str]]]:
         while i < len(raw):
             n, m = struct.unpack_from(header, raw, i)
             i += size
-            outcome = raw[i:i + m].decode("ascii")
+            outcome = raw[i : i + m].decode("ascii")
             i += m
-            items.append((raw[i:i + n], outcome))
+            items.append((raw[i : i + n], outcome))
             i += n
         out[p.stem] = items
     return out

@@ -120,53 +120,111 @@ BROKEN: list[tuple[str, str, Edit, str]] = [
     # (id, base board, edit, expected "field: rule" fragment)
     ("missing-field", "pico_w", _del("flash_size"), "flash_size: is required"),
     ("missing-iterations", "esp32", _del("pbkdf2_iterations"), "pbkdf2_iterations: is required"),
-    ("few-iterations", "pico_w", _set("pbkdf2_iterations", 999),
-     "pbkdf2_iterations: must be between 1000 and 10000000 (got 999)"),
+    (
+        "few-iterations",
+        "pico_w",
+        _set("pbkdf2_iterations", 999),
+        "pbkdf2_iterations: must be between 1000 and 10000000 (got 999)",
+    ),
     ("missing-nested", "esp32", _del("filesystem.size"), "filesystem.size: is required"),
     ("missing-usb-field", "pico_w", _del("usb.0.pid"), "usb[0].pid: is required"),
     ("wrong-type-str", "pico_w", _set("flash_size", "2MB"), "flash_size: must be an integer, not a string"),
-    ("wrong-type-float", "pico_w", _set("heap_bytes", 1.5),
-     "heap_bytes: must be an integer, not a number with a fraction"),
-    ("wrong-type-bool", "esp32", _set("partitions.0.size", True),
-     "partitions[0].size: must be an integer, not a boolean"),
+    (
+        "wrong-type-float",
+        "pico_w",
+        _set("heap_bytes", 1.5),
+        "heap_bytes: must be an integer, not a number with a fraction",
+    ),
+    (
+        "wrong-type-bool",
+        "esp32",
+        _set("partitions.0.size", True),
+        "partitions[0].size: must be an integer, not a boolean",
+    ),
     ("wrong-type-null", "pico_w", _set("title", None), "title: must be a string, not null"),
     ("wrong-type-object", "pico_w", _set("filesystem", [1]), "filesystem: must be an object, not a list"),
     ("wrong-type-list", "esp32", _set("partitions", {}), "partitions: must be a list, not an object"),
     ("wrong-type-usb", "pico_w", _set("usb", "2e8a:0005"), "usb: must be a list, not a string"),
     ("partition-not-object", "esp32", _set("partitions.2", "phy"), "partitions[2]: must be an object"),
-    ("overlap", "esp32", _set("partitions.4.offset", 0x20000),
-     "partitions[4].offset: partition 'ota_1' overlaps partition 'ota_0'"),
-    ("duplicate-partition", "esp32", _set("partitions.2.name", "nvs"),
-     "partitions[2].name: duplicate partition name 'nvs'"),
-    ("partition-past-end", "esp32", _set("partitions.5.size", 0x100000),
-     "partitions[5].size: the partition ends at 0x410000, past the end of flash (0x400000)"),
-    ("partition-over-bootloader", "esp32", _set("partitions.0.offset", 0x1000),
-     "partitions[0].offset: must be at or after 0x9000"),
+    (
+        "overlap",
+        "esp32",
+        _set("partitions.4.offset", 0x20000),
+        "partitions[4].offset: partition 'ota_1' overlaps partition 'ota_0'",
+    ),
+    (
+        "duplicate-partition",
+        "esp32",
+        _set("partitions.2.name", "nvs"),
+        "partitions[2].name: duplicate partition name 'nvs'",
+    ),
+    (
+        "partition-past-end",
+        "esp32",
+        _set("partitions.5.size", 0x100000),
+        "partitions[5].size: the partition ends at 0x410000, past the end of flash (0x400000)",
+    ),
+    (
+        "partition-over-bootloader",
+        "esp32",
+        _set("partitions.0.offset", 0x1000),
+        "partitions[0].offset: must be at or after 0x9000",
+    ),
     ("app-misaligned", "esp32", _set("partitions.3.offset", 0x11000), "64 KiB aligned"),
-    ("fs-past-end", "pico_w", _set("filesystem.size", 868352 + 0x10000),
-     "filesystem.size: the filesystem ends at 0x210000, past the end of flash (0x200000)"),
-    ("fs-over-firmware", "pico2_w", _set("filesystem.offset", 0x10000),
-     "filesystem.offset: must leave at least 256 KiB after firmware_offset"),
-    ("fs-not-a-partition", "esp32", _set("filesystem.size", 0x80000),
-     "filesystem: must match one data partition's offset and size exactly"),
-    ("fs-misaligned", "pico_w", _set("filesystem.offset", 1228800 + 100),
-     "filesystem.offset: must be a multiple of 4096"),
-    ("fs-block-size", "pico_w", _set("filesystem.block_size", 512),
-     "filesystem.block_size: must be between 4096 and 4096 (got 512)"),
+    (
+        "fs-past-end",
+        "pico_w",
+        _set("filesystem.size", 868352 + 0x10000),
+        "filesystem.size: the filesystem ends at 0x210000, past the end of flash (0x200000)",
+    ),
+    (
+        "fs-over-firmware",
+        "pico2_w",
+        _set("filesystem.offset", 0x10000),
+        "filesystem.offset: must leave at least 256 KiB after firmware_offset",
+    ),
+    (
+        "fs-not-a-partition",
+        "esp32",
+        _set("filesystem.size", 0x80000),
+        "filesystem: must match one data partition's offset and size exactly",
+    ),
+    (
+        "fs-misaligned",
+        "pico_w",
+        _set("filesystem.offset", 1228800 + 100),
+        "filesystem.offset: must be a multiple of 4096",
+    ),
+    (
+        "fs-block-size",
+        "pico_w",
+        _set("filesystem.block_size", 512),
+        "filesystem.block_size: must be between 4096 and 4096 (got 512)",
+    ),
     ("fs-too-small", "pico_w", _set("filesystem.size", 4096), "filesystem.size: must be between"),
-    ("no-otadata", "esp32", _set("partitions.1.subtype", "nvs_keys"),
-     "partitions: an ESP32 board needs an otadata partition"),
-    ("one-app", "esp32", _set("partitions.4.type", "data"),
-     "partitions: an ESP32 board needs two app partitions"),
-    ("pt-before-bootloader", "esp32", _set("partition_table_offset", 0),
-     "partition_table_offset: must come after firmware_offset"),
+    (
+        "no-otadata",
+        "esp32",
+        _set("partitions.1.subtype", "nvs_keys"),
+        "partitions: an ESP32 board needs an otadata partition",
+    ),
+    ("one-app", "esp32", _set("partitions.4.type", "data"), "partitions: an ESP32 board needs two app partitions"),
+    (
+        "pt-before-bootloader",
+        "esp32",
+        _set("partition_table_offset", 0),
+        "partition_table_offset: must come after firmware_offset",
+    ),
     ("no-pt", "esp32s3", _del("partition_table_offset"), "partition_table_offset: is required"),
     ("unknown-field", "pico_w", _set("flsh_size", 1), "flsh_size: is not a known field (check the spelling)"),
-    ("unknown-nested", "esp32", _set("filesystem.blocksize", 4096),
-     "filesystem.blocksize: is not a known field"),
+    ("unknown-nested", "esp32", _set("filesystem.blocksize", 4096), "filesystem.blocksize: is not a known field"),
     ("unknown-usb", "pico_w", _set("usb.1.serial", "x"), "usb[1].serial: is not a known field"),
-    ("unknown-partition", "esp32", _set("partitions.0.flags", "encrypted"),
-     "partitions[0].flags: is not a known field"),
+    (
+        "unknown-partition",
+        "esp32",
+        _set("partitions.0.flags", "encrypted"),
+        "partitions[0].flags: is not a known field",
+    ),
     ("unknown-rot", "pico_w", _set("root_of_trust.tpm", None), "root_of_trust.tpm: is not a known field"),
     ("rot-missing", "pico_w", _del("root_of_trust.otp"), "root_of_trust.otp: is required (null when"),
     ("rot-empty", "esp32", _set("root_of_trust.otp", ""), "root_of_trust.otp: must be a non-empty string"),
@@ -181,12 +239,20 @@ BROKEN: list[tuple[str, str, Edit, str]] = [
     ("vid-zero", "pico_w", _set("usb.0.vid", 0), "usb[0].vid: must be between 1 and 65535 (got 0)"),
     ("pid-too-big", "pico_w", _set("usb.0.pid", 0x10000), "usb[0].pid: must be between 0 and 65535"),
     ("uf2-missing", "pico_w", _del("uf2_family_id"), "uf2_family_id: is required"),
-    ("too-many-usb", "pico_w", _set("usb", [{"vid": 1, "pid": 1, "what": "x"}] * 17),
-     "usb: must have at most 16 entries (has 17)"),
+    (
+        "too-many-usb",
+        "pico_w",
+        _set("usb", [{"vid": 1, "pid": 1, "what": "x"}] * 17),
+        "usb: must have at most 16 entries (has 17)",
+    ),
     ("empty-string", "pico_w", _set("title", ""), "title: must be 1 to 200 characters"),
     ("prog-size", "pico_w", _set("filesystem.prog_size", 100), "filesystem.prog_size: must be one of 16, 32"),
-    ("prog-size-type", "esp32", _set("filesystem.prog_size", "256"),
-     "filesystem.prog_size: must be an integer, not a string"),
+    (
+        "prog-size-type",
+        "esp32",
+        _set("filesystem.prog_size", "256"),
+        "filesystem.prog_size: must be an integer, not a string",
+    ),
 ]
 
 
@@ -241,9 +307,7 @@ def test_unreadable_path(tmp_path: Path) -> None:
         boards.load(str(tmp_path) + "/")
 
 
-def test_name_must_match_file_name_when_loaded_by_name(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_name_must_match_file_name_when_loaded_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     doc = raw("pico_w")
     (tmp_path / "my_board.json").write_text(json.dumps(doc))
     monkeypatch.setattr(boards, "_configs_dir", lambda: tmp_path)
@@ -255,8 +319,7 @@ def test_name_must_match_file_name_when_loaded_by_name(
 # --------------------------------------------------------------------------- fuzz: only ConfigError, ever
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False)
-    | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
     max_leaves=8,
 )

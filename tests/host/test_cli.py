@@ -89,8 +89,12 @@ def test_serial_then_mpremote_then_stop(home: Path) -> None:
     try:
         assert port.startswith("/dev/pts/")
         assert f"serving on {port}" in sbd("vboard", "ls", home=home).stdout
-        mp = subprocess.run([str(Path(sys.executable).parent / "mpremote"), "connect", port, "resume", "exec",
-                             "print('via mpremote')"], capture_output=True, text=True, timeout=60)
+        mp = subprocess.run(
+            [str(Path(sys.executable).parent / "mpremote"), "connect", port, "resume", "exec", "print('via mpremote')"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert "via mpremote" in mp.stdout, mp.stderr
         busy = sbd("vboard", "run", "s1", home=home, ok=False)
         assert f"is in use on {port}" in busy.stderr

@@ -19,8 +19,16 @@ def _app(tmp_path: Path, files: dict[str, str]) -> Path:
 
 
 def test_layout_on_the_board(tmp_path: Path) -> None:
-    app = _app(tmp_path, {"main.py": "import helper\n", "boot.py": "", "helper.py": "X = 1\n",
-                          "lib/util.py": "Y = 2\n", "pages/index.html": "<p>hi</p>"})
+    app = _app(
+        tmp_path,
+        {
+            "main.py": "import helper\n",
+            "boot.py": "",
+            "helper.py": "X = 1\n",
+            "lib/util.py": "Y = 2\n",
+            "pages/index.html": "<p>hi</p>",
+        },
+    )
     files = deploy.build_bundle(tmp_path / "out", arch="x64", app=app)
     assert {"main.py", "boot.py", "lib/helper.mpy", "lib/util.mpy", "pages/index.html"} <= set(files)
     assert "lib/lib/util.mpy" not in files, "an app's lib/ maps onto the board's /lib"

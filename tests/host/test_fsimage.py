@@ -91,13 +91,13 @@ def test_format_image_is_empty(board: BoardConfig) -> None:
 
 names = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\"),
-    min_size=1, max_size=20,
+    min_size=1,
+    max_size=20,
 ).filter(lambda s: s not in (".", ".."))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(st.lists(names, min_size=1, max_size=3).map("/".join), st.binary(max_size=5000),
-                       max_size=8))
+@given(st.dictionaries(st.lists(names, min_size=1, max_size=3).map("/".join), st.binary(max_size=5000), max_size=8))
 def test_round_trip_property(files: dict[str, bytes]) -> None:
     try:
         img = fsimage.build_files(files, SMALL)
@@ -189,7 +189,9 @@ def run_micropython(
     fs = board.filesystem
     r = subprocess.run(
         [mp, str(script), str(image), str(fs.block_size), str(fs.block_count), str(fs.prog_size), mode],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert r.returncode == 0 and "DONE" in r.stdout, f"micropython failed:\n{r.stdout}\n{r.stderr}"
     lines = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
@@ -362,14 +364,14 @@ def _commits(block: bytes) -> list[tuple[int, int, list[tuple[int, int, int]]]]:
     start, off, ptag = 0, 4, 0xFFFFFFFF
     tags: list[tuple[int, int, int]] = []
     while off + 4 <= len(block):
-        tag = struct.unpack(">I", block[off:off + 4])[0] ^ ptag
+        tag = struct.unpack(">I", block[off : off + 4])[0] ^ ptag
         if tag & 0x80000000:
             break
         typ, size = (tag >> 20) & 0x7FF, tag & 0x3FF
         dsize = 0 if size == 0x3FF else size
         if typ & 0x780 == 0x500:  # commit CRC
-            crc = struct.unpack("<I", block[off + 4:off + 8])[0]
-            if crc != _lfs_crc(block[start:off + 4]):
+            crc = struct.unpack("<I", block[off + 4 : off + 8])[0]
+            if crc != _lfs_crc(block[start : off + 4]):
                 break
             out.append((start, off + 4, tags))
             ptag = tag ^ ((typ & 1) << 31)
@@ -387,15 +389,15 @@ def craft(img: bytes, edit: Callable[[bytearray, list[tuple[int, int, int]]], bo
     out = bytearray(img)
     changed = 0
     for b in range(len(img) // 4096):
-        blk = bytearray(out[b * 4096:(b + 1) * 4096])
+        blk = bytearray(out[b * 4096 : (b + 1) * 4096])
         commits = _commits(bytes(blk))
         if not commits:
             continue
         if edit(blk, [t for c in commits for t in c[2]]):
             changed += 1
             for start, crc_off, _ in commits:
-                blk[crc_off:crc_off + 4] = struct.pack("<I", _lfs_crc(bytes(blk[start:crc_off])))
-            out[b * 4096:(b + 1) * 4096] = blk
+                blk[crc_off : crc_off + 4] = struct.pack("<I", _lfs_crc(bytes(blk[start:crc_off])))
+            out[b * 4096 : (b + 1) * 4096] = blk
     assert changed, "the crafting edit matched nothing"
     return bytes(out)
 
@@ -406,8 +408,8 @@ def rename_entry(img: bytes, old: bytes, new: bytes) -> bytes:
     def edit(blk: bytearray, tags: list[tuple[int, int, int]]) -> bool:
         hit = False
         for off, typ, size in tags:
-            if typ & 0x700 == 0 and bytes(blk[off + 4:off + 4 + size]) == old:  # NAME tags
-                blk[off + 4:off + 4 + size] = new
+            if typ & 0x700 == 0 and bytes(blk[off + 4 : off + 4 + size]) == old:  # NAME tags
+                blk[off + 4 : off + 4 + size] = new
                 hit = True
         return hit
 
@@ -456,7 +458,7 @@ def test_crafted_file_size_larger_than_volume() -> None:
     def edit(blk: bytearray, tags: list[tuple[int, int, int]]) -> bool:
         for off, typ, size in tags:
             if typ == 0x202 and size == 8:  # CTZ struct: head block, file size
-                blk[off + 8:off + 12] = struct.pack("<I", 0x7FFF_FFFF)
+                blk[off + 8 : off + 12] = struct.pack("<I", 0x7FFF_FFFF)
                 return True
         return False
 
@@ -471,7 +473,7 @@ def test_crafted_directory_cycle_is_bounded() -> None:
     def edit(blk: bytearray, tags: list[tuple[int, int, int]]) -> bool:
         for off, typ, size in tags:
             if typ == 0x200 and size == 8:  # dir struct: the child's metadata pair
-                blk[off + 4:off + 12] = struct.pack("<II", 0, 1)  # -> the root pair
+                blk[off + 4 : off + 12] = struct.pack("<II", 0, 1)  # -> the root pair
                 return True
         return False
 
@@ -511,7 +513,7 @@ def test_place_in_flash_and_back(board: BoardConfig, tmp_path: Path) -> None:
     flash = bytearray(b"\xff" * board.flash_size)
     fsimage.place_in_flash(flash, board, img)
     off = board.filesystem.offset
-    assert flash[off:off + len(img)] == img and flash[:off] == b"\xff" * off
+    assert flash[off : off + len(img)] == img and flash[:off] == b"\xff" * off
     assert fsimage.image_from_flash(flash, board) == img
     f = tmp_path / "flash.bin"
     f.write_bytes(b"\xff" * board.flash_size)

@@ -27,8 +27,12 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     junk = shutil.ignore_patterns(".git", ".venv", "__pycache__", "build", "*.egg-info", ".*_cache", ".hypothesis")
     shutil.copytree(REPO, src, ignore=junk)
     out = tmp_path_factory.mktemp("wheel")
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                        "-w", str(out), str(src)], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     (whl,) = out.glob("sbd-*.whl")
     return whl
@@ -40,8 +44,13 @@ def test_wheel_carries_everything_a_board_needs(wheel: Path) -> None:
     assert sdk and sdk <= names, sorted(sdk - names)
     for board in ("esp32", "esp32s3", "pico_w", "pico2_w"):
         assert f"sbdtools/board_configs/{board}.json" in names
-    for f in ("sbdtools/vboard/device/vbrom.py", "sbdtools/vboard/device/vb_flash.py",
-              "sbdtools/shims/mp/cryptolib.py", "sbdtools/examples/minimal/main.py", "sbdtools/py.typed"):
+    for f in (
+        "sbdtools/vboard/device/vbrom.py",
+        "sbdtools/vboard/device/vb_flash.py",
+        "sbdtools/shims/mp/cryptolib.py",
+        "sbdtools/examples/minimal/main.py",
+        "sbdtools/py.typed",
+    ):
         assert f in names, f
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "sbd = sbdtools.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
@@ -49,20 +58,36 @@ def test_wheel_carries_everything_a_board_needs(wheel: Path) -> None:
 
 def test_installed_copy_deploys_to_a_virtual_board(wheel: Path, tmp_path: Path) -> None:
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     work = tmp_path / "elsewhere"  # not the checkout: only the installed files can be found
     work.mkdir()
     env = {**os.environ, "PYTHONPATH": str(target), "SBD_HOME": str(tmp_path / "home")}
 
     def sbd(*args: str) -> str:
-        r = subprocess.run([sys.executable, "-c", "from sbdtools.cli import main; main()", *args],
-                           cwd=work, env=env, capture_output=True, text=True, timeout=300)
+        r = subprocess.run(
+            [sys.executable, "-c", "from sbdtools.cli import main; main()", *args],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert r.returncode == 0, r.stderr
         return r.stdout + r.stderr
 
-    where = subprocess.run([sys.executable, "-c", "import sbd, sbdtools; print(sbd.__file__, sbdtools.__file__)"],
-                           cwd=work, env=env, capture_output=True, text=True, check=True).stdout
+    where = subprocess.run(
+        [sys.executable, "-c", "import sbd, sbdtools; print(sbd.__file__, sbdtools.__file__)"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert str(REPO) not in where and str(target) in where
     sbd("vboard", "new", "p1", "--board", "esp32")
     app = target / "sbdtools" / "examples" / "minimal"

@@ -109,8 +109,7 @@ def test_an_ed25519_key_is_not_an_escrow_key() -> None:
     pub = k.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     with pytest.raises(escrow.EscrowError, match="not an X25519"):
         escrow.load_public_key(pub)
-    priv = k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                           serialization.NoEncryption())
+    priv = k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     with pytest.raises(escrow.EscrowError, match="not an X25519"):
         escrow.load_private_key(priv)
 

@@ -121,8 +121,12 @@ def test_reprovisioning_is_explicit_and_logged(db: factorydb.FactoryDB) -> None:
     first = factorydb.finish_provisioning(db, UID, escrow=b"old")
     s = factorydb.begin_provisioning(db, UID, model="Acme T1 rev B", reprovision=True)
     assert s.action == "reprovision" and s.previous == first
-    assert (s.board.serial, s.board.state, s.board.attempts, s.board.model) == ("SBD-000001", "started", 2,
-                                                                               "Acme T1 rev B")
+    assert (s.board.serial, s.board.state, s.board.attempts, s.board.model) == (
+        "SBD-000001",
+        "started",
+        2,
+        "Acme T1 rev B",
+    )
     ev = factorydb.events(db, UID)
     assert [e.kind for e in ev] == ["started", "provisioned", "reprovision"]
     assert "was provisioned" in (ev[-1].detail or "")
@@ -140,8 +144,9 @@ def test_a_half_provisioned_board_is_found_and_resumed(url: str) -> None:
         s = factorydb.begin_provisioning(d, UID, model="Acme T1")
         assert s.action == "resumed" and s.board.serial == "SBD-000001" and s.board.attempts == 2
         assert s.board.station == "station-2"
-        assert factorydb.begin_provisioning(d, "00" * 8, model="Acme T1").board.serial == "SBD-000002", \
+        assert factorydb.begin_provisioning(d, "00" * 8, model="Acme T1").board.serial == "SBD-000002", (
             "resuming used no new serial"
+        )
         factorydb.finish_provisioning(d, UID)
         assert [b.unique_id for b in factorydb.half_provisioned(d)] == ["00" * 8]
         assert [e.kind for e in factorydb.events(d, UID)] == ["started", "resumed", "provisioned"]
@@ -265,9 +270,7 @@ def test_migrations_bring_a_new_database_to_the_latest_version(db: factorydb.Fac
     assert factorydb.schema_version(db) == migrations.LATEST
     assert factorydb.apply_migrations(db) == migrations.LATEST, "applying again is a no-op"
     with db.transaction("t") as q:
-        assert q.all("SELECT version FROM schema_version ORDER BY version") == [
-            (m[0],) for m in migrations.MIGRATIONS
-        ]
+        assert q.all("SELECT version FROM schema_version ORDER BY version") == [(m[0],) for m in migrations.MIGRATIONS]
 
 
 def test_migration_versions_are_contiguous() -> None:

@@ -39,8 +39,7 @@ def _expect(d: LabelData) -> list[str]:
 CASES = [
     LabelData("Acme Thermostat T1", "SBD-000042", "k7mp2-xv9ad-3hrte-nq4fw"),
     LabelData("Acme Thermostat T1", "SBD-000042", "k7mp2-xv9ad-3hrte-nq4fw", wifi_ssid="Acme-T1-Setup"),
-    LabelData(NASTY, "SBD-000043", "k7mp2-xv9ad-3hrte-nq4fw", wifi_ssid=NASTY_SSID,
-              wifi_password='pa;ss:w,o"rd\\'),
+    LabelData(NASTY, "SBD-000043", "k7mp2-xv9ad-3hrte-nq4fw", wifi_ssid=NASTY_SSID, wifi_password='pa;ss:w,o"rd\\'),
 ]
 
 
@@ -88,8 +87,10 @@ def test_payloads_round_trip(model: str, serial: str, password: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(ssid=_text.filter(lambda s: len(s.encode()) <= 32), password=st.text(
-    st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=8, max_size=63))
+@given(
+    ssid=_text.filter(lambda s: len(s.encode()) <= 32),
+    password=st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=8, max_size=63),
+)
 def test_wifi_payloads_round_trip(ssid: str, password: str) -> None:
     got = labels.parse_wifi(labels.wifi_payload(ssid, password))
     assert (got["T"], got["S"], got["P"]) == ("WPA", ssid, password)
@@ -99,8 +100,18 @@ def test_unknown_sbd1_fields_are_kept_for_later_versions() -> None:
     assert labels.parse_sbd1("SBD1:M:m;S:s;P:p;X:new\\;field;;")["X"] == "new;field"
 
 
-@pytest.mark.parametrize("bad", ["SBD2:M:m;S:s;P:p;;", "SBD1:M:m;S:s;;", "SBD1:M:m;S:s;P:p;", "SBD1:M:m;S:s;P:p\\",
-                                 "SBD1:M:m;M:n;S:s;P:p;;", "SBD1:M:m;S:s;P:p;;junk", "SBD1:;:x;;"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "SBD2:M:m;S:s;P:p;;",
+        "SBD1:M:m;S:s;;",
+        "SBD1:M:m;S:s;P:p;",
+        "SBD1:M:m;S:s;P:p\\",
+        "SBD1:M:m;M:n;S:s;P:p;;",
+        "SBD1:M:m;S:s;P:p;;junk",
+        "SBD1:;:x;;",
+    ],
+)
 def test_malformed_payloads_are_refused(bad: str) -> None:
     with pytest.raises(LabelError):
         labels.parse_sbd1(bad)

@@ -260,8 +260,10 @@ def test_salt_is_fresh_each_time() -> None:
     assert passwords.verifier("x" * 20, 1000, salt) == passwords.verifier("x" * 20, 1000, salt)
 
 
-@pytest.mark.parametrize(("iterations", "exc"), [(999, ValueError), (0, ValueError), (10_000_001, ValueError),
-                                                 (True, TypeError), (2000.0, TypeError)])
+@pytest.mark.parametrize(
+    ("iterations", "exc"),
+    [(999, ValueError), (0, ValueError), (10_000_001, ValueError), (True, TypeError), (2000.0, TypeError)],
+)
 def test_verifier_refuses_bad_iteration_counts(iterations: object, exc: type[Exception]) -> None:
     with pytest.raises(exc):
         passwords.verifier("abcde-fghkm-npqrs-tuvwx", iterations)  # type: ignore[arg-type]

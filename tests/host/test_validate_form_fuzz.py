@@ -15,16 +15,28 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from validate_fuzzing import env_int
 
-FAST = settings(max_examples=env_int("SBD_FUZZ_EXAMPLES", 300), deadline=None,
-                suppress_health_check=[HealthCheck.too_slow], database=None)
+FAST = settings(
+    max_examples=env_int("SBD_FUZZ_EXAMPLES", 300),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    database=None,
+)
 FORMS = sorted(fz.FORMS)
 LAYOUTS = sorted(fz.LAYOUTS)
 
 url_chars = st.sampled_from([chr(c) for c in range(0x21, 0x7F)])
 form_texts = st.lists(
-    st.sampled_from(["ssid", "password", "port", "hidden", "gain", "mode", "level", "pins", "key", "a", "t", "x"])
-    .flatmap(lambda k: st.tuples(st.just(k), st.text(url_chars, max_size=12) | st.sampled_from(
-        ["", "1", "-1", "0", "08", "on", "true", "1.5", "1e400", "ap", "0aff", "%C3%A9", "%C0%AF", "%zz", "a+b"]))),
+    st.sampled_from(
+        ["ssid", "password", "port", "hidden", "gain", "mode", "level", "pins", "key", "a", "t", "x"]
+    ).flatmap(
+        lambda k: st.tuples(
+            st.just(k),
+            st.text(url_chars, max_size=12)
+            | st.sampled_from(
+                ["", "1", "-1", "0", "08", "on", "true", "1.5", "1e400", "ap", "0aff", "%C3%A9", "%C0%AF", "%zz", "a+b"]
+            ),
+        )
+    ),
     max_size=10,
 )
 

@@ -16,11 +16,18 @@ from hypothesis import strategies as st
 
 NAMES = sorted(fz.SCHEMAS)
 # bench/fuzz_validate.py raises the count through SBD_FUZZ_EXAMPLES.
-FAST = settings(max_examples=fz.env_int("SBD_FUZZ_EXAMPLES", 300), deadline=None,
-                suppress_health_check=[HealthCheck.too_slow], database=None)
+FAST = settings(
+    max_examples=fz.env_int("SBD_FUZZ_EXAMPLES", 300),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    database=None,
+)
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=40),
     lambda kids: st.lists(kids, max_size=6) | st.dictionaries(st.text(max_size=10), kids, max_size=6),
     max_leaves=30,
@@ -58,9 +65,9 @@ def test_mutated_valid_documents(name: str, rng: random.Random) -> None:
 
 
 @FAST
-@given(st.sampled_from(NAMES), st.integers(1, 5000), st.sampled_from([b"[", b"{\"a\":", b"[{\"x\":"]), st.booleans())
+@given(st.sampled_from(NAMES), st.integers(1, 5000), st.sampled_from([b"[", b'{"a":', b'[{"x":']), st.booleans())
 def test_deep_nesting(name: str, depth: int, opener: bytes, closed: bool) -> None:
-    closer = {b"[": b"]", b"{\"a\":": b"}", b"[{\"x\":": b"}]"}[opener]
+    closer = {b"[": b"]", b'{"a":': b"}", b'[{"x":': b"}]"}[opener]
     data = opener * depth + (b"1" + closer * depth if closed else b"")
     rule = check(name, data)
     assert rule != "ok" or depth <= 3
@@ -89,7 +96,7 @@ def test_invalid_utf8(name: str, junk: bytes, where: int) -> None:
     check(name, valid[:i] + b"\xff" + junk + valid[i:])
     j = valid.find(b'"', i)
     if j >= 0:  # inside a string
-        check(name, valid[: j + 1] + b"\xc3" + junk[:1] + valid[j + 1:])
+        check(name, valid[: j + 1] + b"\xc3" + junk[:1] + valid[j + 1 :])
 
 
 @FAST

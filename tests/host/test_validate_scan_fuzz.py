@@ -18,19 +18,80 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sbd.validate import _scan
 
-FAST = settings(max_examples=fz.env_int("SBD_FUZZ_EXAMPLES", 300), deadline=None,
-                suppress_health_check=[HealthCheck.too_slow], database=None)
+FAST = settings(
+    max_examples=fz.env_int("SBD_FUZZ_EXAMPLES", 300),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    database=None,
+)
 
 EDGES = [
-    b"", b" ", b"0", b"-0", b"01", b"-", b"1.", b".5", b"1e5", b"1E+5", b"1e", b"1.5e-", b"0x1", b"+1",
-    b"1" * 32, b"1" * 33, b"-" + b"1" * 31, b"-" + b"1" * 32, b"0." + b"0" * 30, b"0." + b"0" * 31,
-    b"true", b"tru", b"truee", b"null ", b"NaN", b"-Infinity", b"[]", b"[1,]", b"[,]", b"{}", b'{"a":1,}',
-    b'{"a" 1}', b'{"a":1 "b":2}', b'{"a"}', b'{"a":1,"b"}', b"[1]]", b"[[1]", b'{"a":1]', b"[1}",
-    b'"\\ud800"', b'"\\udc00"', b'"\\ud83d\\ude00"', b'"\\ud83d\\u0041"', b'"\\ud83d"', b'"\\ud83d\\"',
+    b"",
+    b" ",
+    b"0",
+    b"-0",
+    b"01",
+    b"-",
+    b"1.",
+    b".5",
+    b"1e5",
+    b"1E+5",
+    b"1e",
+    b"1.5e-",
+    b"0x1",
+    b"+1",
+    b"1" * 32,
+    b"1" * 33,
+    b"-" + b"1" * 31,
+    b"-" + b"1" * 32,
+    b"0." + b"0" * 30,
+    b"0." + b"0" * 31,
+    b"true",
+    b"tru",
+    b"truee",
+    b"null ",
+    b"NaN",
+    b"-Infinity",
+    b"[]",
+    b"[1,]",
+    b"[,]",
+    b"{}",
+    b'{"a":1,}',
+    b'{"a" 1}',
+    b'{"a":1 "b":2}',
+    b'{"a"}',
+    b'{"a":1,"b"}',
+    b"[1]]",
+    b"[[1]",
+    b'{"a":1]',
+    b"[1}",
+    b'"\\ud800"',
+    b'"\\udc00"',
+    b'"\\ud83d\\ude00"',
+    b'"\\ud83d\\u0041"',
+    b'"\\ud83d"',
+    b'"\\ud83d\\"',
     b'"\\ud83d\\ud83d"',
-    b'"\\uabc\\"', b'"\\u00e9"', b'"\\uZZZZ"', b'"\\q"', b'"\\\xc0\\\xaf"', b'"\xc0\xaf"', b'"\xed\xa0\x80"',
-    b'"\xf4\x90\x80\x80"', b'"\xf4\x8f\xbf\xbf"', b'"\xef\xbb\xbf"', b"\xef\xbb\xbf[]", b'"\x7f"', b'"\x1f"',
-    b'"\\u0000"', b"[1]\x00", b"1\x00junk", b"[\x0c]", b"[\xa0]", b'["a":1]', b'{"\\ud800":1}',
+    b'"\\uabc\\"',
+    b'"\\u00e9"',
+    b'"\\uZZZZ"',
+    b'"\\q"',
+    b'"\\\xc0\\\xaf"',
+    b'"\xc0\xaf"',
+    b'"\xed\xa0\x80"',
+    b'"\xf4\x90\x80\x80"',
+    b'"\xf4\x8f\xbf\xbf"',
+    b'"\xef\xbb\xbf"',
+    b"\xef\xbb\xbf[]",
+    b'"\x7f"',
+    b'"\x1f"',
+    b'"\\u0000"',
+    b"[1]\x00",
+    b"1\x00junk",
+    b"[\x0c]",
+    b"[\xa0]",
+    b'["a":1]',
+    b'{"\\ud800":1}',
 ]
 
 
@@ -82,7 +143,7 @@ def test_spliced_edges(a: bytes, b: bytes, rng: random.Random) -> None:
 def _body(fn: object) -> list[str]:
     lines = inspect.getsource(fn).splitlines()  # type: ignore[arg-type]
     start = next(i for i, line in enumerate(lines) if line.strip().startswith("s = "))
-    return lines[start + 1:]
+    return lines[start + 1 :]
 
 
 def test_viper_and_portable_bodies_are_the_same_text() -> None:

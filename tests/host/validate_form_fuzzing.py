@@ -40,11 +40,22 @@ from validate_form_schemas import FORM_MAX_BYTES, FORMS, HEADER, LAYOUTS  # noqa
 
 FORM_VALID = {
     "wifi": b"ssid=my+home%C3%A9&password=12345678&port=8080&hidden=on&gain=-1.5e0&mode=sta&level=2"
-            b"&pins=1&pins=40&key=0aff",
+    b"&pins=1&pins=40&key=0aff",
     "keep": b"a=3&t=hello+world&x=%E2%9C%93&y=",
 }
-_KINDS = {"ssid": "text", "password": "text", "port": "int", "hidden": "bool", "gain": "float", "mode": "text",
-          "level": "int", "pins": "list", "key": "hex", "a": "int", "t": "text"}
+_KINDS = {
+    "ssid": "text",
+    "password": "text",
+    "port": "int",
+    "hidden": "bool",
+    "gain": "float",
+    "mode": "text",
+    "level": "int",
+    "pins": "list",
+    "key": "hex",
+    "a": "int",
+    "t": "text",
+}
 
 LAYOUT_VALID = {
     "header": b"SBD1\x01\x02\x00\x04\x00\x00\x00\x78\x56\x34\x12\xfe\xff",
@@ -58,6 +69,7 @@ class OracleError(AssertionError):
 
 # ---- oracles ------------------------------------------------------------------------------
 
+
 def form_outcome(name: str, data: bytes) -> str:
     """Run parse_query on one input; "ok" or the rule; raise OracleError on anything wrong."""
     schema = FORMS[name]
@@ -68,8 +80,14 @@ def form_outcome(name: str, data: bytes) -> str:
     if len(data) > FORM_MAX_BYTES or any(c < 0x21 or c > 0x7E for c in data):
         raise OracleError("accepted raw bytes that are not URL-encoded or above max_bytes")
     try:
-        pairs = parse_qsl(data.decode("ascii"), keep_blank_values=True, strict_parsing=False,
-                          encoding="utf-8", errors="strict", separator="&")
+        pairs = parse_qsl(
+            data.decode("ascii"),
+            keep_blank_values=True,
+            strict_parsing=False,
+            encoding="utf-8",
+            errors="strict",
+            separator="&",
+        )
     except UnicodeDecodeError as e:
         raise OracleError("accepted invalid UTF-8: %s" % e) from e
     seen: dict[str, list[str]] = {}
@@ -129,9 +147,14 @@ def layout_outcome(name: str, data: bytes) -> str:
     packed = lay.pack(got)
     if _without_padding(lay, packed) != _without_padding(lay, data):
         raise OracleError("pack(parse(data)) != data")
-    if name == "header" and not (got["magic"] == b"SBD1" and got["version"] == 1 and got["kind"] in (1, 2, 7)
-                                 and 0 <= got["length"] <= 1024 and got["reserved"] == b"\0\0"
-                                 and -100 <= got["step"] <= 100):
+    if name == "header" and not (
+        got["magic"] == b"SBD1"
+        and got["version"] == 1
+        and got["kind"] in (1, 2, 7)
+        and 0 <= got["length"] <= 1024
+        and got["reserved"] == b"\0\0"
+        and -100 <= got["step"] <= 100
+    ):
         raise OracleError("accepted a header outside its bounds: %r" % got)
     if name == "sample" and not (-40000 <= got["t"] <= 85000 and got["flags"] in (0, 1, 2, 4)):
         raise OracleError("accepted a sample outside its bounds: %r" % got)
@@ -145,9 +168,41 @@ def _without_padding(lay: Layout, data: bytes) -> bytes:
 
 # ---- generators (plain random, fast: the long run uses these) ------------------------------
 
-_FORM_PIECES = [b"%", b"%2", b"%zz", b"%C3", b"%C3%A9", b"%C0%AF", b"%ED%A0%80", b"%F4%90%80%80", b"%FF", b"+",
-                b"&", b"=", b"&&", b"==", b"%00", b"%0A", b"%7F", b"-", b"0", b"08", b"1e400", b"1.5", b"on",
-                b"true", b"9" * 30, b" ", b"\xc3\xa9", b"\x00", b"pins=", b"ssid=", b"port=", b"%26", b"%3D"]
+_FORM_PIECES = [
+    b"%",
+    b"%2",
+    b"%zz",
+    b"%C3",
+    b"%C3%A9",
+    b"%C0%AF",
+    b"%ED%A0%80",
+    b"%F4%90%80%80",
+    b"%FF",
+    b"+",
+    b"&",
+    b"=",
+    b"&&",
+    b"==",
+    b"%00",
+    b"%0A",
+    b"%7F",
+    b"-",
+    b"0",
+    b"08",
+    b"1e400",
+    b"1.5",
+    b"on",
+    b"true",
+    b"9" * 30,
+    b" ",
+    b"\xc3\xa9",
+    b"\x00",
+    b"pins=",
+    b"ssid=",
+    b"port=",
+    b"%26",
+    b"%3D",
+]
 
 
 def mutate_form(rng: random.Random, data: bytes) -> bytes:
@@ -158,7 +213,7 @@ def mutate_form(rng: random.Random, data: bytes) -> bytes:
         if op < 0.3:
             b[i:i] = rng.choice(_FORM_PIECES)
         elif op < 0.5 and b:
-            del b[i:i + rng.randint(1, 6)]
+            del b[i : i + rng.randint(1, 6)]
         elif op < 0.65 and b:
             j = rng.randint(0, len(b) - 1)
             b[j] = rng.randint(0, 255) if rng.random() < 0.3 else rng.randint(0x21, 0x7E)
@@ -235,8 +290,12 @@ def _edge_cases() -> list[tuple[str, str, bytes]]:
             out.append(("form", name, valid + (pad + b"=" + b"a" * 600)[:extra]))
         out.append(("form", name, b""))
     for name, valid in LAYOUT_VALID.items():
-        out += [("layout", name, valid), ("layout", name, valid[:-1]), ("layout", name, valid + b"\0"),
-                ("layout", name, b"")]
+        out += [
+            ("layout", name, valid),
+            ("layout", name, valid[:-1]),
+            ("layout", name, valid + b"\0"),
+            ("layout", name, b""),
+        ]
     return out
 
 
@@ -286,5 +345,7 @@ def read_corpus() -> dict[str, list[tuple[bytes, str]]]:
 if __name__ == "__main__":  # refresh only this corpus: python tests/host/validate_form_fuzzing.py
     corpus = collect_corpus()
     write_corpus(corpus)
-    print("form/layout corpus: %s in %s" % (", ".join("%s %d" % (k, len(x)) for k, x in sorted(corpus.items())),
-                                            CORPUS_DIR))
+    print(
+        "form/layout corpus: %s in %s"
+        % (", ".join("%s %d" % (k, len(x)) for k, x in sorted(corpus.items())), CORPUS_DIR)
+    )

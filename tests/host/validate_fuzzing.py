@@ -79,12 +79,58 @@ def outcome(name: str, data: bytes) -> str:
 # ---- generators (plain random, fast: the long run uses these) ----------------------
 
 _INTERESTING = [
-    b"", b" ", b"null", b"true", b"false", b"0", b"-0", b"1e999", b"-1e999", b"1" * 40, b"-" + b"9" * 30,
-    b"1.5", b"NaN", b"Infinity", b'""', b'"\\u0000"', b'"\\ud800"', b'"\xff"', b'"\xc3"', b"[]", b"{}",
-    b"[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]", b'{"a":1,"a":2}', b'"' + b"x" * 300 + b'"', b"01",
-    b"1.", b".5", b"+1", b"[1,]", b"[,1]", b"[1 2]", b'{"a" 1}', b'"\\x41"', b'"\x01"', b"\xef\xbb\xbf",
-    b'"\\"', b"\\", b'"', b"]", b"}", b":", b",", b"\x00", b"\x7f", b'"\\u00e9"', b"2147483648",
-    b"-2147483649", b"65536", b"1048577", b'"' + b"ab" * 40 + b'"', b'"QR=="', b'"=QQ="',
+    b"",
+    b" ",
+    b"null",
+    b"true",
+    b"false",
+    b"0",
+    b"-0",
+    b"1e999",
+    b"-1e999",
+    b"1" * 40,
+    b"-" + b"9" * 30,
+    b"1.5",
+    b"NaN",
+    b"Infinity",
+    b'""',
+    b'"\\u0000"',
+    b'"\\ud800"',
+    b'"\xff"',
+    b'"\xc3"',
+    b"[]",
+    b"{}",
+    b"[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]",
+    b'{"a":1,"a":2}',
+    b'"' + b"x" * 300 + b'"',
+    b"01",
+    b"1.",
+    b".5",
+    b"+1",
+    b"[1,]",
+    b"[,1]",
+    b"[1 2]",
+    b'{"a" 1}',
+    b'"\\x41"',
+    b'"\x01"',
+    b"\xef\xbb\xbf",
+    b'"\\"',
+    b"\\",
+    b'"',
+    b"]",
+    b"}",
+    b":",
+    b",",
+    b"\x00",
+    b"\x7f",
+    b'"\\u00e9"',
+    b"2147483648",
+    b"-2147483649",
+    b"65536",
+    b"1048577",
+    b'"' + b"ab" * 40 + b'"',
+    b'"QR=="',
+    b'"=QQ="',
 ]
 
 
@@ -98,8 +144,14 @@ def _rand_scalar(rng: random.Random) -> Any:
         return rng.choice([True, False, None])
     if r < 0.9:
         n = rng.choice([0, 1, 2, 5, 8, 9, 23, 32, 33, 63, 64, 65, 129])
-        alphabet = rng.choice(["abcXYZ019-_.", "0123456789abcdef", "\u00e9\u2713\x00\n\x7f\"\\ /:",
-                               "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="])
+        alphabet = rng.choice(
+            [
+                "abcXYZ019-_.",
+                "0123456789abcdef",
+                '\u00e9\u2713\x00\n\x7f"\\ /:',
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=",
+            ]
+        )
         s = "".join(rng.choice(alphabet) for _ in range(n))
         if rng.random() < 0.2:
             s = rng.choice(["https://", "/", "/lib/", "mqtt://"]) + s
@@ -113,8 +165,30 @@ def rand_json(rng: random.Random, depth: int = 0) -> Any:
         return _rand_scalar(rng)
     if r < 0.75:
         return [rand_json(rng, depth + 1) for _ in range(rng.randrange(0, 6))]
-    keys = ["id", "cmd", "args", "key", "files", "path", "size", "sha256", "sig", "version", "wifi", "ssid",
-            "x", "", "a b", "k" * 40, "device", "mqtt", "port", "sensors", "ota", "url"]
+    keys = [
+        "id",
+        "cmd",
+        "args",
+        "key",
+        "files",
+        "path",
+        "size",
+        "sha256",
+        "sig",
+        "version",
+        "wifi",
+        "ssid",
+        "x",
+        "",
+        "a b",
+        "k" * 40,
+        "device",
+        "mqtt",
+        "port",
+        "sensors",
+        "ota",
+        "url",
+    ]
     return {rng.choice(keys): rand_json(rng, depth + 1) for _ in range(rng.randrange(0, 6))}
 
 
@@ -169,7 +243,7 @@ def mutate_bytes(rng: random.Random, data: bytes) -> bytes:
         elif r < 0.35:
             b[i:i] = rng.choice(_INTERESTING)
         elif r < 0.5 and n:
-            del b[i:i + rng.randrange(1, 16)]
+            del b[i : i + rng.randrange(1, 16)]
         elif r < 0.6:
             b[i:i] = bytes([rng.choice(b'[]{}",:\\ 0-e.\x00\xff\xc3\x80')])
         elif r < 0.7:
@@ -186,7 +260,7 @@ def mutate_bytes(rng: random.Random, data: bytes) -> bytes:
             b[i:i] = rng.choice([b"1" * rng.randrange(1, 400), b"-1e" + str(rng.randrange(400)).encode()])
         else:
             j = rng.randrange(0, n + 1)
-            b[i:i] = b[min(i, j):max(i, j)][:200]
+            b[i:i] = b[min(i, j) : max(i, j)][:200]
     return bytes(b)
 
 

@@ -92,8 +92,14 @@ def reference(data: bytes) -> bool | None:
     except UnicodeDecodeError:
         return False
     try:
-        doc = json.loads(text, strict=True, parse_constant=_constant, parse_int=_number, parse_float=_number,
-                         object_pairs_hook=_pairs)
+        doc = json.loads(
+            text,
+            strict=True,
+            parse_constant=_constant,
+            parse_int=_number,
+            parse_float=_number,
+            object_pairs_hook=_pairs,
+        )
         _no_lone_surrogates(doc)
     except RecursionError:
         return None
@@ -159,7 +165,7 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
         elif r < 0.45:
             del b[i:]  # truncation
         elif r < 0.6 and n:
-            del b[i:i + rng.randrange(1, 4)]
+            del b[i : i + rng.randrange(1, 4)]
         elif r < 0.9:
             b[i:i] = rng.choice(gen._TOKENS)
         else:
@@ -168,15 +174,28 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
 
 
 def _rand_text(rng: random.Random) -> str:
-    alphabet = "ab\"\\/\b\f\n\r\t\x00\x1f\x7f\u00e9\u20ac\U0001f600\ud800\udc00\uffff"
+    alphabet = 'ab"\\/\b\f\n\r\t\x00\x1f\x7f\u00e9\u20ac\U0001f600\ud800\udc00\uffff'
     return "".join(rng.choice(alphabet) for _ in range(rng.randrange(6)))
 
 
 def _rand_doc(rng: random.Random, depth: int = 0) -> Any:
     r = rng.random()
     if depth > 4 or r < 0.4:
-        return rng.choice([0, -1, 10**rng.randrange(40), -(10**rng.randrange(40)), 0.5, -1.25e-7, 1e300, True, False,
-                           None, _rand_text(rng)])
+        return rng.choice(
+            [
+                0,
+                -1,
+                10 ** rng.randrange(40),
+                -(10 ** rng.randrange(40)),
+                0.5,
+                -1.25e-7,
+                1e300,
+                True,
+                False,
+                None,
+                _rand_text(rng),
+            ]
+        )
     if r < 0.7:
         return [_rand_doc(rng, depth + 1) for _ in range(rng.randrange(4))]
     return {_rand_text(rng): _rand_doc(rng, depth + 1) for _ in range(rng.randrange(4))}
@@ -184,8 +203,9 @@ def _rand_doc(rng: random.Random, depth: int = 0) -> Any:
 
 def host_input(rng: random.Random) -> bytes:
     """One input from CPython's json.dumps (both ASCII and raw UTF-8), often mutated."""
-    text = json.dumps(_rand_doc(rng), ensure_ascii=rng.random() < 0.5,
-                      separators=rng.choice([(",", ":"), (", ", ": ")]))
+    text = json.dumps(
+        _rand_doc(rng), ensure_ascii=rng.random() < 0.5, separators=rng.choice([(",", ":"), (", ", ": ")])
+    )
     data = text.encode("utf-8", "surrogatepass")
     return mutate(rng, data) if rng.random() < 0.6 else data
 

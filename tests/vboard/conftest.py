@@ -47,8 +47,10 @@ def app_image(chip: str = "esp32", version: str = "v2", *, hash_appended: bool =
 def write_app_script(image: bytes, target: str = "esp32.Partition(esp32.Partition.RUNNING).get_next_update()") -> str:
     """Board code that writes `image` into `target` (whole 4 KiB blocks) and set_boot()s it."""
     padded = image + b"\xff" * (-len(image) % 4096)
-    return (f"import esp32\nnxt = {target}\nnxt.writeblocks(0, bytes.fromhex({padded.hex()!r}))\n"
-            "nxt.set_boot()\nprint('NEXT', nxt.info()[4])\n")
+    return (
+        f"import esp32\nnxt = {target}\nnxt.writeblocks(0, bytes.fromhex({padded.hex()!r}))\n"
+        "nxt.set_boot()\nprint('NEXT', nxt.info()[4])\n"
+    )
 
 
 def board_processes(vb: store.VBoard) -> list[int]:

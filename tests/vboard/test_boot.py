@@ -29,7 +29,7 @@ def test_filesystem_is_littlefs_at_the_boards_offset(make_board) -> None:
     fs = vb.board.filesystem
     data = vb.image.read_bytes()
     # littlefs2 puts its magic "littlefs" in the superblock of block 0 (and its copy in block 1).
-    assert b"littlefs" in data[fs.offset:fs.offset + 2 * fs.block_size]
+    assert b"littlefs" in data[fs.offset : fs.offset + 2 * fs.block_size]
     assert b"littlefs" not in data[: fs.offset]
 
 
@@ -110,16 +110,23 @@ def test_soft_reset_and_systemexit_in_main(make_board) -> None:
 
 def test_unfed_watchdog_resets_the_board(make_board) -> None:
     vb = make_board("pico_w")
-    res = runner.boot(vb, script="import machine, time\nw = machine.WDT(timeout=100)\n"
-                                 "for i in range(3000):\n time.sleep_ms(10)\nprint('SURVIVED')", timeout=60)
+    res = runner.boot(
+        vb,
+        script="import machine, time\nw = machine.WDT(timeout=100)\n"
+        "for i in range(3000):\n time.sleep_ms(10)\nprint('SURVIVED')",
+        timeout=60,
+    )
     assert res.ended == runner.WATCHDOG
     assert "SURVIVED" not in res.output
 
 
 def test_fed_watchdog_does_not(make_board) -> None:
     vb = make_board("pico_w")
-    res = run_ok(vb, "import machine, time\nw = machine.WDT(timeout=2000)\n"
-                     "for i in range(20):\n time.sleep_ms(10)\n w.feed()\nprint('DONE')")
+    res = run_ok(
+        vb,
+        "import machine, time\nw = machine.WDT(timeout=2000)\n"
+        "for i in range(20):\n time.sleep_ms(10)\n w.feed()\nprint('DONE')",
+    )
     assert "DONE" in res.output
 
 
@@ -142,8 +149,9 @@ def test_stopping_the_cli_never_leaves_the_board_running(make_board, how: str) -
     vb = make_board("pico_w")
     run_ok(vb, "pass")
     sbd = str(Path(sys.executable).parent / "sbd")
-    proc = subprocess.Popen([sbd, "vboard", "exec", vb.name, "print('LOOPING')\n"
-                             "while True:\n    pass"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sbd, "vboard", "exec", vb.name, "print('LOOPING')\nwhile True:\n    pass"], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     assert "LOOPING" in proc.stdout.readline()
     assert board_processes(vb), "the board is running"
@@ -159,10 +167,13 @@ def test_stopping_the_cli_never_leaves_the_board_running(make_board, how: str) -
 def test_watchdog_keeps_running_through_a_soft_reset(make_board) -> None:
     vb = make_board("pico_w")
     # The app starts the watchdog, then soft-resets; the next life never feeds it.
-    assert runner.boot(vb, script="import machine\nw = machine.WDT(timeout=300)\nmachine.soft_reset()"
-                       ).ended == runner.SOFT_RESET_REQ
-    res = runner.boot(vb, script="import time\nfor i in range(3000):\n time.sleep_ms(10)\nprint('SURVIVED')",
-                      reset="soft", timeout=60)
+    assert (
+        runner.boot(vb, script="import machine\nw = machine.WDT(timeout=300)\nmachine.soft_reset()").ended
+        == runner.SOFT_RESET_REQ
+    )
+    res = runner.boot(
+        vb, script="import time\nfor i in range(3000):\n time.sleep_ms(10)\nprint('SURVIVED')", reset="soft", timeout=60
+    )
     assert res.ended == runner.WATCHDOG
     # while a hard reset stops it
     assert runner.boot(vb, script="import time\ntime.sleep_ms(500)\nprint('FINE')").ended == runner.EXIT

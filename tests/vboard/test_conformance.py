@@ -51,6 +51,7 @@ def _try(code: str) -> str:
 # 341-368 header (magic, chip id, revision, <= 16 segments), 785-795 segment length, 978-1001
 # checksum, 929-975 appended hash fits in the partition, 1088-1107 SHA-256 compared.
 
+
 def _corrupt_variants() -> dict[str, bytes]:
     good = app_image("esp32", "v2")
     no_hash = app_image("esp32", "v2", hash_appended=False)
@@ -80,8 +81,11 @@ def test_set_boot_accepts_valid_esptool_images(make_board) -> None:
     vb = make_board("esp32")
     res = run_ok(vb, write_app_script(app_image("esp32", "v2")))
     assert "NEXT ota_1" in res.output
-    trial = run_ok(vb, "import esp32\nesp32.Partition.mark_app_valid_cancel_rollback()\n"
-                       + write_app_script(app_image("esp32", "v3", hash_appended=False)))
+    trial = run_ok(
+        vb,
+        "import esp32\nesp32.Partition.mark_app_valid_cancel_rollback()\n"
+        + write_app_script(app_image("esp32", "v3", hash_appended=False)),
+    )
     assert trial.running == "ota_1" and "NEXT ota_0" in trial.output
     assert run_ok(vb, "pass").running == "ota_0"
 
@@ -91,8 +95,11 @@ def test_set_boot_refuses_what_esp_image_verify_refuses(make_board, case: str) -
     vb = make_board("esp32")
     img = _corrupt_variants()[case]
     padded = img + b"\xff" * (-len(img) % 4096)
-    res = run_ok(vb, "import esp32\np = esp32.Partition('ota_1')\n"
-                     f"p.writeblocks(0, bytes.fromhex({padded.hex()!r}))\n" + _try("p.set_boot()"))
+    res = run_ok(
+        vb,
+        "import esp32\np = esp32.Partition('ota_1')\n"
+        f"p.writeblocks(0, bytes.fromhex({padded.hex()!r}))\n" + _try("p.set_boot()"),
+    )
     assert f"OSError ({ESP_ERR_OTA_VALIDATE_FAILED}, 'ESP_ERR_OTA_VALIDATE_FAILED')" in res.output, case
     assert _otadata(vb)[1][0] == 0xFFFFFFFF, "otadata untouched"
     assert run_ok(vb, "pass").running == "ota_0"
@@ -103,17 +110,16 @@ def test_set_boot_refuses_what_esp_image_verify_refuses(make_board, case: str) -
 # default CONFIG_SPI_FLASH_DANGEROUS_WRITE_ABORTS, spi_flash/Kconfig:259-262),
 # components/esp_partition/partition_target.c:222-235 (the running app is protected).
 
-@pytest.mark.parametrize("op", ["p.writeblocks(0, bytearray(4096))", "p.ioctl(6, 1)",
-                                "p.writeblocks(1, b'x', 0)"])
+
+@pytest.mark.parametrize("op", ["p.writeblocks(0, bytearray(4096))", "p.ioctl(6, 1)", "p.writeblocks(1, b'x', 0)"])
 def test_writing_the_running_app_aborts_and_reboots(make_board, op: str) -> None:
     vb = make_board("esp32")
     run_ok(vb, "pass")
-    before = vb.image.read_bytes()[OTA0:OTA0 + 0x2000]
-    res = runner.boot(vb, script=f"import esp32\np = esp32.Partition(esp32.Partition.RUNNING)\n{op}\n"
-                                 "print('SURVIVED')")
+    before = vb.image.read_bytes()[OTA0 : OTA0 + 0x2000]
+    res = runner.boot(vb, script=f"import esp32\np = esp32.Partition(esp32.Partition.RUNNING)\n{op}\nprint('SURVIVED')")
     assert res.ended == runner.HARD_RESET_REQ, res.output
     assert "abort()" in res.output and "SURVIVED" not in res.output
-    assert vb.image.read_bytes()[OTA0:OTA0 + 0x2000] == before, "nothing was written"
+    assert vb.image.read_bytes()[OTA0 : OTA0 + 0x2000] == before, "nothing was written"
     # the panic reboot reports HARD_RESET (MP ports/esp32/modmachine.c:250-253, ESP_RST_PANIC)
     cause = runner.MACHINE_RESET_CAUSE["esp32"]
     assert "CAUSE 2" in run_ok(vb, "import machine; print('CAUSE', machine.reset_cause())", cause=cause).output
@@ -123,21 +129,28 @@ def test_writing_the_running_app_aborts_and_reboots(make_board, op: str) -> None
 # MP ports/esp32/esp32_partition.c:216-220 (erase_range(offset, len) before the write);
 # IDF components/esp_partition/partition_target.c:130-141 (size % 4096 -> ESP_ERR_INVALID_SIZE).
 
+
 def test_unaligned_plain_write_raises_before_erasing(make_board) -> None:
     vb = make_board("esp32")
     run_ok(vb, "pass")
-    before = vb.image.read_bytes()[OTA1:OTA1 + 8192]
-    res = run_ok(vb, "import esp32, flashbdev\np = esp32.Partition('ota_1')\n"
-                     + _try("p.writeblocks(0, bytearray(100))") + _try("p.writeblocks(0, bytearray(5000))")
-                     + _try("p.readblocks(384, bytearray(1))") + _try("p.ioctl(6, 384)"))
+    before = vb.image.read_bytes()[OTA1 : OTA1 + 8192]
+    res = run_ok(
+        vb,
+        "import esp32, flashbdev\np = esp32.Partition('ota_1')\n"
+        + _try("p.writeblocks(0, bytearray(100))")
+        + _try("p.writeblocks(0, bytearray(5000))")
+        + _try("p.readblocks(384, bytearray(1))")
+        + _try("p.ioctl(6, 384)"),
+    )
     assert res.output.count("OSError (-260, 'ESP_ERR_INVALID_SIZE')") == 4, res.output
-    assert vb.image.read_bytes()[OTA1:OTA1 + 8192] == before
+    assert vb.image.read_bytes()[OTA1 : OTA1 + 8192] == before
 
 
 # -- 4. a corrupt filesystem: ESP32 halts with the data intact, rp2 formats ------------
 # MP ports/esp32/modules/_boot.py:5-11 and inisetup.py:5-15,18-34 (format only when block 0 is
 # erased, else loop printing a warning); ports/esp32/main.c:154 runs _boot.py at every boot;
 # MP ports/rp2/modules/_boot.py:7-13 (any failure to mount formats).
+
 
 def _corrupt_fs(vb: store.VBoard, *, erase_block0: bool) -> None:
     fs = vb.board.filesystem
@@ -149,12 +162,12 @@ def test_esp32_halts_on_a_corrupt_filesystem_and_keeps_the_data(make_board) -> N
     run_ok(vb, "with open('creds.bin', 'wb') as f:\n f.write(b'secret-store')")
     _corrupt_fs(vb, erase_block0=False)
     fs = vb.board.filesystem
-    before = vb.image.read_bytes()[fs.offset:fs.offset + fs.size]
+    before = vb.image.read_bytes()[fs.offset : fs.offset + fs.size]
     res = runner.boot(vb, script="print('APP-RAN')", timeout=8)
     assert res.ended == runner.TIMEOUT, "the board stays in the halt loop"
     assert res.halted and not res.formatted
     assert "filesystem appears to be corrupted" in res.output and "APP-RAN" not in res.output
-    assert vb.image.read_bytes()[fs.offset:fs.offset + fs.size] == before, "never reformatted"
+    assert vb.image.read_bytes()[fs.offset : fs.offset + fs.size] == before, "never reformatted"
 
 
 def test_esp32_formats_when_block_0_is_erased(make_board) -> None:
@@ -180,9 +193,12 @@ def test_rp2_formats_a_corrupt_filesystem_as_its_boot_py_does(make_board) -> Non
 # mpconfigvariant_OTA.cmake:6; ports/rp2/boards/RPI_PICO_W|RPI_PICO2_W/mpconfigboard.h:2;
 # ports/rp2/mpconfigport.h:39-41; ports/rp2/rp2_flash.c:201-241 (rp2.Flash(start=, len=)).
 
+
 def test_esp32_modules(make_board) -> None:
     vb = make_board("esp32")
-    res = run_ok(vb, """
+    res = run_ok(
+        vb,
+        """
 import sys, os, io, esp32, flashbdev, inisetup
 print('PLATFORM', sys.platform)
 u = os.uname()
@@ -196,33 +212,48 @@ w.write(b'0123'); w.write(b'456789ab'); w.write(b'c')
 print('BW', s.got); w.flush(); print('BW', s.got)
 n = esp32.NVS('sbd')
 n.set_i32('boots', 41); n.set_blob('key', b'\\x01\\x02\\x03'); n.commit()
-""")
+""",
+    )
     assert "PLATFORM esp32" in res.output
     assert "UNAME esp32 esp32 Generic ESP32 module with OTA with ESP32 esp32" in res.output
     assert "BDEV vfs 4096 True" in res.output
-    unix_only = run_ok(vb, "import sys, os\nprint('UNIX', sys.argv, [k for k in ('getenv', 'system', 'VfsPosix') "
-                           "if hasattr(os, k)], hasattr(sys, 'executable'))")
+    unix_only = run_ok(
+        vb,
+        "import sys, os\nprint('UNIX', sys.argv, [k for k in ('getenv', 'system', 'VfsPosix') "
+        "if hasattr(os, k)], hasattr(sys, 'executable'))",
+    )
     assert "UNIX [] [] False" in unix_only.output, "what only the unix port has is not there"
     assert "BW [b'01234567']" in res.output and "BW [b'01234567', b'89abc']" in res.output
-    res = run_ok(vb, "import esp32\nn = esp32.NVS('sbd')\nb = bytearray(8)\n"
-                     "print('NVS', n.get_i32('boots'), n.get_blob('key', b), b[:3])\n"
-                     + _try("n.get_i32('nothere')") + _try("n.get_i32('key')")
-                     + _try("n.get_blob('key', bytearray(2))") + _try("n.set_i32('k' * 16, 1)")
-                     + _try("esp32.NVS('other').get_i32('boots')"))
+    res = run_ok(
+        vb,
+        "import esp32\nn = esp32.NVS('sbd')\nb = bytearray(8)\n"
+        "print('NVS', n.get_i32('boots'), n.get_blob('key', b), b[:3])\n"
+        + _try("n.get_i32('nothere')")
+        + _try("n.get_i32('key')")
+        + _try("n.get_blob('key', bytearray(2))")
+        + _try("n.set_i32('k' * 16, 1)")
+        + _try("esp32.NVS('other').get_i32('boots')"),
+    )
     assert "NVS 41 3 bytearray(b'\\x01\\x02\\x03')" in res.output, res.output
     assert res.output.count("OSError (-4354, 'ESP_ERR_NVS_NOT_FOUND')") == 3
     assert "OSError (-4364, 'ESP_ERR_NVS_INVALID_LENGTH')" in res.output
     assert "OSError (-4361, 'ESP_ERR_NVS_KEY_TOO_LONG')" in res.output
 
 
-@pytest.mark.parametrize(("board", "machine_name", "blocks"),
-                         [("pico_w", "Raspberry Pi Pico W with RP2040", 212),
-                          ("pico2_w", "Raspberry Pi Pico 2 W with RP2350", 640)])
+@pytest.mark.parametrize(
+    ("board", "machine_name", "blocks"),
+    [("pico_w", "Raspberry Pi Pico W with RP2040", 212), ("pico2_w", "Raspberry Pi Pico 2 W with RP2350", 640)],
+)
 def test_rp2_modules(make_board, board: str, machine_name: str, blocks: int) -> None:
     vb = make_board(board)
-    res = run_ok(vb, "import sys, os, rp2\nprint('PLATFORM', sys.platform, os.uname().machine)\n"
-                     "print('BLOCKS', rp2.Flash().ioctl(4, 0), rp2.Flash(start=4096, len=8192).ioctl(4, 0))\n"
-                     + _try("rp2.Flash(start=100)") + _try("import esp32") + _try("import flashbdev"))
+    res = run_ok(
+        vb,
+        "import sys, os, rp2\nprint('PLATFORM', sys.platform, os.uname().machine)\n"
+        "print('BLOCKS', rp2.Flash().ioctl(4, 0), rp2.Flash(start=4096, len=8192).ioctl(4, 0))\n"
+        + _try("rp2.Flash(start=100)")
+        + _try("import esp32")
+        + _try("import flashbdev"),
+    )
     assert f"PLATFORM rp2 {machine_name}" in res.output
     assert f"BLOCKS {blocks} 2" in res.output  # 9. Pico 2 W: 2.5 MiB (RPI_PICO2_W/mpconfigboard.cmake:19-21)
     assert "ValueError ()" in res.output
@@ -233,6 +264,7 @@ def test_rp2_modules(make_board, board: str, machine_name: str, blocks: int) -> 
 # MP ports/esp32/modmachine.c:79-83 (1..5), 233-259 (is_soft_reset -> SOFT_RESET, ESP_RST_SW ->
 # HARD_RESET), 299-306; ports/rp2/modmachine.c:57-66 (only PWRON_RESET, WDT_RESET), 74-89.
 
+
 def test_reset_causes_per_port(make_board) -> None:
     esp = make_board("esp32", name="e")
     pico = make_board("pico_w", name="p")
@@ -240,11 +272,17 @@ def test_reset_causes_per_port(make_board) -> None:
     probe = "import machine; print('CAUSE', machine.reset_cause())"
     assert "CAUSE 5" in run_ok(esp, probe, reset="soft", running="ota_0").output
     assert "CAUSE 3" in run_ok(pico, probe, reset="soft", cause=runner.WDT_RESET).output, "rp2 keeps the cause"
-    res = run_ok(pico, "import machine\nprint('HAS', [k for k in ('PWRON_RESET', 'HARD_RESET', 'WDT_RESET', "
-                       "'DEEPSLEEP_RESET', 'SOFT_RESET') if hasattr(machine, k)])")
+    res = run_ok(
+        pico,
+        "import machine\nprint('HAS', [k for k in ('PWRON_RESET', 'HARD_RESET', 'WDT_RESET', "
+        "'DEEPSLEEP_RESET', 'SOFT_RESET') if hasattr(machine, k)])",
+    )
     assert "HAS ['PWRON_RESET', 'WDT_RESET']" in res.output
-    res = run_ok(esp, "import machine\nprint('VALS', machine.PWRON_RESET, machine.HARD_RESET, machine.WDT_RESET, "
-                      "machine.DEEPSLEEP_RESET, machine.SOFT_RESET)")
+    res = run_ok(
+        esp,
+        "import machine\nprint('VALS', machine.PWRON_RESET, machine.HARD_RESET, machine.WDT_RESET, "
+        "machine.DEEPSLEEP_RESET, machine.SOFT_RESET)",
+    )
     assert "VALS 1 2 3 4 5" in res.output
 
 
@@ -252,6 +290,7 @@ def test_reset_causes_per_port(make_board) -> None:
 # IDF components/bootloader_support/src/bootloader_utility.c:396-403 (PENDING -> ABORTED at the
 # next boot), 446-450 (NEW -> PENDING before loading), 593-619 (fall back by slot index:
 # backwards, then forwards), 407-424 + 490-505 (blank otadata: boot ota_0, write {seq, VALID}).
+
 
 def test_blank_otadata_gets_seq_1_valid_at_the_first_boot(make_board) -> None:
     vb = make_board("esp32")
@@ -288,31 +327,47 @@ def test_a_slot_that_fails_to_load_is_pending_then_aborted_and_never_trial_boote
 # -- 8. machine.WDT limits ------------------------------------------------------------------
 # MP ports/esp32/machine_wdt.c:42-49; ports/rp2/machine_wdt.c:32-58; extmod/machine_wdt.c:43-55.
 
-@pytest.mark.parametrize(("board", "ok", "bad"), [
-    ("esp32", ["machine.WDT(timeout=1)", "machine.WDT(0, 100000)"],
-     ["machine.WDT(id=1)", "machine.WDT(timeout=0)", "machine.WDT(timeout=-5)"]),
-    ("pico_w", ["machine.WDT(timeout=8388)"], ["machine.WDT(timeout=8389)", "machine.WDT(id=1)",
-                                                 "machine.WDT(timeout=-1)"]),
-    ("pico2_w", ["machine.WDT(timeout=16777)"], ["machine.WDT(timeout=16778)"]),
-])
+
+@pytest.mark.parametrize(
+    ("board", "ok", "bad"),
+    [
+        (
+            "esp32",
+            ["machine.WDT(timeout=1)", "machine.WDT(0, 100000)"],
+            ["machine.WDT(id=1)", "machine.WDT(timeout=0)", "machine.WDT(timeout=-5)"],
+        ),
+        (
+            "pico_w",
+            ["machine.WDT(timeout=8388)"],
+            ["machine.WDT(timeout=8389)", "machine.WDT(id=1)", "machine.WDT(timeout=-1)"],
+        ),
+        ("pico2_w", ["machine.WDT(timeout=16777)"], ["machine.WDT(timeout=16778)"]),
+    ],
+)
 def test_wdt_limits(make_board, board: str, ok: list[str], bad: list[str]) -> None:
     vb = make_board(board)
     res = run_ok(vb, "import machine\n" + "".join(_try(c) for c in bad + ok))
     lines = [ln for ln in res.output.splitlines() if ln == "OK" or ln.startswith("ValueError")]
     assert len(lines) == len(bad) + len(ok), res.output
-    assert all(ln.startswith("ValueError") for ln in lines[:len(bad)]), res.output
-    assert lines[len(bad):] == ["OK"] * len(ok), res.output
+    assert all(ln.startswith("ValueError") for ln in lines[: len(bad)]), res.output
+    assert lines[len(bad) :] == ["OK"] * len(ok), res.output
 
 
 # -- 10. get_next_update and the errors of esp32.Partition ----------------------------------
 # MP ports/esp32/esp32_partition.c:70-73 (ENOENT), 100-118 (ValueError for other ids),
 # 285-289 (esp_ota_get_next_update_partition(self->part)); IDF esp_ota_ops.c:738-783.
 
+
 def test_partition_lookup_and_next_update(make_board) -> None:
     vb = make_board("esp32")
-    res = run_ok(vb, "import esp32\nP = esp32.Partition\n"
-                     "print('NEXT', [P(n).get_next_update().info()[4] for n in ('ota_0', 'ota_1', 'vfs', 'nvs')])\n"
-                     + _try("P('nosuch')") + _try("P(7)") + _try("P('vfs').set_boot()"))
+    res = run_ok(
+        vb,
+        "import esp32\nP = esp32.Partition\n"
+        "print('NEXT', [P(n).get_next_update().info()[4] for n in ('ota_0', 'ota_1', 'vfs', 'nvs')])\n"
+        + _try("P('nosuch')")
+        + _try("P(7)")
+        + _try("P('vfs').set_boot()"),
+    )
     assert "NEXT ['ota_1', 'ota_0', 'ota_0', 'ota_0']" in res.output
     assert "OSError (2,)" in res.output
     assert "ValueError ()" in res.output
@@ -321,15 +376,22 @@ def test_partition_lookup_and_next_update(make_board) -> None:
 
 # -- 11. `sbd vboard exec` fails when the code does ------------------------------------------
 
+
 def test_exec_exits_non_zero_after_an_uncaught_exception(make_board) -> None:
     vb = make_board("pico_w")
     sbd = str(Path(sys.executable).parent / "sbd")
     env = dict(os.environ)
-    fail = subprocess.run([sbd, "vboard", "exec", vb.name, "raise ValueError('boom')"], capture_output=True,
-                          text=True, env=env, timeout=120)
+    fail = subprocess.run(
+        [sbd, "vboard", "exec", vb.name, "raise ValueError('boom')"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert fail.returncode != 0 and "ValueError: boom" in fail.stdout + fail.stderr
-    ok = subprocess.run([sbd, "vboard", "exec", vb.name, "print('fine')"], capture_output=True, text=True,
-                        env=env, timeout=120)
+    ok = subprocess.run(
+        [sbd, "vboard", "exec", vb.name, "print('fine')"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert ok.returncode == 0 and "fine" in ok.stdout
 
 
@@ -339,7 +401,7 @@ def test_exec_exits_non_zero_after_an_uncaught_exception(make_board) -> None:
 # partition, set_boot(), Partition.mark_app_valid_cancel_rollback() to confirm, flashbdev for
 # the filesystem partition).  It only uses what a board has.
 
-UPDATER = '''
+UPDATER = """
 import binascii
 import hashlib
 import io
@@ -393,7 +455,7 @@ def cancel():
 
 def status():
     return Partition(Partition.RUNNING).info()[4], Partition(Partition.BOOT).info()[4], bdev.info()[4]
-'''
+"""
 
 
 def test_an_ota_updater_written_for_a_real_esp32_runs_unchanged(make_board, tmp_path: Path) -> None:
@@ -401,8 +463,10 @@ def test_an_ota_updater_written_for_a_real_esp32_runs_unchanged(make_board, tmp_
 
     img = ESP32FirmwareImage()
     img.entrypoint = 0x40080000
-    img.segments = [ELFSection(b".dram0.data", 0x3FFB0000, os.urandom(9000 // 4 * 4), 0),
-                    ELFSection(b".iram0.text", 0x40080000, os.urandom(3000 // 4 * 4), 0)]
+    img.segments = [
+        ELFSection(b".dram0.data", 0x3FFB0000, os.urandom(9000 // 4 * 4), 0),
+        ELFSection(b".iram0.text", 0x40080000, os.urandom(3000 // 4 * 4), 0),
+    ]
     img.save(str(tmp_path / "fw.bin"))
     fw = (tmp_path / "fw.bin").read_bytes()
     assert len(fw) % 4096, "the last block is partial"
@@ -419,7 +483,7 @@ def test_an_ota_updater_written_for_a_real_esp32_runs_unchanged(make_board, tmp_
     # update; the next boot is a trial boot of ota_1; not confirmed: rolled back
     res = run_ok(vb, upd)
     assert "UPDATED ota_1" in res.output and "STATUS ('ota_0', 'ota_1', 'vfs')" in res.output
-    assert vb.image.read_bytes()[OTA1:OTA1 + len(fw)] == fw
+    assert vb.image.read_bytes()[OTA1 : OTA1 + len(fw)] == fw
     assert run_ok(vb, status).running == "ota_1"
     assert run_ok(vb, status).running == "ota_0", "unconfirmed: rolled back"
     # update again, confirm on the trial boot: it stays

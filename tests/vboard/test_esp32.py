@@ -17,7 +17,7 @@ def test_partition_table_in_the_image_matches_the_board_config(make_board) -> No
     vb = make_board("esp32")
     cfg = vb.board
     assert cfg.partition_table_offset is not None
-    data = vb.image.read_bytes()[cfg.partition_table_offset:cfg.partition_table_offset + 0xC00]
+    data = vb.image.read_bytes()[cfg.partition_table_offset : cfg.partition_table_offset + 0xC00]
     entries = decode_partition_table(data)
     assert [(e[2], e[3], e[4]) for e in entries] == [(p.offset, p.size, p.name) for p in cfg.partitions]
     assert data.startswith(encode_partition_table(cfg.partitions))
@@ -29,7 +29,9 @@ def test_partition_table_in_the_image_matches_the_board_config(make_board) -> No
 
 def test_partitions_seen_from_micropython(make_board) -> None:
     vb = make_board("esp32")
-    res = run_ok(vb, """
+    res = run_ok(
+        vb,
+        """
 import esp32
 P = esp32.Partition
 print('RUNNING', P(P.RUNNING).info())
@@ -37,7 +39,8 @@ print('APPS', [p.info()[4] for p in P.find(P.TYPE_APP)])
 print('VFS', [p.info()[2:5] for p in P.find(P.TYPE_DATA, label='vfs')])
 print('NEXT', P(P.RUNNING).get_next_update().info()[4])
 print('BLOCKS', P('ota_1').ioctl(4, 0), P('ota_1').ioctl(5, 0))
-""")
+""",
+    )
     assert "RUNNING (0, 16, 65536, 1572864, 'ota_0', False)" in res.output
     assert "APPS ['ota_0', 'ota_1']" in res.output
     assert f"VFS [({vb.board.filesystem.offset}, {vb.board.filesystem.size}, 'vfs')]" in res.output
@@ -69,14 +72,20 @@ def test_soft_reset_keeps_the_running_app(make_board) -> None:
     vb = make_board("esp32")
     run_ok(vb, WRITE_APP_TO_NEXT)
     # set_boot chose ota_1, but until a hard reset ota_0 is still what runs.
-    res = run_ok(vb, "import esp32; print('RUN', esp32.Partition(esp32.Partition.RUNNING).info()[4])",
-                 reset="soft", running="ota_0")
+    res = run_ok(
+        vb,
+        "import esp32; print('RUN', esp32.Partition(esp32.Partition.RUNNING).info()[4])",
+        reset="soft",
+        running="ota_0",
+    )
     assert "RUN ota_0" in res.output
 
 
 def test_set_boot_refuses_an_image_that_is_not_bootable(make_board) -> None:
     vb = make_board("esp32")
-    res = run_ok(vb, """
+    res = run_ok(
+        vb,
+        """
 import esp32
 nxt = esp32.Partition('ota_1')
 nxt.ioctl(6, 0)  # erase its first block: no image magic
@@ -84,7 +93,8 @@ try:
     nxt.set_boot(); print('ACCEPTED')
 except OSError as e:
     print('REFUSED', e)
-""")
+""",
+    )
     assert "REFUSED" in res.output
     assert run_ok(vb, "pass").running == "ota_0"
 
@@ -135,8 +145,9 @@ def test_power_cut_during_an_update_keeps_the_confirmed_app(make_board) -> None:
     assert run_ok(vb, "import esp32\nesp32.Partition.mark_app_valid_cancel_rollback()").running == "ota_1"
     before = vb.image.with_suffix(".before")
     shutil.copyfile(vb.image, before)
-    counted = run_ok(vb, "import vboard\nprint('S', vboard.flash_ops())\n" + WRITE_APP_TO_NEXT +
-                     "print('E', vboard.flash_ops())")
+    counted = run_ok(
+        vb, "import vboard\nprint('S', vboard.flash_ops())\n" + WRITE_APP_TO_NEXT + "print('E', vboard.flash_ops())"
+    )
     start = int(counted.output.split("S ")[1].split()[0])
     end = int(counted.output.split("E ")[1].split()[0])
     assert end - start >= 3

@@ -12,7 +12,9 @@ SCRATCH = 0x40000  # inside the Pico W firmware area: free for these tests
 
 def test_program_only_clears_bits_and_erase_sets_them(make_board) -> None:
     vb = make_board("pico_w")
-    res = run_ok(vb, f"""
+    res = run_ok(
+        vb,
+        f"""
 import vboard
 f = vboard._flash
 b = bytearray(4)
@@ -23,7 +25,8 @@ f.program({SCRATCH}, b'\\x0f\\xff\\x0f\\xff')
 f.read({SCRATCH}, b); print('PROGRAMMED', b.hex())
 f.erase({SCRATCH}, 4096)
 f.read({SCRATCH}, b); print('REERASED', b.hex())
-""")
+""",
+    )
     assert "ERASED ffffffff" in res.output
     assert "PROGRAMMED 00f00fff" in res.output
     assert "REERASED ffffffff" in res.output
@@ -31,7 +34,9 @@ f.read({SCRATCH}, b); print('REERASED', b.hex())
 
 def test_out_of_range_and_misaligned_operations_fail(make_board) -> None:
     vb = make_board("pico_w")
-    res = run_ok(vb, """
+    res = run_ok(
+        vb,
+        """
 import vboard
 f = vboard._flash
 for op in (lambda: f.erase(100, 4096), lambda: f.program(f.size - 2, b'abcd'), lambda: f.read(-1, bytearray(1))):
@@ -39,7 +44,8 @@ for op in (lambda: f.erase(100, 4096), lambda: f.program(f.size - 2, b'abcd'), l
         op(); print('NOERROR')
     except OSError as e:
         print('OSERROR', e.args[0])
-""")
+""",
+    )
     assert res.output.count("OSERROR 22") == 3
 
 
@@ -47,7 +53,9 @@ def test_flash_and_littlefs_work_with_the_heap_locked(make_board) -> None:
     # littlefs calls the block device with the heap locked (e.g. when the GC
     # finaliser closes a file that was never closed): the flash must not allocate.
     vb = make_board("pico_w")
-    res = run_ok(vb, f"""
+    res = run_ok(
+        vb,
+        f"""
 import gc, micropython, vboard
 f = vboard._flash
 buf = bytearray(256)
@@ -66,7 +74,8 @@ print('LOCKED-OK', ok)
 open('leak.txt', 'w').write('closed by the finaliser')
 gc.collect()
 print(open('leak.txt').read())
-""")
+""",
+    )
     assert "LOCKED-OK True" in res.output
     assert "closed by the finaliser" in res.output
 
@@ -88,8 +97,8 @@ print('AFTER-CUT')
     assert "AFTER-CUT" not in cut.output
     image = vb.image.read_bytes()
     # The torn program reached the first half of the page only.
-    assert image[SCRATCH:SCRATCH + 128] == bytes(128)
-    assert image[SCRATCH + 128:SCRATCH + 256] == b"\xff" * 128
+    assert image[SCRATCH : SCRATCH + 128] == bytes(128)
+    assert image[SCRATCH + 128 : SCRATCH + 256] == b"\xff" * 128
 
 
 def test_a_torn_erase_leaves_half_a_sector(make_board) -> None:
@@ -100,8 +109,8 @@ def test_a_torn_erase_leaves_half_a_sector(make_board) -> None:
     cut = runner.boot(vb, script=f"import vboard\nvboard._flash.erase({SCRATCH}, 4096)", cut_at=start + 1)
     assert cut.ended == runner.POWER_CUT
     image = vb.image.read_bytes()
-    assert image[SCRATCH:SCRATCH + 2048] == b"\xff" * 2048
-    assert image[SCRATCH + 2048:SCRATCH + 4096] == bytes(2048)
+    assert image[SCRATCH : SCRATCH + 2048] == b"\xff" * 2048
+    assert image[SCRATCH + 2048 : SCRATCH + 4096] == bytes(2048)
 
 
 @pytest.mark.parametrize(("board", "bdev"), [("esp32", "esp32.Partition('ota_1')"), ("pico_w", "rp2.Flash()")])
@@ -109,8 +118,10 @@ def test_the_ports_block_devices_work_with_the_heap_locked(make_board, board: st
     # littlefs mounts these (flashbdev.bdev on ESP32, rp2.Flash() on rp2), so the same rule holds.
     vb = make_board(board)
     last = 383 if board == "esp32" else 211  # a block at the end, away from the filesystem's first blocks
-    res = run_ok(vb, f"""
-import micropython, {bdev.split('.')[0]}
+    res = run_ok(
+        vb,
+        f"""
+import micropython, {bdev.split(".")[0]}
 d = {bdev}
 buf = bytearray(256)
 data = bytes(range(256))
@@ -125,5 +136,6 @@ try:
 finally:
     micropython.heap_unlock()
 print('LOCKED-OK', ok, buf == data)
-""")
+""",
+    )
     assert "LOCKED-OK True True" in res.output

@@ -24,9 +24,12 @@ def test_host_image_boots_and_board_writes_come_back(tmp_path: Path, board: str)
     res = runner.boot(vb)
     assert res.ended == runner.EXIT and not res.formatted, res.output
     assert "MAIN from a host-built image" in res.output
-    check = run_ok(vb, "import hashlib, binascii\n"
-                       "print('SHA', binascii.hexlify(hashlib.sha256(open('data.bin','rb').read()).digest()))\n"
-                       "with open('written_on_board.txt', 'w') as f:\n f.write('hello host')")
+    check = run_ok(
+        vb,
+        "import hashlib, binascii\n"
+        "print('SHA', binascii.hexlify(hashlib.sha256(open('data.bin','rb').read()).digest()))\n"
+        "with open('written_on_board.txt', 'w') as f:\n f.write('hello host')",
+    )
     import hashlib
 
     assert hashlib.sha256(blob).hexdigest() in check.output

@@ -35,7 +35,7 @@ def test_markers_split_across_reads_never_reach_the_user() -> None:
     seen = b""
     stream = b"a" + P.INIT_MARK + b"b" + P.READY_MARK + UNIX_BANNER + b"c"
     for i in range(len(stream)):
-        seen += r.from_board(stream[i:i + 1]).to_user
+        seen += r.from_board(stream[i : i + 1]).to_user
     assert seen == b"ab" + BANNER + relay.PROMPT + b"c"
 
 

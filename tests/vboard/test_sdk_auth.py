@@ -119,11 +119,7 @@ def test_power_cut_anywhere_in_a_password_change(sdk_board: SdkBoard) -> None:
     # Old or new password, exactly one of them, after a cut at any write.
     board = _provisioned(sdk_board)
     new = "brand-New-pass-42"
-    probe = (
-        "from sbd import auth\n"
-        f"print('OLD', auth.check({PASSWORD!r}))\n"
-        f"print('NEW', auth.check({new!r}))\n"
-    )
+    probe = f"from sbd import auth\nprint('OLD', auth.check({PASSWORD!r}))\nprint('NEW', auth.check({new!r}))\n"
     seen = set()
 
     def check(b: SdkBoard, res: runner.BootResult) -> None:

@@ -59,8 +59,11 @@ def test_binary_copy_both_ways_is_exact(served, tmp_path: Path) -> None:
     blob = bytes((i * 7 + 3) % 256 for i in range(40_000))
     (tmp_path / "blob.bin").write_bytes(blob)
     mpr(port, "fs", "cp", str(tmp_path / "blob.bin"), ":blob.bin")
-    out = mpr(port, "exec", "import hashlib, binascii\n"
-                            "print(binascii.hexlify(hashlib.sha256(open('blob.bin','rb').read()).digest()))")
+    out = mpr(
+        port,
+        "exec",
+        "import hashlib, binascii\nprint(binascii.hexlify(hashlib.sha256(open('blob.bin','rb').read()).digest()))",
+    )
     assert hashlib.sha256(blob).hexdigest() in out
     mpr(port, "fs", "cp", ":blob.bin", str(tmp_path / "back.bin"))
     assert (tmp_path / "back.bin").read_bytes() == blob
@@ -68,8 +71,12 @@ def test_binary_copy_both_ways_is_exact(served, tmp_path: Path) -> None:
 
 def test_soft_reset_without_resume_reruns_boot_py(make_board) -> None:
     vb = make_board("pico_w")
-    put(vb, "boot.py", "n = 0\ntry:\n    n = int(open('count').read())\nexcept OSError:\n    pass\n"
-                       "with open('count', 'w') as f:\n    f.write(str(n + 1))\n")
+    put(
+        vb,
+        "boot.py",
+        "n = 0\ntry:\n    n = int(open('count').read())\nexcept OSError:\n    pass\n"
+        "with open('count', 'w') as f:\n    f.write(str(n + 1))\n",
+    )
     port = serial.start_background(vb)
     try:
         before = int(mpr(port, "exec", "print(open('count').read())").split()[0])
@@ -79,8 +86,9 @@ def test_soft_reset_without_resume_reruns_boot_py(make_board) -> None:
         assert vb.state()["boots"] == boots + 1, "the soft reset restarted the interpreter"
         # resume keeps the interpreter (x survives); another soft reset does not
         assert mpr(port, "exec", "print(x)").split() == ["1"]
-        again = subprocess.run([MPREMOTE, "connect", port, "exec", "print(x)"], capture_output=True, text=True,
-                               timeout=60)
+        again = subprocess.run(
+            [MPREMOTE, "connect", port, "exec", "print(x)"], capture_output=True, text=True, timeout=60
+        )
         assert "NameError" in again.stdout + again.stderr
         # and the board is still there on the same pty
         assert "boot.py" in mpr(port, "fs", "ls")
@@ -204,8 +212,10 @@ def _wait_stopped(vb: store.VBoard, limit: float = 60) -> bool:
 def test_server_started_for_a_job_stops_when_the_job_dies(make_board) -> None:
     vb = make_board("pico_w")
     # A short-lived "job" (like a deploy killed half-way) starts a tied server, then dies.
-    code = ("from sbdtools.vboard import store, serial; "
-            f"print(serial.start_background(store.get({vb.name!r}), tied_to_caller=True))")
+    code = (
+        "from sbdtools.vboard import store, serial; "
+        f"print(serial.start_background(store.get({vb.name!r}), tied_to_caller=True))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.startswith("/dev/pts/"), out.stderr
     assert _wait_stopped(vb), "the server outlived the job that started it"
@@ -284,11 +294,11 @@ def test_a_halted_esp32_prints_its_warning_and_ctrl_c_reaches_the_repl(make_boar
     with open(vb.image, "r+b") as f:
         f.seek(fs.offset)
         f.write(b"\x55" * 8192)
-    before = vb.image.read_bytes()[fs.offset:fs.offset + fs.size]
+    before = vb.image.read_bytes()[fs.offset : fs.offset + fs.size]
     with console(vb) as fd:
         _read_until(fd, b"filesystem appears to be corrupted")
         os.write(fd, b"\x03")
         _read_until(fd, b">>> ")
         os.write(fd, b"import os; print('LS', os.listdir('/'))\r")
         assert b"LS []" in _read_until(fd, b"LS []"), "nothing is mounted"
-    assert vb.image.read_bytes()[fs.offset:fs.offset + fs.size] == before, "the data is intact"
+    assert vb.image.read_bytes()[fs.offset : fs.offset + fs.size] == before, "the data is intact"

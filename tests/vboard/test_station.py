@@ -63,8 +63,9 @@ def test_one_board_end_to_end(make_sdk_board: Callable[..., SdkBoard], tmp_path:
     db_path = tmp_path / "f.db"
     key = escrow.generate_key()
     with factorydb.open_db(str(db_path)) as db:
-        (out,) = station.provision_many(station.VBoardLink, ["e1"], db, PRODUCT,
-                                        _opts(tmp_path, escrow_key=key.public_key()))
+        (out,) = station.provision_many(
+            station.VBoardLink, ["e1"], db, PRODUCT, _opts(tmp_path, escrow_key=key.public_key())
+        )
         assert out.ok, out.error
         assert out.action == "new" and not out.sdk_deployed and out.password
         row = factorydb.get_board(db, out.unique_id or "")
@@ -114,8 +115,9 @@ def test_already_provisioned_needs_reprovision(make_sdk_board: Callable[..., Sdk
     assert _password_works(board, redo.password or "")
 
 
-def test_a_record_this_database_does_not_know_is_not_replaced(make_sdk_board: Callable[..., SdkBoard],
-                                                                tmp_path: Path) -> None:
+def test_a_record_this_database_does_not_know_is_not_replaced(
+    make_sdk_board: Callable[..., SdkBoard], tmp_path: Path
+) -> None:
     board = make_sdk_board(name="k1")
     with factorydb.open_db(str(tmp_path / "a.db")) as db:
         (first,) = station.provision_many(station.VBoardLink, ["k1"], db, PRODUCT, _opts(tmp_path))
@@ -126,8 +128,7 @@ def test_a_record_this_database_does_not_know_is_not_replaced(make_sdk_board: Ca
     assert _password_works(board, first.password or "")
 
 
-def test_failure_after_the_record_then_rerun_redoes_it(make_sdk_board: Callable[..., SdkBoard],
-                                                       tmp_path: Path) -> None:
+def test_failure_after_the_record_then_rerun_redoes_it(make_sdk_board: Callable[..., SdkBoard], tmp_path: Path) -> None:
     board = make_sdk_board(name="h1")
     with factorydb.open_db(str(tmp_path / "f.db")) as db:
         link = CuttingLink("h1", fail_self_test=True)
@@ -146,8 +147,9 @@ def test_failure_after_the_record_then_rerun_redoes_it(make_sdk_board: Callable[
 
 
 @pytest.mark.parametrize("cut", [1, 3, 6])
-def test_power_cut_while_the_record_is_written(make_sdk_board: Callable[..., SdkBoard], tmp_path: Path,
-                                               cut: int) -> None:
+def test_power_cut_while_the_record_is_written(
+    make_sdk_board: Callable[..., SdkBoard], tmp_path: Path, cut: int
+) -> None:
     board = make_sdk_board(name="c1")
     with factorydb.open_db(str(tmp_path / "f.db")) as db:
         link = CuttingLink("c1", cut_in_provision=cut)
@@ -165,8 +167,9 @@ def test_power_cut_while_the_record_is_written(make_sdk_board: Callable[..., Sdk
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_batch_of_eight_one_failing_one_cut(make_sdk_board: Callable[..., SdkBoard], tmp_path: Path,
-                                            request: pytest.FixtureRequest, backend: str) -> None:
+def test_batch_of_eight_one_failing_one_cut(
+    make_sdk_board: Callable[..., SdkBoard], tmp_path: Path, request: pytest.FixtureRequest, backend: str
+) -> None:
     url = str(tmp_path / "f.db") if backend == "sqlite" else str(request.getfixturevalue("pg_url"))
     names = [f"b{i}" for i in range(8)]
     boards = {n: make_sdk_board("esp32" if i % 2 else "pico_w", name=n) for i, n in enumerate(names)}
@@ -176,8 +179,9 @@ def test_batch_of_eight_one_failing_one_cut(make_sdk_board: Callable[..., SdkBoa
 
     seen: list[tuple[str, str]] = []
     with factorydb.open_db(url) as db:
-        first = station.provision_many(open_link, names, db, PRODUCT, _opts(tmp_path), jobs=8,
-                                       progress=lambda t, s: seen.append((t, s)))
+        first = station.provision_many(
+            open_link, names, db, PRODUCT, _opts(tmp_path), jobs=8, progress=lambda t, s: seen.append((t, s))
+        )
         by = {o.target: o for o in first}
         assert not by["b3"].ok and not by["b5"].ok
         assert all(by[n].ok for n in names if n not in ("b3", "b5")), [o.error for o in first]
@@ -232,17 +236,40 @@ def _sbd(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 BASE = ("--model", "Acme Sensor", "--support-end", "2031-12-31", "--disclosure", "security@acme.example")
 
 
-def test_cli_json_never_shows_the_password_unless_asked(make_sdk_board: Callable[..., SdkBoard], tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_json_never_shows_the_password_unless_asked(
+    make_sdk_board: Callable[..., SdkBoard], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     make_sdk_board(name="j1")
     make_sdk_board(name="j2")
-    code, out, err = _sbd(capsys, "provision", "--vboard", "j1", *BASE, "--db", str(tmp_path / "f.db"),
-                          "--new-db", "--labels", str(tmp_path / "l"), "--json")
+    code, out, err = _sbd(
+        capsys,
+        "provision",
+        "--vboard",
+        "j1",
+        *BASE,
+        "--db",
+        str(tmp_path / "f.db"),
+        "--new-db",
+        "--labels",
+        str(tmp_path / "l"),
+        "--json",
+    )
     assert code == 0, err
     (doc,) = json.loads(out)
     assert doc["ok"] and "password" not in doc
-    code, out, err = _sbd(capsys, "provision", "--vboard", "j2", *BASE, "--db", str(tmp_path / "f.db"),
-                          "--labels", str(tmp_path / "l"), "--json", "--show-passwords")
+    code, out, err = _sbd(
+        capsys,
+        "provision",
+        "--vboard",
+        "j2",
+        *BASE,
+        "--db",
+        str(tmp_path / "f.db"),
+        "--labels",
+        str(tmp_path / "l"),
+        "--json",
+        "--show-passwords",
+    )
     assert code == 0, err
     (doc,) = json.loads(out)
     assert station.passwords.is_generated_form(doc["password"])
@@ -258,8 +285,9 @@ def test_cli_json_never_shows_the_password_unless_asked(make_sdk_board: Callable
         (("--port", "/dev/sbd-no-such-port", "--board", "pico_w"), "sbd doctor"),
     ],
 )
-def test_cli_bad_input_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                          args: tuple[str, ...], message: str) -> None:
+def test_cli_bad_input_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+) -> None:
     args = tuple(a.replace("{tmp}", str(tmp_path)) for a in args)
     base = dict(zip(BASE[::2], BASE[1::2], strict=True))
     base.update({"--db": str(tmp_path / "f.db"), "--labels": str(tmp_path / "l")})

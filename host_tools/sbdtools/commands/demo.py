@@ -89,5 +89,7 @@ def cli(board: str, name: str) -> None:
     say(f"[6/{STEPS}] logging in: the right password, three wrong ones, then the right one again")
     right = done.password
     _boot(vb, LOGIN.format(tries=[right, "admin", "password", "12345678", right]))
-    say(f"done. The label is in {out_dir / 'labels'}. Try: sbd vboard serial {name}, then "
-        "mpremote connect <pty> resume repl")
+    say(
+        f"done. The label is in {out_dir / 'labels'}. Try: sbd vboard serial {name}, then "
+        "mpremote connect <pty> resume repl"
+    )

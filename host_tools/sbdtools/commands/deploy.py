@@ -37,8 +37,11 @@ def _deploy(port: str, arch: str | None, app: Path | None, with_sdk: bool, show_
 
 
 @click.command("deploy")
-@click.option("--app", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="App folder (with main.py) to put on the board.")
+@click.option(
+    "--app",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="App folder (with main.py) to put on the board.",
+)
 @click.option("--port", help="Serial port of a real board (e.g. /dev/ttyACM0).")
 @click.option("--board", help=f"Board type of --port: {', '.join(boards.names())} (sets the mpy architecture).")
 @click.option("--vboard", "vboard_name", help="Deploy to this virtual board instead of a serial port.")

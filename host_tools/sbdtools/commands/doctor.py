@@ -44,10 +44,12 @@ def cli(as_json: bool) -> None:
             console.print(line)
         bad = sum(c.status == "fail" for c in checks)
         warn = sum(c.status == "warn" for c in checks)
-        console.print(Text(
-            f"{bad} failed, {warn} warnings, {len(checks) - bad - warn} ok",
-            style="bold red" if bad else "green",
-        ))
+        console.print(
+            Text(
+                f"{bad} failed, {warn} warnings, {len(checks) - bad - warn} ok",
+                style="bold red" if bad else "green",
+            )
+        )
     if doctor.failed(checks):
         # SystemExit, not click's Exit: cli.main runs click with standalone_mode=False, where
         # an Exit(1) becomes a return value and the process would still exit 0.

@@ -15,8 +15,9 @@ _MAX_IMAGE = 64 * 1024 * 1024
 
 
 def _board_opt(f: click.decorators.FC) -> click.decorators.FC:
-    return click.option("--board", required=True,
-                        help=f"Board whose filesystem geometry to use: {', '.join(boards.names())}.")(f)
+    return click.option(
+        "--board", required=True, help=f"Board whose filesystem geometry to use: {', '.join(boards.names())}."
+    )(f)
 
 
 def _read(path: Path, *, whole_flash: bool, board: boards.BoardConfig) -> bytes:
@@ -44,8 +45,10 @@ def build_cmd(src: Path, out: Path, board: str) -> None:
     tmp.write_bytes(image)
     tmp.replace(out)
     used = fsimage.image_usage(image, cfg)
-    click.echo(f"{out}: {len(image)} bytes for {cfg.name} at flash offset {cfg.filesystem.offset:#x}; "
-               f"{used.used} of {used.total} bytes used")
+    click.echo(
+        f"{out}: {len(image)} bytes for {cfg.name} at flash offset {cfg.filesystem.offset:#x}; "
+        f"{used.used} of {used.total} bytes used"
+    )
 
 
 @cli.command("ls")

@@ -34,6 +34,8 @@ def _parse_uid(value: str | None) -> bytes | None:
 
 
 MAX_SCRIPT_BYTES = 1024 * 1024
+
+
 class _Timeout(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
     """Seconds, finite and within bounds (FloatRange lets NaN through)."""
 
@@ -101,18 +103,24 @@ def cli() -> None:
 
 @cli.command("new")
 @click.argument("name")
-@click.option("--board", "board", default="pico_w", show_default=True, type=click.Choice(boards.names()),
-              help="Board to emulate.")
+@click.option(
+    "--board", "board", default="pico_w", show_default=True, type=click.Choice(boards.names()), help="Board to emulate."
+)
 @click.option("--uid", help="Unique id in hex (default: random; 6 bytes on ESP32, 8 on Pico).")
 @click.option("--heap", type=int, help="Heap for Python in bytes (default: the board's real heap).")
 @click.option("--force", is_flag=True, help="Replace a board of the same name.")
-@click.option("--fs-from", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Start with a filesystem built on the host from this folder.")
+@click.option(
+    "--fs-from",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Start with a filesystem built on the host from this folder.",
+)
 def new_cmd(name: str, board: str, uid: str | None, heap: int | None, force: bool, fs_from: Path | None) -> None:
     """Create a virtual board NAME with erased flash laid out like BOARD."""
     vb = store.create(name, board, uid=_parse_uid(uid), heap=heap, force=force, fs_from=fs_from)
-    click.echo(f"created virtual board {vb.name}: {vb.board.title}, unique id {vb.uid.hex()}, "
-               f"heap {vb.heap // 1024} KiB, flash image {vb.image}")
+    click.echo(
+        f"created virtual board {vb.name}: {vb.board.title}, unique id {vb.uid.hex()}, "
+        f"heap {vb.heap // 1024} KiB, flash image {vb.image}"
+    )
     click.echo(f"next: `sbd vboard serial {vb.name}` to reach it with mpremote, or `sbd vboard run {vb.name}`")
 
 
@@ -139,8 +147,9 @@ def rm_cmd(name: str) -> None:
 
 @cli.command("run")
 @click.argument("name")
-@click.option("--timeout", type=_TIMEOUT, default=60.0, show_default=True,
-              help="Power the board off after this many seconds.")
+@click.option(
+    "--timeout", type=_TIMEOUT, default=60.0, show_default=True, help="Power the board off after this many seconds."
+)
 def run_cmd(name: str, timeout: float) -> None:
     """Power on NAME: run boot.py then main.py and show their output.
 
@@ -155,12 +164,18 @@ def run_cmd(name: str, timeout: float) -> None:
 @cli.command("exec")
 @click.argument("name")
 @click.argument("code", required=False)
-@click.option("-f", "--file", "file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Run this host file instead of CODE.")
-@click.option("--cut-at", type=click.IntRange(min=0), default=0,
-              help="Cut power at this flash program/erase operation (counted from power-on).")
-@click.option("--timeout", type=_TIMEOUT, default=60.0, show_default=True,
-              help="Power the board off after this many seconds.")
+@click.option(
+    "-f", "--file", "file", type=click.Path(dir_okay=False, path_type=Path), help="Run this host file instead of CODE."
+)
+@click.option(
+    "--cut-at",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Cut power at this flash program/erase operation (counted from power-on).",
+)
+@click.option(
+    "--timeout", type=_TIMEOUT, default=60.0, show_default=True, help="Power the board off after this many seconds."
+)
 def exec_cmd(name: str, code: str | None, file: Path | None, cut_at: int, timeout: float) -> None:
     """Power on NAME, run boot.py, then CODE (or --file) in place of main.py.
 
@@ -180,8 +195,7 @@ def _report(vb: store.VBoard, res: runner.BootResult, *, quiet_ok: bool = False)
     if res.formatted:
         click.echo(f"vboard {vb.name}: the filesystem was blank or unreadable and was formatted", err=True)
     if res.halted:
-        click.echo(f"vboard {vb.name}: the filesystem is corrupt; the board halted (as the ESP32 port does)",
-                   err=True)
+        click.echo(f"vboard {vb.name}: the filesystem is corrupt; the board halted (as the ESP32 port does)", err=True)
     ops = f"; flash operations since power-on: {res.end_ops}" if res.end_ops is not None else ""
     if res.ended == runner.EXIT and res.uncaught:
         # The traceback is in the output already; scripts and CI must see the failure.
@@ -205,8 +219,12 @@ def serial_cmd(name: str, foreground: bool) -> None:
     """
     vb = store.get(name)
     if foreground:
-        serial.serve_forever(vb, on_ready=lambda p: click.echo(
-            f"serving {name} on {p}; try: mpremote connect {p} resume fs ls   (Ctrl-C to stop)"))
+        serial.serve_forever(
+            vb,
+            on_ready=lambda p: click.echo(
+                f"serving {name} on {p}; try: mpremote connect {p} resume fs ls   (Ctrl-C to stop)"
+            ),
+        )
         return
     path = serial.start_background(vb)
     click.echo(path)

@@ -313,9 +313,7 @@ class FactoryDB:
                 "this Python's SQLite is %s; the factory database needs 3.35 or newer" % sqlite3.sqlite_version
             )
         try:
-            conn = sqlite3.connect(
-                path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
+            conn = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
             # WAL: one fsync per commit and readers never block the writer;
             # synchronous=FULL: a commit survives a power cut.
             conn.execute("PRAGMA journal_mode=WAL")

@@ -39,9 +39,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             # one for event ids ('events').  Allocation is UPDATE ... RETURNING
             # inside the caller's transaction, so the row lock serialises
             # stations and a rolled-back transaction gives its number back.
-            "CREATE TABLE counters ("
-            " name TEXT PRIMARY KEY,"
-            " next_value BIGINT NOT NULL CHECK (next_value >= 1))",
+            "CREATE TABLE counters ( name TEXT PRIMARY KEY, next_value BIGINT NOT NULL CHECK (next_value >= 1))",
             # One row per board, keyed by the board's unique id (hex).  Never a
             # password: escrow is the password sealed to the vendor's public
             # key (base64), recoverable only with the private key.

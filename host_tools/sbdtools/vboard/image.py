@@ -25,8 +25,17 @@ APP_MAGIC = 0xE9
 TYPES = {"app": 0x00, "data": 0x01}
 SUBTYPES = {
     "app": {"factory": 0x00, **{f"ota_{i}": 0x10 + i for i in range(16)}, "test": 0x20},
-    "data": {"ota": 0x00, "phy": 0x01, "nvs": 0x02, "coredump": 0x03, "nvs_keys": 0x04,
-             "efuse": 0x05, "fat": 0x81, "spiffs": 0x82, "littlefs": 0x83},
+    "data": {
+        "ota": 0x00,
+        "phy": 0x01,
+        "nvs": 0x02,
+        "coredump": 0x03,
+        "nvs_keys": 0x04,
+        "efuse": 0x05,
+        "fat": 0x81,
+        "spiffs": 0x82,
+        "littlefs": 0x83,
+    },
 }
 FIRMWARE_MARKER = b"SBD-VBOARD-FIRMWARE placeholder: the unix port runs in its place\n"
 
@@ -38,8 +47,9 @@ def encode_partition_table(parts: tuple[Partition, ...]) -> bytes:
         label = p.name.encode()
         if len(label) > 16:
             raise ValueError(f"partition label {p.name!r} longer than 16 bytes")
-        out += PT_ENTRY.pack(PT_MAGIC, TYPES[p.type], SUBTYPES[p.type][p.subtype], p.offset, p.size,
-                             label.ljust(16, b"\0"), 0)
+        out += PT_ENTRY.pack(
+            PT_MAGIC, TYPES[p.type], SUBTYPES[p.type][p.subtype], p.offset, p.size, label.ljust(16, b"\0"), 0
+        )
     md5 = hashlib.md5(bytes(out), usedforsecurity=False).digest()
     out += struct.pack("<H", PT_MD5_MAGIC) + b"\xff" * 14 + md5
     if len(out) > PT_MAX_LEN:
@@ -53,7 +63,7 @@ def decode_partition_table(data: bytes) -> list[tuple[int, int, int, int, str]]:
     for i in range(0, min(len(data), PT_MAX_LEN), 32):
         magic = struct.unpack_from("<H", data, i)[0]
         if magic == PT_MD5_MAGIC:
-            if hashlib.md5(data[:i], usedforsecurity=False).digest() != data[i + 16:i + 32]:
+            if hashlib.md5(data[:i], usedforsecurity=False).digest() != data[i + 16 : i + 32]:
                 raise ValueError("partition table MD5 mismatch")
             return entries
         if magic != PT_MAGIC:
@@ -81,8 +91,10 @@ def placeholder_app(chip: str = "esp32", version: str = "vboard", *, hash_append
     img.entrypoint = _IRAM[chip]
     text = FIRMWARE_MARKER + version.encode() + b"\n"
     text += b"\0" * (-len(text) % 4)
-    img.segments = [ELFSection(b".dram0.data", _DRAM[chip], text, 0),
-                    ELFSection(b".iram0.text", _IRAM[chip], bytes(64), 0)]
+    img.segments = [
+        ELFSection(b".dram0.data", _DRAM[chip], text, 0),
+        ELFSection(b".iram0.text", _IRAM[chip], bytes(64), 0),
+    ]
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "app.bin"
         img.save(str(path))

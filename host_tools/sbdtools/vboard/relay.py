@@ -42,7 +42,7 @@ def split_at_marker(buf: bytes, marker: bytes) -> tuple[bytes, bytes, bool]:
     output (a prompt, a partial line) is never held up waiting for more."""
     i = buf.find(marker)
     if i >= 0:
-        return buf[:i], buf[i + len(marker):], True
+        return buf[:i], buf[i + len(marker) :], True
     # The earliest place in the tail where the marker could be starting (a
     # marker may contain its own first byte again, as ours do: \x00...\x00).
     j = buf.find(marker[:1], max(0, len(buf) - len(marker) + 1))
@@ -69,7 +69,7 @@ class Relay:
         self.banner = banner
         self.phase = INIT
         self.pending = b""  # user input held back
-        self.buf = b""      # board output not yet passed on
+        self.buf = b""  # board output not yet passed on
         self.raw_mode = raw  # the REPL mode the host last asked for (Ctrl-A / Ctrl-B)
 
     def wants_input(self) -> bool:
@@ -120,7 +120,7 @@ class Relay:
                 j = self.buf.find(PROMPT)
                 if j < 0:
                     break
-                self.buf = self.buf[j + len(PROMPT):]
+                self.buf = self.buf[j + len(PROMPT) :]
                 self.phase = REPL
                 if self.raw:
                     # Back into the raw REPL, as a board does after a soft

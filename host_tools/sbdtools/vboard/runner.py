@@ -46,13 +46,13 @@ CRASH_RESET_CAUSE = {"esp32": HARD_RESET, "rp2": PWRON_RESET}
 CPU_FREQ = {"esp32": 160_000_000, "esp32s3": 240_000_000, "rp2040": 125_000_000, "rp2350": 150_000_000}
 
 # How a board process ended.
-EXIT = "exit"                # main.py / the script returned, or Ctrl-D at the REPL
-POWER_CUT = "power_cut"      # SIGKILL: an injected cut or a kill from outside
+EXIT = "exit"  # main.py / the script returned, or Ctrl-D at the REPL
+POWER_CUT = "power_cut"  # SIGKILL: an injected cut or a kill from outside
 HARD_RESET_REQ = "hard_reset"  # machine.reset()
 SOFT_RESET_REQ = "soft_reset"  # machine.soft_reset(), SystemExit from main.py
-WATCHDOG = "watchdog"        # the WDT deadline passed
-TIMEOUT = "timeout"          # the host gave up waiting
-CRASH = "crash"              # the interpreter died another way
+WATCHDOG = "watchdog"  # the WDT deadline passed
+TIMEOUT = "timeout"  # the host gave up waiting
+CRASH = "crash"  # the interpreter died another way
 
 
 def micropython_binary() -> str:
@@ -80,31 +80,41 @@ def child_command(vb: VBoard, *, interactive: bool) -> list[str]:
     return cmd
 
 
-def child_env(vb: VBoard, *, mode: str, cause: int, reset: str = P.RESET_HARD, running: str = "",
-              cut_at: int = 0, script: Path | None = None) -> dict[str, str]:
+def child_env(
+    vb: VBoard,
+    *,
+    mode: str,
+    cause: int,
+    reset: str = P.RESET_HARD,
+    running: str = "",
+    cut_at: int = 0,
+    script: Path | None = None,
+) -> dict[str, str]:
     cfg = vb.board
     if mode not in P.MODES or reset not in (P.RESET_HARD, P.RESET_SOFT):
         raise VBoardError(f"bad board mode {mode!r} / reset {reset!r}")
     env = {k: v for k, v in os.environ.items() if not k.startswith((P.ENV_PREFIX, "MICROPY"))}
-    env.update({
-        "MICROPYPATH": str(DEVICE_DIR),
-        P.ENV_IMAGE: str(vb.image),
-        P.ENV_FLASH_SIZE: str(cfg.flash_size),
-        P.ENV_FAMILY: cfg.family,
-        P.ENV_CHIP: cfg.chip,
-        P.ENV_BOARD: cfg.name,
-        P.ENV_FS: f"{cfg.filesystem.offset}:{cfg.filesystem.size}:{cfg.filesystem.prog_size}",
-        P.ENV_PT: str(cfg.partition_table_offset or 0),
-        P.ENV_UID: vb.uid.hex(),
-        P.ENV_CAUSE: str(cause),
-        P.ENV_FREQ: str(CPU_FREQ.get(cfg.chip, 0)),
-        P.ENV_RESET: reset,
-        P.ENV_RUNNING: running,
-        P.ENV_MODE: mode,
-        P.ENV_CUT_AT: str(cut_at),
-        P.ENV_RTC: str(vb.rtc),
-        P.ENV_WDT: str(vb.wdt),
-    })
+    env.update(
+        {
+            "MICROPYPATH": str(DEVICE_DIR),
+            P.ENV_IMAGE: str(vb.image),
+            P.ENV_FLASH_SIZE: str(cfg.flash_size),
+            P.ENV_FAMILY: cfg.family,
+            P.ENV_CHIP: cfg.chip,
+            P.ENV_BOARD: cfg.name,
+            P.ENV_FS: f"{cfg.filesystem.offset}:{cfg.filesystem.size}:{cfg.filesystem.prog_size}",
+            P.ENV_PT: str(cfg.partition_table_offset or 0),
+            P.ENV_UID: vb.uid.hex(),
+            P.ENV_CAUSE: str(cause),
+            P.ENV_FREQ: str(CPU_FREQ.get(cfg.chip, 0)),
+            P.ENV_RESET: reset,
+            P.ENV_RUNNING: running,
+            P.ENV_MODE: mode,
+            P.ENV_CUT_AT: str(cut_at),
+            P.ENV_RTC: str(vb.rtc),
+            P.ENV_WDT: str(vb.wdt),
+        }
+    )
     if script is not None:
         env[P.ENV_EXEC] = str(script)
     return env
@@ -184,12 +194,20 @@ class BootResult:
     boot_ops: int | None
     end_ops: int | None
     uncaught: bool = False  # the script / main.py ended in an uncaught exception
-    halted: bool = False    # the ROM stopped on a corrupt filesystem (ESP32)
+    halted: bool = False  # the ROM stopped on a corrupt filesystem (ESP32)
 
 
-def boot(vb: VBoard, *, script: str | None = None, cut_at: int = 0, cause: int = PWRON_RESET,
-         reset: str = P.RESET_HARD, running: str = "", timeout: float = 120.0,
-         on_output: Callable[[bytes], None] | None = None) -> BootResult:
+def boot(
+    vb: VBoard,
+    *,
+    script: str | None = None,
+    cut_at: int = 0,
+    cause: int = PWRON_RESET,
+    reset: str = P.RESET_HARD,
+    running: str = "",
+    timeout: float = 120.0,
+    on_output: Callable[[bytes], None] | None = None,
+) -> BootResult:
     """One power-on: boot.py, then main.py (or `script` in its place).
 
     Holds the board's lock for the whole run.  `cut_at` > 0 cuts power at
@@ -202,16 +220,29 @@ def boot(vb: VBoard, *, script: str | None = None, cut_at: int = 0, cause: int =
         if script is not None:
             script_path = vb.dir / "exec.py"
             script_path.write_text(script)
-        env = child_env(vb, mode=P.MODE_EXEC if script is not None else P.MODE_RUN, cause=cause, reset=reset,
-                        running=running, cut_at=cut_at, script=script_path)
+        env = child_env(
+            vb,
+            mode=P.MODE_EXEC if script is not None else P.MODE_RUN,
+            cause=cause,
+            reset=reset,
+            running=running,
+            cut_at=cut_at,
+            script=script_path,
+        )
         try:
             vb.rtc.unlink()
         except FileNotFoundError:
             pass
         wd = Watchdog(vb, disarm=reset != P.RESET_SOFT)
-        proc = subprocess.Popen(child_command(vb, interactive=False), env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=die_with_parent)
+        proc = subprocess.Popen(
+            child_command(vb, interactive=False),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
         try:
             return _supervise(vb, proc, wd, timeout, on_output)
         finally:
@@ -223,8 +254,9 @@ def boot(vb: VBoard, *, script: str | None = None, cut_at: int = 0, cause: int =
             wd.stop()
 
 
-def _supervise(vb: VBoard, proc: subprocess.Popen[bytes], wd: Watchdog, timeout: float,
-               on_output: Callable[[bytes], None] | None) -> BootResult:
+def _supervise(
+    vb: VBoard, proc: subprocess.Popen[bytes], wd: Watchdog, timeout: float, on_output: Callable[[bytes], None] | None
+) -> BootResult:
     wd.start(proc)
     chunks: list[bytes] = []
     timed_out = False

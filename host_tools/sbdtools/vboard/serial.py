@@ -92,8 +92,10 @@ class Server:
 
     def banner(self) -> bytes:
         cfg = self.vb.board
-        return (f"MicroPython (unix port) on sbd virtual board {self.vb.name}; {cfg.title}\r\n"
-                'Type "help()" for more information.\r\n').encode()
+        return (
+            f"MicroPython (unix port) on sbd virtual board {self.vb.name}; {cfg.title}\r\n"
+            'Type "help()" for more information.\r\n'
+        ).encode()
 
     def run_once(self, *, raw: bool, cause: int, reset: str, running: str) -> tuple[str, bool, str]:
         """One life of the board process: returns (how it ended, raw REPL active, running app).
@@ -101,14 +103,22 @@ class Server:
         The phases live in relay.Relay (no IO); this loop only moves bytes
         between the two ptys and carries out what the relay says."""
         vb = self.vb
-        env = runner.child_env(vb, mode=P.MODE_RAW if raw else P.MODE_FRIENDLY, cause=cause, reset=reset,
-                               running=running)
+        env = runner.child_env(
+            vb, mode=P.MODE_RAW if raw else P.MODE_FRIENDLY, cause=cause, reset=reset, running=running
+        )
         with contextlib.suppress(FileNotFoundError):
             vb.rtc.unlink()
         master, slave = _child_tty()
         wd = runner.Watchdog(vb, disarm=reset != P.RESET_SOFT)
-        proc = subprocess.Popen(runner.child_command(vb, interactive=True), env=env, stdin=slave, stdout=slave,
-                                stderr=slave, start_new_session=True, preexec_fn=_child_setup)
+        proc = subprocess.Popen(
+            runner.child_command(vb, interactive=True),
+            env=env,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            preexec_fn=_child_setup,
+        )
         os.close(slave)
         wd.start(proc)
         self.boots += 1
@@ -244,9 +254,11 @@ def start_background(vb: VBoard, *, timeout: float = 20.0, tied_to_caller: bool 
     log = open(vb.log_file, "ab")
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sbdtools.vboard.serial", vb.name,
-             *([str(os.getpid())] if tied_to_caller else [])],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            [sys.executable, "-m", "sbdtools.vboard.serial", vb.name, *([str(os.getpid())] if tied_to_caller else [])],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
             env={**os.environ, "SBD_HOME": str(vb.dir.parent.parent)},
         )
     finally:

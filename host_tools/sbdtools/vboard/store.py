@@ -156,8 +156,15 @@ def board_dir(name: str) -> Path:
     return home() / "vboards" / name
 
 
-def create(name: str, board: str, *, uid: bytes | None = None, heap: int | None = None,
-           force: bool = False, fs_from: Path | None = None) -> VBoard:
+def create(
+    name: str,
+    board: str,
+    *,
+    uid: bytes | None = None,
+    heap: int | None = None,
+    force: bool = False,
+    fs_from: Path | None = None,
+) -> VBoard:
     """Make a new virtual board with erased flash laid out like `board` (a name
     from board_configs; the record stores the name, so it must load by name).
 

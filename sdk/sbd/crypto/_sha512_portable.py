@@ -25,8 +25,10 @@ def compress(h, block, w, k):
     H = []
     for i in range(8):
         j = 8 * i
-        H.append((h[j + 3] << 56 | h[j + 2] << 48 | h[j + 1] << 40 | h[j] << 32)
-                 | (h[j + 7] << 24 | h[j + 6] << 16 | h[j + 5] << 8 | h[j + 4]))
+        H.append(
+            (h[j + 3] << 56 | h[j + 2] << 48 | h[j + 1] << 40 | h[j] << 32)
+            | (h[j + 7] << 24 | h[j + 6] << 16 | h[j + 5] << 8 | h[j + 4])
+        )
     a, b, c, d, e, f, g, hh = H
     for t in range(80):
         # K[t] from the (hi, lo) little-endian words of k, made per round: a

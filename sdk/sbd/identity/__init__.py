@@ -166,10 +166,10 @@ def decode(data, uid):
     if HEADER_LEN + blen + TAG_LEN != n:
         raise RecordInvalid("factory record length does not match (truncated or damaged)")
     mv = memoryview(data)
-    fields = parse_body(mv[HEADER_LEN:HEADER_LEN + blen], RecordInvalid)
+    fields = parse_body(mv[HEADER_LEN : HEADER_LEN + blen], RecordInvalid)
     key = fields["key"]
-    signed = mv[:HEADER_LEN + blen]
-    tag = mv[HEADER_LEN + blen:]
+    signed = mv[: HEADER_LEN + blen]
+    tag = mv[HEADER_LEN + blen :]
     if not _tag_ok(key, uid, signed, tag):
         if fields["uid"] != uid and _tag_ok(key, fields["uid"], signed, tag):
             raise WrongBoard("this factory record belongs to another board (copied?); provision this board")
@@ -216,5 +216,3 @@ def require():
     services.  Raises NotProvisioned, RecordInvalid or WrongBoard with a
     message that says what to do."""
     return load()
-
-

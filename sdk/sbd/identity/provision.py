@@ -28,8 +28,9 @@ def make_root_key(host_entropy, uid, device_entropy=None):
     return bytes(hkdf(bytes(device_entropy) + bytes(host_entropy), bytes(uid), _ROOT_INFO, idn.ROOT_KEY_LEN))
 
 
-def encode(root_key, uid, serial, model, support_end, disclosure, pw_salt, pw_iterations, pw_dk,
-           trust_root=None, tls_cert=None):
+def encode(
+    root_key, uid, serial, model, support_end, disclosure, pw_salt, pw_iterations, pw_dk, trust_root=None, tls_cert=None
+):
     """The bytes of a factory record.  Every field is checked by the same
     schema load() uses (ValueError otherwise), so a record that encodes
     also loads."""
@@ -44,8 +45,15 @@ def encode(root_key, uid, serial, model, support_end, disclosure, pw_salt, pw_it
     if len(root_key) != idn.ROOT_KEY_LEN:
         raise ValueError("root key must be %d bytes" % idn.ROOT_KEY_LEN)
     fields = {
-        "serial": serial, "uid": hx(uid), "key": hx(root_key), "model": model, "support_end": support_end,
-        "disclosure": disclosure, "pw_salt": hx(pw_salt), "pw_iter": pw_iterations, "pw_dk": hx(pw_dk),
+        "serial": serial,
+        "uid": hx(uid),
+        "key": hx(root_key),
+        "model": model,
+        "support_end": support_end,
+        "disclosure": disclosure,
+        "pw_salt": hx(pw_salt),
+        "pw_iter": pw_iterations,
+        "pw_dk": hx(pw_dk),
     }
     if trust_root is not None:
         fields["trust_root"] = hx(trust_root)
@@ -68,8 +76,19 @@ def write_record(data, replace=False):
     _fs.write_atomic(idn.record_path(), data)
 
 
-def provision(host_entropy, serial, model, support_end, disclosure, pw_salt, pw_iterations, pw_dk,
-              trust_root=None, tls_cert=None, replace=False):
+def provision(
+    host_entropy,
+    serial,
+    model,
+    support_end,
+    disclosure,
+    pw_salt,
+    pw_iterations,
+    pw_dk,
+    trust_root=None,
+    tls_cert=None,
+    replace=False,
+):
     """On the device, at the factory: make the root key here (it never
     leaves the board), write the record, read it back and verify it.
     Returns the loaded Identity.
@@ -85,7 +104,6 @@ def provision(host_entropy, serial, model, support_end, disclosure, pw_salt, pw_
     key = make_root_key(host_entropy, uid)
     if replace:
         _fs.remove_tree(_fs.STATE_DIR)
-    data = encode(key, uid, serial, model, support_end, disclosure, pw_salt, pw_iterations, pw_dk,
-                  trust_root, tls_cert)
+    data = encode(key, uid, serial, model, support_end, disclosure, pw_salt, pw_iterations, pw_dk, trust_root, tls_cert)
     write_record(data, replace)
     return idn.load()

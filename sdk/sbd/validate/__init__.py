@@ -207,6 +207,7 @@ def reject(name, rule, segs=()):
 
 # ---- schema constructors ------------------------------------------------------
 
+
 def _flags(optional, default, nullable):
     f = 0
     if optional or default is not _MISSING:
@@ -282,8 +283,18 @@ def _expand(cls):
     return "".join(first + [c for c in out if c not in first])
 
 
-def text(min_len=0, max_len=_DEFAULT_TEXT_MAX, *, chars=None, prefix=None, check=None,
-         allow_control=False, optional=False, default=_MISSING, nullable=False):
+def text(
+    min_len=0,
+    max_len=_DEFAULT_TEXT_MAX,
+    *,
+    chars=None,
+    prefix=None,
+    check=None,
+    allow_control=False,
+    optional=False,
+    default=_MISSING,
+    nullable=False,
+):
     """A str of min_len..max_len characters.
 
     chars: a character class ("A-Z0-9_-", or DIGITS, HEX, IDENT, HOSTNAME,
@@ -300,8 +311,7 @@ def text(min_len=0, max_len=_DEFAULT_TEXT_MAX, *, chars=None, prefix=None, check
         f |= _CTRL
     if prefix is not None or check is not None:
         _need_more()
-    return _checked((K_TEXT, f, default, min_len, max_len,
-                     _expand(chars) if chars else None, chars, prefix, check))
+    return _checked((K_TEXT, f, default, min_len, max_len, _expand(chars) if chars else None, chars, prefix, check))
 
 
 def hexbytes(min_len=0, max_len=_DEFAULT_BYTES_MAX, *, optional=False, default=_MISSING, nullable=False):
@@ -326,18 +336,17 @@ def one_of(*values, optional=False, default=_MISSING, nullable=False):
     for v in values:
         if type(v) is not t or t not in (str, int):
             raise TypeError("one_of values are all str or all int")
-    return _checked((K_ENUM, _flags(optional, default, nullable), default, values,
-                     ", ".join([str(v) for v in values]), t))
+    return _checked(
+        (K_ENUM, _flags(optional, default, nullable), default, values, ", ".join([str(v) for v in values]), t)
+    )
 
 
-def list_of(item, min_items=0, max_items=_DEFAULT_ITEMS_MAX, *, optional=False, default=_MISSING,
-            nullable=False):
+def list_of(item, min_items=0, max_items=_DEFAULT_ITEMS_MAX, *, optional=False, default=_MISSING, nullable=False):
     """A list of min_items..max_items values, each checked against item."""
     _bounds(min_items, max_items, "item")
     depth = 1 + _depth(item)
     weight = min(_UNBOUNDED, 2 + max_items * _weight(item))
-    return _checked((K_LIST, _flags(optional, default, nullable), default, item, min_items, max_items,
-                     depth, weight))
+    return _checked((K_LIST, _flags(optional, default, nullable), default, item, min_items, max_items, depth, weight))
 
 
 def obj(fields, unknown=REJECT, *, optional=False, default=_MISSING, nullable=False):
@@ -362,8 +371,17 @@ def obj(fields, unknown=REJECT, *, optional=False, default=_MISSING, nullable=Fa
         _need_more()
         depth = _UNBOUNDED
         weight = _UNBOUNDED
-    return _checked((K_OBJ, _flags(optional, default, nullable), default, items, unknown,
-                     min(_UNBOUNDED, depth + 1), min(_UNBOUNDED, weight)))
+    return _checked(
+        (
+            K_OBJ,
+            _flags(optional, default, nullable),
+            default,
+            items,
+            unknown,
+            min(_UNBOUNDED, depth + 1),
+            min(_UNBOUNDED, weight),
+        )
+    )
 
 
 def _depth(s):
@@ -385,6 +403,7 @@ def _weight(s):
 
 
 # ---- checking -------------------------------------------------------------------
+
 
 def check_spec(s, x, ctx):
     # The schema walk (form uses it too); raises Fail.
@@ -563,6 +582,7 @@ def _need_more():
 
 # ---- entry points ---------------------------------------------------------------
 
+
 def validate(value, schema, name="input"):
     """Check value (already decoded, e.g. from json or msgpack) against schema.
 
@@ -575,8 +595,7 @@ def validate(value, schema, name="input"):
         reject(name, e.rule, e.segs)
 
 
-def parse_json(data, schema, max_bytes=DEFAULT_MAX_BYTES, name="input", max_depth=None,
-               max_values=None):
+def parse_json(data, schema, max_bytes=DEFAULT_MAX_BYTES, name="input", max_depth=None, max_values=None):
     """Bounded JSON: size, pre-scan, json.loads, schema, duplicate keys.
 
     data: bytes, bytearray, memoryview or str.  max_depth and max_values

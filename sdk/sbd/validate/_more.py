@@ -8,8 +8,7 @@
 # The spec tuple layout is the one sbd.validate names.
 import binascii
 
-from sbd.validate import (BYTES_MAX, BYTES_MIN, DROP, K_HEX, OBJ_FIELDS, OBJ_UNKNOWN, TEXT_CHECK,
-                          TEXT_PREFIX, Fail)
+from sbd.validate import BYTES_MAX, BYTES_MIN, DROP, K_HEX, OBJ_FIELDS, OBJ_UNKNOWN, TEXT_CHECK, TEXT_PREFIX, Fail
 
 _B64_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 

@@ -142,8 +142,9 @@ def scan_py(b, n, lim_d, lim_v, st):
                                 return E_SYNTAX
                             i += 2
                             hs = 1
-                    elif c != 34 and c != 92 and c != 47 and c != 98 and c != 102 and c != 110 \
-                            and c != 114 and c != 116:
+                    elif (
+                        c != 34 and c != 92 and c != 47 and c != 98 and c != 102 and c != 110 and c != 114 and c != 116
+                    ):
                         return E_SYNTAX
                 elif c < 32:
                     return E_SYNTAX
@@ -342,8 +343,9 @@ def scan_viper(b, n: int, lim_d: int, lim_v: int, st) -> int:
                                 return E_SYNTAX
                             i += 2
                             hs = 1
-                    elif c != 34 and c != 92 and c != 47 and c != 98 and c != 102 and c != 110 \
-                            and c != 114 and c != 116:
+                    elif (
+                        c != 34 and c != 92 and c != 47 and c != 98 and c != 102 and c != 110 and c != 114 and c != 116
+                    ):
                         return E_SYNTAX
                 elif c < 32:
                     return E_SYNTAX
@@ -459,7 +461,7 @@ def scan_viper(b, n: int, lim_d: int, lim_v: int, st) -> int:
 
 def _hex4(b, i):
     u = 0
-    for c in b[i:i + 4]:
+    for c in b[i : i + 4]:
         u = (u << 4) | (c - 48 if c < 58 else (c | 0x20) - 87)
     return u
 
@@ -495,8 +497,8 @@ def join_pairs(b, n):
 
 _SELF_TEST = (
     b'{"a":[1,{"b":"]\\\\"},"c\\"d",[{"x":-0.5e+3}],true],"e":2,"f":null,"g":false}',
-    b' [ [[[1 ]]] ] ',
-    b'[1,2,3,4,5,6,7,8,9,10]',
+    b" [ [[[1 ]]] ] ",
+    b"[1,2,3,4,5,6,7,8,9,10]",
     b'{"a":"\\\\\\"',
     b'"abc\\',
     b'["a\x01b","\x7f",{"k\\n":"v"}]',
@@ -507,15 +509,15 @@ _SELF_TEST = (
     b'["\xf4\x90\x80\x80"]',
     b'["\\uabc\\"]',
     b'{"a" 1,"b":2}',
-    b'[01]',
-    b'[1.]',
-    b'[1,]',
+    b"[01]",
+    b"[1.]",
+    b"[1,]",
     b'{"a":1,"b"}',
     b'{"x":1}]',
-    b'[' + b'1' * 33 + b']',
+    b"[" + b"1" * 33 + b"]",
     b'"\\q"',
-    b'tru',
-    b'',
+    b"tru",
+    b"",
 )
 
 

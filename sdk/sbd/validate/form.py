@@ -34,9 +34,25 @@
 # hook called, like every other rejection: "form.port: above 65535".
 from micropython import const
 
-from sbd.validate import (ENUM_RULE, ENUM_TYPE, K_BOOL, K_ENUM, K_LIST, K_NUM, K_OBJ, K_TEXT, KIND,
-                          LIST_ITEM, LIST_MAX, OBJ_FIELDS, OBJ_UNKNOWN, REJECT, Fail, check_spec,
-                          reject)
+from sbd.validate import (
+    ENUM_RULE,
+    ENUM_TYPE,
+    K_BOOL,
+    K_ENUM,
+    K_LIST,
+    K_NUM,
+    K_OBJ,
+    K_TEXT,
+    KIND,
+    LIST_ITEM,
+    LIST_MAX,
+    OBJ_FIELDS,
+    OBJ_UNKNOWN,
+    REJECT,
+    Fail,
+    check_spec,
+    reject,
+)
 from sbd.validate._utf8 import check as _utf8
 
 DEFAULT_MAX_BYTES = const(1024)
@@ -52,8 +68,9 @@ _INTEGRAL = const(1)
 _FRACTIONAL = const(2)
 
 
-def parse_query(data, schema, max_bytes=DEFAULT_MAX_BYTES, max_fields=None, max_key=_MAX_KEY,
-                max_value=_MAX_VALUE, name="query"):
+def parse_query(
+    data, schema, max_bytes=DEFAULT_MAX_BYTES, max_fields=None, max_key=_MAX_KEY, max_value=_MAX_VALUE, name="query"
+):
     """A query string (the part after "?"), checked against an obj() schema.
 
     data: bytes, bytearray, memoryview or str.  max_fields defaults to what the
@@ -64,8 +81,9 @@ def parse_query(data, schema, max_bytes=DEFAULT_MAX_BYTES, max_fields=None, max_
     return _parse(data, schema, max_bytes, max_fields, max_key, max_value, name)
 
 
-def parse_form(data, schema, max_bytes=DEFAULT_MAX_BYTES, max_fields=None, max_key=_MAX_KEY,
-               max_value=_MAX_VALUE, name="form"):
+def parse_form(
+    data, schema, max_bytes=DEFAULT_MAX_BYTES, max_fields=None, max_key=_MAX_KEY, max_value=_MAX_VALUE, name="form"
+):
     """A POST body of type application/x-www-form-urlencoded; as parse_query."""
     return _parse(data, schema, max_bytes, max_fields, max_key, max_value, name)
 
@@ -156,7 +174,7 @@ def _field(data, i, j, specs, out, max_key, max_value, name):
     if key in out and not in_list:
         reject(name, "duplicate key", where)
     try:
-        val = _decode(data[e + 1:j]) if e < j else ""
+        val = _decode(data[e + 1 : j]) if e < j else ""
         if spec is None:
             out[key] = val  # unknown: the schema's policy decides
             return
@@ -268,11 +286,11 @@ def _decode(p):
             out += p[i:j]
             if j + 2 >= n:
                 raise Fail("bad percent-encoding")
-            h = _hexval(p[j + 1])
-            l = _hexval(p[j + 2])
-            if h < 0 or l < 0:
+            hi = _hexval(p[j + 1])
+            lo = _hexval(p[j + 2])
+            if hi < 0 or lo < 0:
                 raise Fail("bad percent-encoding")
-            out.append(h << 4 | l)
+            out.append(hi << 4 | lo)
             i = j + 3
         out += p[i:]
         if out and max(out) > 127 and not _utf8(out):

@@ -115,6 +115,7 @@ def _otadata():
 # -- otadata ------------------------------------------------------------------
 # An entry is [seq, label(20 bytes), state, crc], as read from its sector.
 
+
 def _read_otadata():
     od = _otadata()
     out = []
@@ -160,6 +161,7 @@ def _image_ok(entry):
 
 
 # -- the bootloader -----------------------------------------------------------
+
 
 def boot_select(flash, table_offset, chip):
     """The bootloader: choose the app partition for this (hard) boot.
@@ -301,8 +303,7 @@ class Partition:
 
     def __repr__(self):
         t, st, off, size, label = self._e
-        return "<Partition type=%u, subtype=%u, address=%u, size=%u, label=%s, encrypted=0>" % (
-            t, st, off, size, label)
+        return "<Partition type=%u, subtype=%u, address=%u, size=%u, label=%s, encrypted=0>" % (t, st, off, size, label)
 
     # esp_partition_read / write / erase_range, with their argument checks
     # (partition_target.c); offsets are uint32_t in the port.
@@ -354,7 +355,7 @@ class Partition:
                     if o > 0:
                         self._write(addr, memoryview(cache)[:o])
                     if top < addr + _SECTOR:
-                        self._write(top, memoryview(cache)[top - addr:])
+                        self._write(top, memoryview(cache)[top - addr :])
                     o = 0
                     addr += _SECTOR
         else:

@@ -57,7 +57,8 @@ def _verify(flash, start, part_size, chip):
     hdr = bytearray(24)
     flash.read(start, hdr)
     magic, nseg, _mode, _size, _entry, _wp, _drv, img_chip, _rev, min_rev, max_rev, _res, hashed = struct.unpack(
-        "<BBBBIB3sHBHH4sB", hdr)
+        "<BBBBIB3sHBHH4sB", hdr
+    )
     if magic != _MAGIC or img_chip != chip_id or nseg > _MAX_SEGMENTS:
         return False
     if min_rev > chip_rev or (max_rev not in (0, 0xFFFF) and chip_rev > max_rev):

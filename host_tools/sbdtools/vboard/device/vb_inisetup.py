@@ -31,8 +31,10 @@ def fs_corrupted():
     vboard._halted()
     micropython.kbd_intr(3)
     while 1:
-        print("The filesystem appears to be corrupted: it was left as it is, and the board stops here.\n"
-              "Save a flash dump to recover the data, or erase the flash and program the firmware again.\n")
+        print(
+            "The filesystem appears to be corrupted: it was left as it is, and the board stops here.\n"
+            "Save a flash dump to recover the data, or erase the flash and program the firmware again.\n"
+        )
         time.sleep(3)
 
 

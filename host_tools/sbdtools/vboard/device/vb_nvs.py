@@ -64,14 +64,14 @@ class _Store:
         i = 0
         while i < len(b):
             ln = b[i]
-            ns = bytes(b[i + 1:i + 1 + ln]).decode()
+            ns = bytes(b[i + 1 : i + 1 + ln]).decode()
             i += 1 + ln
             ln = b[i]
-            key = bytes(b[i + 1:i + 1 + ln]).decode()
+            key = bytes(b[i + 1 : i + 1 + ln]).decode()
             i += 1 + ln
             t, n = struct.unpack_from("<BI", b, i)
             i += 5
-            self.items[(ns, key)] = (t, bytes(b[i:i + n]))
+            self.items[(ns, key)] = (t, bytes(b[i : i + n]))
             i += n
 
     def save(self):

@@ -42,4 +42,3 @@ def _halted():
 
     _rtc.write('{"%s": 1}\n' % vb_proto.RTC_HALTED)
     _init_done()
-

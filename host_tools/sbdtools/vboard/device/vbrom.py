@@ -53,7 +53,8 @@ def _vb_port_modules(family, board, chip):
     from collections import namedtuple
 
     uname = namedtuple("uname_result", ("sysname", "nodename", "release", "version", "machine"))(
-        family, family, release, ver, _MACHINE.get(board) or ("%s with %s" % (board, _MCU.get(chip, chip))))
+        family, family, release, ver, _MACHINE.get(board) or ("%s with %s" % (board, _MCU.get(chip, chip)))
+    )
     s = wrap(sys, ("executable", "ps1", "ps2"))
     s.platform = family
     s.argv = []  # the vboard ROM's own path is no business of the app's
@@ -90,10 +91,10 @@ class BufferedWriter:
         while len(mv):
             rem = len(buf) - self._n
             if len(mv) < rem:
-                buf[self._n:self._n + len(mv)] = mv
+                buf[self._n : self._n + len(mv)] = mv
                 self._n += len(mv)
                 return total
-            buf[self._n:] = mv[:rem]
+            buf[self._n :] = mv[:rem]
             mv = mv[rem:]
             self._out(buf)
             self._n = 0
@@ -101,7 +102,7 @@ class BufferedWriter:
 
     def flush(self):
         if self._n:
-            self._out(memoryview(self._buf)[:self._n])
+            self._out(memoryview(self._buf)[: self._n])
             self._n = 0
 
 
