@@ -156,13 +156,28 @@ class Link:
         raise ProvisionError(f"{self.name}: no answer from the board: {tail[:300]}{hint}")
 
     def deploy_sdk(self) -> int:
-        with tempfile.TemporaryDirectory(prefix="sbd-bundle-") as tmp:
-            files = deploy.build_bundle(Path(tmp), arch=self.arch)
-            deploy.deploy(self.port, Path(tmp), files)
-            return len(files)
+        bundle, files = _sdk_bundle(self.arch)
+        deploy.deploy(self.port, bundle, files)
+        return len(files)
 
     def close(self) -> None:
         pass
+
+
+# The SDK compiled once per architecture for the whole process: a batch of
+# boards would otherwise run mpy-cross over the SDK once per board (measured:
+# most of the deploy step with 8 boards, bench/results/station.md).
+_bundles: dict[str | None, tuple[tempfile.TemporaryDirectory[str], list[str]]] = {}
+_bundles_lock = threading.Lock()
+
+
+def _sdk_bundle(arch: str | None) -> tuple[Path, list[str]]:
+    with _bundles_lock:
+        if arch not in _bundles:
+            tmp = tempfile.TemporaryDirectory(prefix="sbd-bundle-")
+            _bundles[arch] = (tmp, deploy.build_bundle(Path(tmp.name), arch=arch))
+        tmp, files = _bundles[arch]
+        return Path(tmp.name), files
 
 
 class VBoardLink(Link):
