@@ -17,26 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .mpytools import NATIVE_ARCHS
 
 SCHEMA_VERSION = 1
 BLOCK_SIZE = 4096  # littlefs block size on every supported port (the flash erase sector)
 MAX_CONFIG_BYTES = 64 * 1024
 FAMILIES = ("esp32", "rp2")
 CHIPS = {"esp32": ("esp32", "esp32s3", "esp32c3", "esp32s2"), "rp2": ("rp2040", "rp2350")}
-MPY_ARCHS = (
-    "x86",
-    "x64",
-    "armv6",
-    "armv6m",
-    "armv7m",
-    "armv7em",
-    "armv7emsp",
-    "armv7emdp",
-    "xtensa",
-    "xtensawin",
-    "rv32imc",
-    "rv64imc",
-)
+# What mpy-cross can compile for: the architectures of the .mpy format.
+MPY_ARCHS = tuple(a for a in NATIVE_ARCHS if a)
 FIRMWARE_FORMATS = ("bin", "uf2")
 PARTITION_TYPES = ("app", "data")
 ROOT_OF_TRUST_KEYS = ("secure_boot", "flash_encryption", "otp", "debug_lockdown", "notes")

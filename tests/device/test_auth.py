@@ -30,20 +30,25 @@ def _fresh():
             os.remove(p)
         except OSError:
             pass
+    _provision(bytes(32), PASSWORD)
+    auth._clock = _clock
+    auth._restart()
+    del SEEN[:]
+    events.subscribe(_listen)
+
+
+def _provision(host_entropy, password, replace=False):
     prov.provision(
-        bytes(32),
+        host_entropy,
         "SBD-7",
         "Model",
         "2030-01-31",
         "sec@x.example",
         SALT,
         ITER,
-        pbkdf2_hmac_sha256(PASSWORD.encode(), SALT, ITER, 32),
+        pbkdf2_hmac_sha256(password.encode(), SALT, ITER, 32),
+        replace=replace,
     )
-    auth._clock = _clock
-    auth._restart()
-    del SEEN[:]
-    events.subscribe(_listen)
 
 
 def _listen(name, fields):
@@ -219,16 +224,7 @@ def test_state_of_another_board_is_tampered():
     # Same serial and password, but a new root key (another board, or a
     # re-provisioned one): the old state's MAC no longer verifies.
     os.remove(idn.record_path())
-    prov.provision(
-        b"\x01" * 32,
-        "SBD-7",
-        "Model",
-        "2030-01-31",
-        "sec@x.example",
-        SALT,
-        ITER,
-        pbkdf2_hmac_sha256(PASSWORD.encode(), SALT, ITER, 32),
-    )
+    _provision(b"\x01" * 32, PASSWORD)
     with open(auth._path(), "wb") as f:
         f.write(state)
     _reboot()
@@ -243,17 +239,7 @@ def test_reprovisioning_starts_auth_afresh():
         NOW[0] += auth.wait_ms()
         auth.check("bad")
     true(auth.wait_ms() > 0, "locked before")
-    prov.provision(
-        b"\x02" * 32,
-        "SBD-8",
-        "Model",
-        "2030-01-31",
-        "sec@x.example",
-        SALT,
-        ITER,
-        pbkdf2_hmac_sha256(b"another-password", SALT, ITER, 32),
-        replace=True,
-    )
+    _provision(b"\x02" * 32, "another-password", replace=True)
     _reboot()
     del SEEN[:]
     eq((auth.failures(), auth.wait_ms()), (0, 0))
