@@ -220,11 +220,18 @@ def _bytes(password):
 
 def wait_ms():
     """How long until check() will accept a try (0: now)."""
+    global _not_before
     _load()
     if _not_before is None:
         return 0
     left = time.ticks_diff(_not_before, _clock())
-    return left if left > 0 else 0
+    # ticks wrap after 2**29 ms (6.2 days): a wait checked that much later
+    # reads as a long one ahead.  No real wait exceeds _MAX_MS, so anything
+    # else is a wait long over.
+    if left <= 0 or left > _MAX_MS:
+        _not_before = None
+        return 0
+    return left
 
 
 def failures():

@@ -245,3 +245,16 @@ def test_reprovisioning_starts_auth_afresh():
     eq((auth.failures(), auth.wait_ms()), (0, 0))
     eq(auth.check("another-password"), True)
     true("auth.tamper" not in _names(), "no tamper")
+
+
+def test_a_wait_long_over_survives_the_ticks_wrap():
+    # ticks_ms wraps every 2**30 ms; a lockout looked at a week later must
+    # not read as a new wait of days.
+    _fresh()
+    for _ in range(4):
+        NOW[0] += auth.wait_ms()
+        auth.check("bad")
+    true(auth.wait_ms() > 0, "locked")
+    NOW[0] = (NOW[0] + 7 * 24 * 3600 * 1000) & ((1 << 30) - 1)
+    eq(auth.wait_ms(), 0)
+    eq(auth.check(PASSWORD), True)
