@@ -54,7 +54,7 @@ MAX_BOARDS = 64  # per batch: one thread and one mpremote at a time per board
 # (0.3-0.5 s on a board) plus loading the record: seconds.  A board reset in
 # the middle (a brown-out) leaves mpremote waiting for output that never
 # comes, so the limit is what ends that wait.
-_SCRIPT_TIMEOUT = 60.0
+SCRIPT_TIMEOUT = 60.0
 _HEX_UID = re.compile(r"[0-9a-f]{8,32}\Z")
 
 
@@ -113,15 +113,19 @@ class Link:
     """A board reached over a serial port with mpremote (a real board, or a
     virtual board's pty).  `arch` is what the SDK is compiled for."""
 
-    def __init__(self, name: str, port: str, config: BoardConfig, arch: str | None) -> None:
+    def __init__(
+        self, name: str, port: str, config: BoardConfig, arch: str | None, *, timeout: float = SCRIPT_TIMEOUT
+    ) -> None:
         self.name = name
         self.port = port
         self.config = config
         self.arch = arch
+        self.timeout = timeout
 
-    def run(self, script: str, *, timeout: float = _SCRIPT_TIMEOUT) -> dict[str, Any]:
+    def run(self, script: str, *, timeout: float | None = None) -> dict[str, Any]:
         """Run a script on the board; return the JSON it reported with
         `_MARK`.  A board error arrives as {"error": name, "msg": text}."""
+        timeout = self.timeout if timeout is None else timeout
         fd, path = tempfile.mkstemp(prefix="sbd-station-", suffix=".py")  # 0600 by mkstemp
         try:
             with os.fdopen(fd, "w") as f:
@@ -183,13 +187,14 @@ def _sdk_bundle(arch: str | None) -> tuple[Path, list[str]]:
 class VBoardLink(Link):
     """A virtual board, served on a pty for the time of the job."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, timeout: float = SCRIPT_TIMEOUT) -> None:
         from .vboard import runner, serial, store
 
         self._vb = store.get(name)
         self._started = not self._vb.state().get("pty")
         port = serial.start_background(self._vb, tied_to_caller=True)
-        super().__init__(f"vboard {name}", port, self._vb.board, interpreter_mpy(runner.micropython_binary())[2])
+        arch = interpreter_mpy(runner.micropython_binary())[2]  # the unix port's own
+        super().__init__(f"vboard {name}", port, self._vb.board, arch, timeout=timeout)
 
     def close(self) -> None:
         from .vboard import serial
@@ -198,9 +203,9 @@ class VBoardLink(Link):
             serial.stop_background(self._vb)
 
 
-def serial_link(port: str, board: str) -> Link:
+def serial_link(port: str, board: str, *, timeout: float = SCRIPT_TIMEOUT) -> Link:
     cfg = boards.load(board)
-    return Link(port, port, cfg, cfg.mpy_arch)
+    return Link(port, port, cfg, cfg.mpy_arch, timeout=timeout)
 
 
 def detect_ports(board: str | None = None) -> list[tuple[str, str]]:

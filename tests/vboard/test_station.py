@@ -303,3 +303,32 @@ def test_cli_bad_input_is_one_clear_line(
     assert "Traceback" not in err
     assert message.lower() in err.lower(), err
     assert not os.path.exists(tmp_path / "l") or not list((tmp_path / "l").iterdir())
+
+
+def test_cli_a_board_that_does_not_answer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A serial port with nothing behind it answering (a pty nobody serves).
+    master, slave = os.openpty()
+    try:
+        code, _, err = _sbd(
+            capsys,
+            "provision",
+            "--port",
+            os.ttyname(slave),
+            "--board",
+            "pico_w",
+            *BASE,
+            "--db",
+            str(tmp_path / "f.db"),
+            "--new-db",
+            "--labels",
+            str(tmp_path / "l"),
+            "--timeout",
+            "3",
+        )
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert code == 1
+    assert err.strip().splitlines()[-1].startswith("sbd: ") and "did not answer within 3 s" in err, err
+    with factorydb.open_db(str(tmp_path / "f.db")) as db:
+        assert factorydb.counts(db).get("provisioned", 0) == 0

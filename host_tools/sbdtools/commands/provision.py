@@ -71,6 +71,7 @@ class _Display:
 @click.option("--vboard", "vboards", multiple=True, metavar="NAME", help="A virtual board (repeat for several).")
 @click.option(
     "--port",
+    "--ports",
     "ports",
     multiple=True,
     metavar="DEV",
@@ -119,6 +120,13 @@ class _Display:
     show_default=True,
     help="Boards provisioned at the same time.",
 )
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1, 3600),
+    default=station.SCRIPT_TIMEOUT,
+    show_default=True,
+    help="Seconds a board may take to answer one step.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (without passwords).")
 @click.option("--show-passwords", is_flag=True, help="Also print the passwords (JSON and summary).")
 @click.pass_context
@@ -142,6 +150,7 @@ def cli(
     reprovision: bool,
     new_db: bool,
     jobs: int,
+    timeout: float,
     as_json: bool,
     show_passwords: bool,
 ) -> None:
@@ -157,7 +166,7 @@ def cli(
     \b
     sbd provision --vboard b1 --vboard b2 --model "Acme 1" --support-end 2031-12-31 \\
         --disclosure security@acme.example --db factory.db --new-db --labels labels/
-    sbd provision --port auto --board pico_w ...
+    sbd provision --ports auto --board pico_w ...
     sbd provision --image dev.img --board esp32 --uid 246f28a1b2c3 ...
     sbd provision recover --db factory.db --serial SBD-000001 --escrow-private-key vendor.pem
     """
@@ -207,7 +216,7 @@ def cli(
             targets = list(vboards)
 
             def open_link(t: str) -> station.Link:
-                return station.VBoardLink(t)
+                return station.VBoardLink(t, timeout=timeout)
         else:
             if list(ports) == ["auto"]:
                 found = station.detect_ports(board)
@@ -222,7 +231,7 @@ def cli(
                 targets = list(ports)
 
             def open_link(t: str) -> station.Link:
-                return station.serial_link(t, kinds[t])
+                return station.serial_link(t, kinds[t], timeout=timeout)
 
         with _Display(targets, enabled=not as_json and sys.stderr.isatty()) as display:
             results = station.provision_many(open_link, targets, db, product, opts, jobs=jobs, progress=display.update)
