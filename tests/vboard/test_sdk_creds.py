@@ -216,6 +216,11 @@ def _consistent(st: dict[str, str], last: int) -> int:
     return c
 
 
+def _kill(board: SdkBoard) -> None:
+    for p in board_processes(board.vb):
+        os.kill(p, signal.SIGKILL)
+
+
 def test_random_kills_while_writing(sdk_board: SdkBoard) -> None:
     # SIGKILL of the board process at a random instant after the writer says
     # it is writing (a power cut the board cannot see coming); each boot
@@ -228,7 +233,7 @@ def test_random_kills_while_writing(sdk_board: SdkBoard) -> None:
 
         def kill_later(chunk: bytes, delay: float = delay) -> None:
             if b"WRITING" in chunk:
-                threading.Timer(delay, lambda: [os.kill(p, signal.SIGKILL) for p in board_processes(board.vb)]).start()
+                threading.Timer(delay, _kill, (board,)).start()
 
         res = board.boot(WRITER, timeout=120, on_output=kill_later)
         assert res.ended == runner.POWER_CUT, res.output
