@@ -85,17 +85,18 @@ class LimitExceeded(CredsError):
 
 
 _aead = None  # sbd.crypto.aead.Aead under the store key, made at first use
-_fkey = None  # the file tag key
+_fmac = None  # sbd.crypto.hmac.HmacSha256 under the file tag key
 
 
 def _keys():
-    global _aead, _fkey
+    global _aead, _fmac
     if _aead is None:
         from sbd import identity
         from sbd.crypto.aead import Aead
+        from sbd.crypto.hmac import HmacSha256
 
         k = identity.load().derive_key(b"creds/v1", 64)
-        _fkey = k[32:]
+        _fmac = HmacSha256(k[32:])
         _aead = Aead(k[:32], b"creds")
     return _aead
 
@@ -107,10 +108,8 @@ def _path():
 
 
 def _tag(data):
-    from sbd.crypto.hmac import hmac_sha256
-
     _keys()
-    return hmac_sha256(_fkey, data)
+    return _fmac.mac(data)
 
 
 def _tampered(why):
@@ -330,6 +329,6 @@ def wipe():
 
 def _restart():
     """Forget the keys (tests: stands for a reboot)."""
-    global _aead, _fkey
+    global _aead, _fmac
     _aead = None
-    _fkey = None
+    _fmac = None
