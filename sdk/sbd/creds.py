@@ -294,7 +294,10 @@ def get(name):
     e = _find(st, nb)
     if e is None:
         raise NotFound("no credential named %s" % name)
-    return bytes(_open(st, e))
+    pt = _open(st, e)
+    out = bytes(pt)
+    _zero(pt)  # the caller's copy is the only one left on the heap
+    return out
 
 
 def delete(name):

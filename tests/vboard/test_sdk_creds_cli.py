@@ -51,6 +51,8 @@ def test_set_list_rm_on_a_virtual_board(sdk_board: SdkBoard) -> None:
     assert gone.returncode == 1 and "NotFound" in gone.stderr, gone.stderr
     bad = _sbd("creds", "set", "bad name", "--vboard", name, "--stdin", stdin="x", ok=False)
     assert "A-Z a-z 0-9" in bad.stderr
+    _sbd("creds", "wipe", "--vboard", name, "--yes")
+    assert _sbd("creds", "list", "--vboard", name).stdout.split() == []
 
 
 def test_a_board_without_a_record_says_what_to_do(sdk_board: SdkBoard) -> None:
