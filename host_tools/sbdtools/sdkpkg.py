@@ -97,6 +97,10 @@ CAPABILITIES: tuple[Capability, ...] = (
         "identity-provision", "making a factory record (factory only)", ("identity/provision.py",), ("identity",)
     ),
     Capability("auth", "per-device password check with back-off", ("auth.py",), ("identity", "events")),
+    Capability(
+        "creds", "encrypted credential store, atomic and tamper-evident", ("creds.py",), ("identity", "aead", "events")
+    ),
+    Capability("privacy", "the user data wipe, confirmed and power-cut safe", ("privacy.py",), ("creds", "auth")),
 )
 
 
