@@ -342,3 +342,68 @@ def test_flash_a_real_esp32(tmp_path: Path) -> None:
     data = Path(fw).read_bytes()
     firmware.check_firmware(data, cfg, fw)
     assert targets.flash_esp32(port, data, cfg)
+
+
+# -- the CLI ---------------------------------------------------------------------
+
+
+def _sbd(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from sbdtools import cli
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(list(args))
+    got = capsys.readouterr()
+    return int(e.value.code or 0), got.out, got.err
+
+
+def test_cli_writes_an_allowed_uf2_to_the_bootsel_drive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = boards.load("pico_w")
+    fw = write(tmp_path / "fw.uf2", rp2_firmware(cfg))
+    drive = _drive(tmp_path / "media", "RPI-RP2")
+    allow = tmp_path / "allow.txt"
+    base = ("flash", "--board", "pico_w", "--firmware", str(fw), "--allow-list", str(allow))
+    base += ("--drive-root", str(tmp_path / "media"))
+    code, _, err = _sbd(capsys, *base)
+    assert code == 1 and "sbd: " in err and "sbd flash allow" in err and not list(drive.glob("*.uf2"))
+    assert _sbd(capsys, "flash", "allow", str(fw), "--allow-list", str(allow))[0] == 0
+    code, out, err = _sbd(capsys, *base)
+    assert code == 0, err
+    assert "written to" in out and (drive / "sbd.uf2").read_bytes() == fw.read_bytes()
+    code, _, err = _sbd(capsys, "flash", "--board", "pico2_w", *base[3:])
+    assert code == 1 and "a UF2 for RP2040, but board pico2_w" in err
+
+
+def test_cli_several_esp32_boards_one_failing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from esptool import cmds
+
+    cfg = boards.load("esp32")
+    fw = write(tmp_path / "fw.bin", esp_firmware(cfg))
+    allow = tmp_path / "allow.txt"
+    firmware.allow(allow, fw)
+    written: list[str] = []
+
+    class Esp(_FakeEsp):
+        def __init__(self, port: str) -> None:
+            super().__init__("ESP32")
+            self.port = port
+
+    def detect_chip(port: str, *a: Any, **k: Any) -> Esp:
+        if port == "/dev/ttyUSB1":
+            raise OSError(2, "could not open port /dev/ttyUSB1")
+        return Esp(port)
+
+    monkeypatch.setattr(cmds, "detect_chip", detect_chip)
+    monkeypatch.setattr(cmds, "run_stub", lambda e: e)
+    for n in ("attach_flash", "erase_flash", "verify_flash", "reset_chip"):
+        monkeypatch.setattr(cmds, n, lambda *a, **k: None)
+    monkeypatch.setattr(cmds, "write_flash", lambda esp, pairs, **k: written.append(esp.port))
+    ports = ("--ports", "/dev/ttyUSB0", "--ports", "/dev/ttyUSB1", "--ports", "/dev/ttyUSB2")
+    code, out, err = _sbd(
+        capsys, "flash", "--board", "esp32", "--firmware", str(fw), "--allow-list", str(allow), *ports
+    )
+    assert code == 1 and "1 of 3 boards failed" in err
+    assert sorted(written) == ["/dev/ttyUSB0", "/dev/ttyUSB2"]
+    assert "/dev/ttyUSB1: FAILED: /dev/ttyUSB1: esptool stopped" in out
+    assert out.count("ok, ESP32") == 2

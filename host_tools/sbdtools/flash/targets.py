@@ -179,11 +179,12 @@ def flash_esp32(
     *,
     address: int | None = None,
     erase: bool = False,
-    baud: int = 460800,
+    show: bool = False,
 ) -> str:
     """Write `image` at `address` (the board's firmware offset by default; 0
     for a merged per-device image) and verify it, through esptool.cmds.
-    Returns the chip esptool found."""
+    Returns the chip esptool found.  `show`: let esptool print its progress
+    (one board at a time); otherwise its output is kept out of the way."""
     from esptool import cmds
 
     addr = board.firmware_offset if address is None else address
@@ -192,7 +193,7 @@ def flash_esp32(
     log = None
     esp: Any = None
     try:
-        with quiet() as log:
+        with contextlib.nullcontext() if show else quiet() as log:
             esp = cmds.detect_chip(port)
             chip = str(esp.CHIP_NAME)
             if chip.replace("-", "").lower() != board.chip:
