@@ -209,3 +209,40 @@ def test_refused_to_turn_encryption_on_over_an_unknown_key(tmp_path: Path, keys:
             c.burn_key(["flash_encryption"], [k])
     got = _plan_problems(tmp_path, keys, efuses=ef, backup=tmp_path / "b", signed=signed, encrypted=enc, address=APP)
     assert len(got) == 1 and "would brick the board" in got[0]
+
+
+def test_cli_dry_run_then_apply(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sbdtools import cli
+
+    def sbd(*args: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as e:
+            cli.main(list(args))
+        got = capsys.readouterr()
+        return int(e.value.code or 0), got.out, got.err
+
+    k, b = str(tmp_path / "keys"), str(tmp_path / "backup")
+    assert sbd("harden", "keys", k)[0] == 0
+    code, _, err = sbd("harden", "keys", k)
+    assert code == 1 and "sbd never replaces a key" in err
+    assert sbd("harden", "backup", "--keys", k, "--to", b)[0] == 0
+    app = write(tmp_path / "app.bin", esp_app_image("esp32"))
+    signed, enc = str(tmp_path / "s.bin"), str(tmp_path / "e.bin")
+    assert sbd("harden", "sign", "--keys", k, str(app), "--out", signed)[0] == 0
+    assert (
+        sbd("harden", "encrypt", "--keys", k, "--board", "esp32", "--address", "0x10000", signed, "--out", enc)[0] == 0
+    )
+    ef = _virtual(tmp_path, "esp32")
+    base = ("harden", "plan", "--board", "esp32", "--keys", k, "--virtual", str(ef), "--signed", signed)
+    base += ("--encrypted", enc, "--address", "0x10000")
+    code, out, err = sbd(*base)
+    assert code == 1 and "no key backup given" in out and "nothing was burnt" in err
+    code, out, _ = sbd(*base, "--backup", b)
+    assert code == 0 and "dry run: nothing burnt" in out and "IRREVERSIBLE" in out
+    assert _value(ef, "esp32", "ABS_DONE_1") == 0
+    code, _, err = sbd(*base, "--backup", b, "--apply", "--confirm", "burn it")
+    assert code == 1 and "not confirmed" in err and _value(ef, "esp32", "ABS_DONE_1") == 0
+    code, out, err = sbd(*base, "--backup", b, "--apply", "--confirm", "burn 00:00:00:00:00:00")
+    assert code == 0, err
+    assert _value(ef, "esp32", "ABS_DONE_1") == 1 and _value(ef, "esp32", "JTAG_DISABLE") == 1
+    code, out, _ = sbd(*base, "--backup", b, "--apply", "--confirm", "burn 00:00:00:00:00:00")
+    assert code == 0 and "nothing left to burn" in out
