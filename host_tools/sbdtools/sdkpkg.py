@@ -97,6 +97,9 @@ CAPABILITIES: tuple[Capability, ...] = (
         "identity-provision", "making a factory record (factory only)", ("identity/provision.py",), ("identity",)
     ),
     Capability("auth", "per-device password check with back-off", ("auth.py",), ("identity", "events")),
+    Capability(
+        "lockdown", "the production lock-down profile (no REPL fallback)", ("lockdown.py",), ("board", "events")
+    ),
 )
 
 
