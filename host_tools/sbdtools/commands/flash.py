@@ -105,10 +105,9 @@ def cli(
     else:
         assert image_path is not None
         data = firmware.read_firmware(image_path)
-        # A per-device image: the firmware inside was checked when it was built.
-        firmware.check_firmware(
-            data[cfg.firmware_offset :] if cfg.firmware_format == "bin" else data, cfg, str(image_path)
-        )
+        # A per-device image: the firmware inside was checked against the
+        # allow-list when it was built; here its structure is checked again.
+        firmware.check_image(data, cfg, str(image_path))
         address = 0 if cfg.firmware_format == "bin" else cfg.firmware_offset
         source = image_path
     if cfg.family == "rp2":

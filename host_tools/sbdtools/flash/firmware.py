@@ -248,6 +248,49 @@ def check_firmware(data: bytes, board: BoardConfig, source: str) -> None:
             )
 
 
+def check_image(data: bytes, board: BoardConfig, source: str) -> None:
+    """FirmwareError unless a per-device image (`sbd flash image`) fits the
+    board: the firmware part passes check_firmware's header and partition
+    checks and the filesystem part mounts as littlefs."""
+    from .. import fsimage
+
+    fs = board.filesystem
+    if board.firmware_format == "bin":
+        if len(data) != fs.offset + fs.size:
+            raise FirmwareError(
+                f"{source}: {len(data)} bytes; a {board.name} image from `sbd flash image` is "
+                f"{fs.offset + fs.size} (firmware from 0 to the end of the filesystem)"
+            )
+        _esp_image_check(data[board.firmware_offset :], board, source)
+        pt = board.partition_table_offset
+        if pt is not None:
+            try:
+                entries = read_partition_table(data[pt : pt + 0xC00])
+            except FirmwareError as e:
+                raise FirmwareError(f"{source}: {e}") from e
+            if not any(off == fs.offset and size == fs.size for _, t, _, off, size in entries if t == 1):
+                raise FirmwareError(f"{source}: its partition table does not match board {board.name}")
+        part = data[fs.offset :]
+    else:
+        blocks = uf2.parse(data, source)
+        for b in blocks:
+            if b.family == uf2.FAMILY_ABSOLUTE and board.chip == "rp2350":
+                continue
+            if b.family != board.uf2_family_id:
+                raise FirmwareError(f"{source}: holds UF2 blocks for another chip than {board.name}'s {board.chip}")
+        try:
+            flash = uf2.image(blocks, board.flash_base_address, board.flash_size)
+        except uf2.UF2Error as e:
+            raise FirmwareError(f"{source}: {e}") from e
+        part = bytes(flash[fs.offset : fs.offset + fs.size])
+    try:
+        fsimage.list_image(part, board)
+    except SbdError as e:
+        raise FirmwareError(
+            f"{source}: its filesystem part does not mount ({e}); rebuild it with `sbd flash image`"
+        ) from e
+
+
 # -- per-device images ---------------------------------------------------------
 
 

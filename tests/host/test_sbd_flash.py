@@ -407,3 +407,29 @@ def test_cli_several_esp32_boards_one_failing(
     assert sorted(written) == ["/dev/ttyUSB0", "/dev/ttyUSB2"]
     assert "/dev/ttyUSB1: FAILED: /dev/ttyUSB1: esptool stopped" in out
     assert out.count("ok, ESP32") == 2
+
+
+@pytest.mark.parametrize("board", ["esp32", "pico2_w"])
+def test_device_image_is_checked_before_it_is_written(tmp_path: Path, board: str) -> None:
+    cfg = boards.load(board)
+    fw = esp_firmware(cfg) if cfg.family == "esp32" else rp2_firmware(cfg)
+    image = firmware.combine(cfg, fw, _fs_image(tmp_path, cfg))
+    firmware.check_image(image, cfg, "dev")
+    broken = firmware.combine(cfg, fw, bytes(cfg.filesystem.size))  # a filesystem part that does not mount
+    with pytest.raises(FirmwareError, match="its filesystem part does not mount"):
+        firmware.check_image(broken, cfg, "dev")
+    other = boards.load("esp32s3" if cfg.family == "esp32" else "pico_w")
+    with pytest.raises(FirmwareError):
+        firmware.check_image(image, other, "dev")
+
+
+def test_cli_writes_a_device_image_at_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = boards.load("esp32")
+    image = write(tmp_path / "dev.bin", firmware.combine(cfg, esp_firmware(cfg), _fs_image(tmp_path, cfg)))
+    calls = _fake_cmds(monkeypatch, "ESP32")
+    code, out, err = _sbd(capsys, "flash", "--board", "esp32", "--image", str(image), "--port", "/dev/ttyUSB0")
+    assert code == 0, err
+    writes = [c[1] for c in calls[1:] if c[0] == "write_flash"]
+    assert writes == [([(0, image.read_bytes())],)] and "written at 0x0 and verified" in out
