@@ -399,6 +399,18 @@ def test_cli_several_esp32_boards_one_failing(
     for n in ("attach_flash", "erase_flash", "verify_flash", "reset_chip"):
         monkeypatch.setattr(cmds, n, lambda *a, **k: None)
     monkeypatch.setattr(cmds, "write_flash", lambda esp, pairs, **k: written.append(esp.port))
+    # stdout redirection is process-wide: never per thread, or a thread could
+    # restore another's capture and leave sbd's own output going nowhere
+    import threading
+
+    real_quiet = targets.quiet
+    entered: list[bool] = []
+
+    def recording_quiet() -> Any:
+        entered.append(threading.current_thread() is threading.main_thread())
+        return real_quiet()
+
+    monkeypatch.setattr(targets, "quiet", recording_quiet)
     ports = ("--ports", "/dev/ttyUSB0", "--ports", "/dev/ttyUSB1", "--ports", "/dev/ttyUSB2")
     code, out, err = _sbd(
         capsys, "flash", "--board", "esp32", "--firmware", str(fw), "--allow-list", str(allow), *ports
@@ -407,6 +419,7 @@ def test_cli_several_esp32_boards_one_failing(
     assert sorted(written) == ["/dev/ttyUSB0", "/dev/ttyUSB2"]
     assert "/dev/ttyUSB1: FAILED: /dev/ttyUSB1: esptool stopped" in out
     assert out.count("ok, ESP32") == 2
+    assert entered == [True]
 
 
 @pytest.mark.parametrize("board", ["esp32", "pico2_w"])

@@ -138,7 +138,7 @@ def cli(
         return
     click.echo(f"writing {source.name} to {len(found)} boards: {', '.join(found)}", err=True)
     results = targets.flash_many(
-        found, lambda p: targets.flash_esp32(p, data, cfg, address=address, erase=erase), jobs=len(found)
+        found, lambda p: targets.flash_esp32(p, data, cfg, address=address, erase=erase, show=True), jobs=len(found)
     )
     for r in results:
         click.echo(f"{r.target}: {'ok, ' + r.detail + ' written and verified' if r.ok else 'FAILED: ' + r.detail}")

@@ -183,8 +183,10 @@ def flash_esp32(
 ) -> str:
     """Write `image` at `address` (the board's firmware offset by default; 0
     for a merged per-device image) and verify it, through esptool.cmds.
-    Returns the chip esptool found.  `show`: let esptool print its progress
-    (one board at a time); otherwise its output is kept out of the way."""
+    Returns the chip esptool found.  `show`: leave esptool's output on stdout
+    (its progress bar); otherwise it is captured here.  Threads must pass
+    show=True: stdout redirection is process-wide, so flash_many captures
+    once around all its threads."""
     from esptool import cmds
 
     addr = board.firmware_offset if address is None else address
@@ -232,7 +234,8 @@ class Result:
 
 
 def flash_many(targets: Sequence[str], one: Callable[[str], str], *, jobs: int = 4) -> list[Result]:
-    """Run `one` for each target in parallel; one failing board never stops the others."""
+    """Run `one` for each target in parallel; one failing board never stops
+    the others.  `one` must not redirect stdout itself (see flash_esp32)."""
 
     def run(t: str) -> Result:
         try:
@@ -242,5 +245,6 @@ def flash_many(targets: Sequence[str], one: Callable[[str], str], *, jobs: int =
         except Exception as e:  # a bug on one board is still reported, not raised past the others
             return Result(t, False, f"internal error: {type(e).__name__}: {e}")
 
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(targets) or 1))) as pool:
+    # One capture for all threads: esptool's interleaved output is not shown.
+    with quiet(), ThreadPoolExecutor(max_workers=max(1, min(jobs, len(targets) or 1))) as pool:
         return list(pool.map(run, targets))
