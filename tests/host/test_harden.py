@@ -246,3 +246,32 @@ def test_cli_dry_run_then_apply(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert _value(ef, "esp32", "ABS_DONE_1") == 1 and _value(ef, "esp32", "JTAG_DISABLE") == 1
     code, out, _ = sbd(*base, "--backup", b, "--apply", "--confirm", "burn 00:00:00:00:00:00")
     assert code == 0 and "nothing left to burn" in out
+
+
+def test_a_failure_before_the_batch_is_burnt_burns_nothing(
+    tmp_path: Path, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The keys are queued in espefuse's batch; the eFuse fields fail to queue:
+    # nothing reaches the eFuses, the keys included.
+    harden.backup_keys(keys, tmp_path / "b")
+    signed, enc = _images(tmp_path, keys, "esp32")
+    ef = _virtual(tmp_path, "esp32")
+    cfg = boards.load("esp32")
+    with harden.efuses("esp32", virtual=ef) as c:
+        p = harden.plan(
+            c, cfg, Profile(download="keep"), keys, backup=tmp_path / "b", signed=signed, encrypted=enc, address=APP
+        )
+
+        def broken(values: dict[str, int]) -> None:
+            raise RuntimeError("port went away")
+
+        monkeypatch.setattr(c, "burn_efuse", broken)
+        with pytest.raises(HardenError, match="espefuse stopped: port went away"):
+            harden.apply(c, p, keys, confirm=p.phrase)
+    with harden.efuses("esp32", virtual=ef) as c:
+        assert c.efuses["BLOCK1"].is_readable() and c.efuses["BLOCK1"].is_writeable()
+        assert not any(c.efuses["BLOCK1"].get_raw()) and not any(c.efuses["BLOCK2"].get_raw())
+        again = harden.plan(
+            c, cfg, Profile(download="keep"), keys, backup=tmp_path / "b", signed=signed, encrypted=enc, address=APP
+        )
+        assert not again.problems and len(again.steps) == len(p.steps)
