@@ -101,6 +101,9 @@ CAPABILITIES: tuple[Capability, ...] = (
         "creds", "encrypted credential store, atomic and tamper-evident", ("creds.py",), ("identity", "aead", "events")
     ),
     Capability("privacy", "the user data wipe, confirmed and power-cut safe", ("privacy.py",), ("creds", "auth")),
+    Capability(
+        "lockdown", "the production lock-down profile (no REPL fallback)", ("lockdown.py",), ("board", "events")
+    ),
 )
 
 

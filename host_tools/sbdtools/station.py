@@ -494,6 +494,7 @@ def provision_image(
     opts: Options,
     *,
     arch: str | None = None,
+    firmware_version: str | None = None,
 ) -> Outcome:
     """A per-device filesystem image (the SDK and the factory record) for a
     board flashed offline.  The only case where the root key is made on the
@@ -517,6 +518,7 @@ def provision_image(
         sdk_version=__version__,
         serial_prefix=product.serial_prefix,
         reprovision=opts.reprovision,
+        firmware_version=firmware_version,
     )
     outcome.serial, outcome.action = start.board.serial, start.action
     try:
@@ -555,7 +557,9 @@ def provision_image(
             if opts.escrow_key is not None
             else None
         )
-        factorydb.finish_provisioning(db, uid, escrow=sealed, sdk_version=__version__)
+        factorydb.finish_provisioning(
+            db, uid, escrow=sealed, sdk_version=__version__, firmware_version=firmware_version
+        )
     except BaseException as e:
         try:
             factorydb.fail_provisioning(db, uid, (str(e) or type(e).__name__)[:200])

@@ -34,6 +34,7 @@ LAYERS = {
     "sbd.boot": 3,
     "sbd.net": 3,
     "sbd.privacy": 3,
+    "sbd.lockdown": 2,
 }
 
 
