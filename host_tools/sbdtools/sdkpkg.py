@@ -97,6 +97,12 @@ CAPABILITIES: tuple[Capability, ...] = (
         "identity-provision", "making a factory record (factory only)", ("identity/provision.py",), ("identity",)
     ),
     Capability("auth", "per-device password check with back-off", ("auth.py",), ("identity", "events")),
+    Capability(
+        "ota",
+        "signed updates: the TUF client, verified in place",
+        ("ota/__init__.py", "ota/client.py"),
+        ("validate", "ed25519", "sha256", "events"),
+    ),
 )
 
 
