@@ -100,7 +100,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         "ota",
         "signed updates: the TUF client, verified in place",
-        ("ota/__init__.py", "ota/client.py"),
+        ("ota/__init__.py", "ota/client.py", "ota/release.py"),
         ("validate", "ed25519", "sha256", "events"),
     ),
 )
