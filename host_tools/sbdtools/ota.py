@@ -28,6 +28,8 @@ from typing import Any, cast
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from securesystemslib.signer import CryptoSigner, Key, Signature, Signer, SSlibKey
+
+__all__ = ["CryptoSigner", "Key", "SSlibKey", "Signature", "Signer"]
 from tuf.api.metadata import (
     Metadata,
     MetaFile,
@@ -262,6 +264,7 @@ class Repo:
         meta.mkdir(parents=True, exist_ok=True)
         tdir.mkdir(parents=True, exist_ok=True)
         cs = self.root.signed.consistent_snapshot
+        self.roots[self.root.signed.version] = compact(self.root)
         for v, data in self.roots.items():
             (meta / f"{v}.root.json").write_bytes(data)
         (meta / "timestamp.json").write_bytes(compact(self.timestamp))
@@ -304,3 +307,97 @@ class Repo:
             if f.is_file():
                 repo.files[path] = f.read_bytes()
         return repo
+
+
+# -- the repository workflow (sbd ota ...) -----------------------------------------
+
+
+def init_repo(path: Path, keys: Mapping[str, list[SSlibKey]], thresholds: Mapping[str, int]) -> Repo:
+    """A new repository: root v1 naming the keys, empty targets; nothing
+    signed yet (`sbd ota sign` each role)."""
+    if (path / "metadata").exists():
+        raise OtaError(f"{path}: already a repository")
+    for role in ROLES:
+        if not keys.get(role):
+            raise OtaError(f"no key for the {role} role")
+        if not 1 <= thresholds.get(role, 1) <= len(keys[role]):
+            raise OtaError(f"{role}: threshold must be between 1 and the number of its keys")
+    repo = Repo.create(keys, thresholds)
+    repo.link_snapshot()
+    repo.link_timestamp()
+    repo.publish(path)
+    return repo
+
+
+def newest_release(repo: Repo, product: str, board: str) -> int:
+    best = 0
+    for tf in repo.targets.signed.targets.values():
+        c = tf.custom.get("sbd") if isinstance(tf.custom, dict) else None
+        if isinstance(c, dict) and c.get("product") == product and board in c.get("boards", ()):
+            best = max(best, int(c.get("release", 0)))
+    return best
+
+
+def add_release(
+    path: Path,
+    files: Mapping[str, bytes],
+    *,
+    product: str,
+    board: str,
+    version: str,
+    release: int | None = None,
+    floor: int = 0,
+) -> int:
+    """Add an app release (files: path in the app -> bytes) for one board;
+    bump targets, snapshot and timestamp (their signatures are dropped:
+    sign them again).  Returns the release number."""
+    repo = Repo.load(path)
+    newest = newest_release(repo, product, board)
+    number = release if release is not None else newest + 1
+    if number <= newest:
+        raise OtaError(f"release {number} is not newer than release {newest}")
+    if not 0 <= floor <= number:
+        raise OtaError("the security floor must be between 0 and the release number")
+    rel = Release(product, [board], number, version, floor)
+    for rel_path, data in sorted(files.items()):
+        parts = rel_path.split("/")
+        if rel_path.startswith("/") or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+            raise OtaError(f"{rel_path}: not a path inside the app")
+        repo.add_target(release_prefix(product, board, number) + rel_path, data, rel.custom())
+    _bump_chain(repo, ("targets", "snapshot", "timestamp"))
+    repo.publish(path)
+    return number
+
+
+def _bump_chain(repo: Repo, roles: Iterable[str]) -> None:
+    for role in roles:
+        repo.bump(role)
+        repo.md(role).signatures.clear()
+    repo.link_snapshot()
+    repo.link_timestamp()
+
+
+def sign_role(path: Path, role: str, signer: Signer) -> int:
+    """Add signer's signature to role; returns how many it now carries."""
+    if role not in ROLES:
+        raise OtaError(f"no role {role!r}")
+    repo = Repo.load(path)
+    md = repo.md(role)
+    keyids = repo.root.signed.roles[role].keyids
+    if signer.public_key.keyid not in keyids:
+        # A new root may also need the previous root's keys (rotation).
+        prev = repo.roots.get(repo.root.signed.version - 1)
+        prev_ids = Metadata[Root].from_bytes(prev).signed.roles["root"].keyids if prev and role == "root" else []
+        if signer.public_key.keyid not in prev_ids:
+            raise OtaError(f"this key is not a {role} key of the repository")
+    md.sign(signer, append=True)
+    repo.publish(path)
+    return len(md.signatures)
+
+
+def timestamp_again(path: Path) -> None:
+    """A new timestamp version (to sign) so devices see the repository is
+    still live before the old one expires."""
+    repo = Repo.load(path)
+    _bump_chain(repo, ("timestamp",))
+    repo.publish(path)
