@@ -14,7 +14,7 @@
 #   .update_snapshot(data)
 #   .update_targets(data)
 #   .target(path)                  (length, sha256, custom) of one target
-#   check_target(info, data)       a downloaded target's length and hash
+# (a target's bytes are checked while they stream: sbd.ota.client.download)
 #
 # How signatures are checked (docs/ota.md, approach (d) of
 # shared/notes/tuf-on-micropython.md): a metadata file must be the compact
@@ -460,16 +460,3 @@ class Trusted:
         if t is None:
             raise NotFound("targets: no such target")
         return t["length"], t["hashes"]["sha256"], t.get("custom")
-
-
-def check_target(length, sha256, data):
-    """A whole downloaded target against its signed length and hash."""
-    from sbd.crypto import ct_equal
-    from sbd.crypto.sha256 import sha256 as h
-
-    if len(data) > length:
-        raise TooLarge("target: more than its signed %d bytes" % length)
-    if len(data) != length:
-        raise Mismatch("target: %d bytes, signed length %d" % (len(data), length))
-    if not ct_equal(h(data), sha256):
-        raise Mismatch("target: SHA-256 differs")
