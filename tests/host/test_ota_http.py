@@ -70,7 +70,7 @@ def servers() -> Iterator[tuple[int, int]]:
         g.close()
 
 
-def _run(runtime: str, ports: tuple[int, int]) -> str:
+def _run(runtime: str, ports: tuple[int, int], script: str = SCRIPT) -> str:
     with tempfile.TemporaryDirectory() as state:
         head = (
             f"STATE = {state!r}\nROOTFILE = {str(DATA / 'valid_updates' / 'root.json')!r}\n"
@@ -87,11 +87,11 @@ def _run(runtime: str, ports: tuple[int, int]) -> str:
                 "-X",
                 "heapsize=128K",
                 "-c",
-                f"import sys\nsys.path.insert(0, {str(build)!r})\n" + head + SCRIPT,
+                f"import sys\nsys.path.insert(0, {str(build)!r})\n" + head + script,
             ]
             env = dict(os.environ)
         else:
-            cmd = [sys.executable, "-c", head + SCRIPT]
+            cmd = [sys.executable, "-c", head + script]
             env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "sdk"), str(ROOT / "host_tools")])}
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
         assert r.returncode == 0, r.stdout + r.stderr
@@ -107,3 +107,37 @@ def test_update_over_http_and_a_tampered_one_refused(servers: tuple[int, int], r
         "REFUSED mismatch",
         "BOOTS b\"M\\x06print('release 1')\\n\"",
     ], out
+
+
+ENDLESS = """
+import sys
+if sys.implementation.name != "micropython":
+    from sbdtools import shims
+    shims.install()
+from sbd import _fs, ota
+from sbd.ota import client
+from sbd.ota.http import HttpFetcher
+_fs.STATE_DIR = STATE + "/state"
+root = open(ROOTFILE, "rb").read()
+try:
+    client.refresh(HttpFetcher("127.0.0.1", PORT1, "/metadata/"), "2026-11-30T00:00:00Z", root)
+except ota.OtaError as e:
+    print("REFUSED", e.reason)
+import os
+try:
+    names = sorted(os.listdir(STATE + "/state/ota"))
+except OSError:
+    names = []
+print("PERSISTED", names)
+"""
+
+
+@pytest.mark.parametrize("runtime", ["micropython", "cpython"])
+def test_an_endless_timestamp_over_http_is_refused_and_nothing_persisted(runtime: str) -> None:
+    srv = _serve(DATA / "endless_timestamp" / "1")
+    port = next(srv)
+    try:
+        out = _run(runtime, (port, port), ENDLESS)
+    finally:
+        srv.close()
+    assert out.splitlines() == ["REFUSED too-large", "PERSISTED []"], out
