@@ -1,0 +1,403 @@
+"""Update repositories: TUF 1.0 metadata made with python-tuf's metadata API.
+
+A repository folder holds ``metadata/`` (``N.root.json`` for every root
+version, ``timestamp.json``, ``snapshot.json``, ``targets.json``, and with
+consistent snapshots ``N.snapshot.json`` / ``N.targets.json``) and
+``targets/`` (the files).  Every metadata file is written in python-tuf's
+compact form: a device verifies the signature over the ``signed`` bytes of
+that very file (docs/ota.md), so it must be byte-for-byte the canonical
+JSON python-tuf signs.
+
+Keys are Ed25519.  Private keys live in PEM files encrypted with a
+passphrase (``sbd keys new``), or behind an external signer command; never
+in the repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, cast
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from securesystemslib.signer import CryptoSigner, Key, Signature, Signer, SSlibKey
+
+__all__ = ["CryptoSigner", "Key", "SSlibKey", "Signature", "Signer"]
+from tuf.api.metadata import (
+    Metadata,
+    MetaFile,
+    Root,
+    Snapshot,
+    TargetFile,
+    Targets,
+    Timestamp,
+)
+from tuf.api.serialization.json import JSONSerializer
+
+from .errors import SbdError
+
+ROLES = ("root", "timestamp", "snapshot", "targets")
+COMPACT = JSONSerializer(compact=True)
+# Default lifetimes: a root changes rarely, a timestamp is re-signed often.
+LIFETIME = {
+    "root": timedelta(days=365),
+    "targets": timedelta(days=90),
+    "snapshot": timedelta(days=30),
+    "timestamp": timedelta(days=7),
+}
+
+
+class OtaError(SbdError):
+    pass
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+# -- keys ---------------------------------------------------------------------
+
+
+def signer_from_private(priv: Ed25519PrivateKey) -> CryptoSigner:
+    return CryptoSigner(priv)
+
+
+def signer_from_seed(seed: bytes) -> CryptoSigner:
+    """A deterministic key (tests and generated vectors only)."""
+    return CryptoSigner(Ed25519PrivateKey.from_private_bytes(seed))
+
+
+def new_key_file(path: Path, passphrase: bytes) -> SSlibKey:
+    """Make an Ed25519 key; write it to path as PKCS#8 PEM encrypted with
+    the passphrase (mode 0600) and its public half to path + ".pub"."""
+    if len(passphrase) < 8:
+        raise OtaError("the passphrase must be at least 8 characters")
+    if path.exists():
+        raise OtaError(f"{path} exists: not overwriting a key")
+    priv = Ed25519PrivateKey.generate()
+    pem = priv.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase),
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    key = SSlibKey.from_crypto(priv.public_key())
+    Path(str(path) + ".pub").write_text(json.dumps(key.to_dict() | {"keyid": key.keyid}, indent=1) + "\n")
+    return key
+
+
+def load_signer(path: Path, passphrase: bytes) -> CryptoSigner:
+    try:
+        priv = serialization.load_pem_private_key(path.read_bytes(), passphrase)
+    except (ValueError, TypeError) as e:
+        raise OtaError(f"{path}: cannot decrypt the key (wrong passphrase?)") from e
+    if not isinstance(priv, Ed25519PrivateKey):
+        raise OtaError(f"{path}: not an Ed25519 key")
+    return CryptoSigner(priv)
+
+
+def load_public(path: Path) -> SSlibKey:
+    d = json.loads(path.read_text())
+    keyid = d.pop("keyid")
+    return SSlibKey.from_dict(keyid, d)
+
+
+class CommandSigner(Signer):
+    """Signs by running an external command (an HSM tool, a cloud KMS
+    client, a script on an offline machine): the bytes to sign on stdin,
+    the 64-byte Ed25519 signature (raw or hex) on stdout.  The signature is
+    checked against the public key before it is used."""
+
+    def __init__(self, command: list[str], public_key: SSlibKey):
+        self.command = command
+        self._public = public_key
+
+    @property
+    def public_key(self) -> Key:
+        return self._public
+
+    @classmethod
+    def from_priv_key_uri(cls, priv_key_uri: str, public_key: Key, secrets_handler: Any = None) -> CommandSigner:
+        raise NotImplementedError
+
+    def sign(self, payload: bytes) -> Signature:
+        r = subprocess.run(self.command, input=payload, capture_output=True, check=False, timeout=300)
+        if r.returncode != 0:
+            raise OtaError(f"signer command failed with status {r.returncode}")
+        out = r.stdout.strip()
+        sig = bytes.fromhex(out.decode()) if len(out) == 128 else out
+        if len(sig) != 64:
+            raise OtaError("signer command did not print a 64-byte Ed25519 signature")
+        pub = Ed25519PublicKey.from_public_bytes(bytes.fromhex(self._public.keyval["public"]))
+        try:
+            pub.verify(sig, payload)
+        except Exception as e:  # cryptography's InvalidSignature
+            raise OtaError("signer command's signature does not verify with the role key") from e
+        return Signature(self._public.keyid, sig.hex())
+
+
+# -- metadata -------------------------------------------------------------------
+
+
+def compact(md: Metadata[Any]) -> bytes:
+    return md.to_bytes(COMPACT)
+
+
+@dataclass
+class Release:
+    product: str
+    boards: list[str]
+    release: int
+    version: str
+    floor: int = 0
+
+    def custom(self) -> dict[str, Any]:
+        return {
+            "sbd": {
+                "product": self.product,
+                "boards": list(self.boards),
+                "release": self.release,
+                "version": self.version,
+                "floor": self.floor,
+            }
+        }
+
+
+def release_prefix(product: str, board: str, release: int) -> str:
+    return f"{product}/{board}/{release}/"
+
+
+class Repo:
+    """The four roles in memory, with helpers to change, sign and publish
+    them.  Signing is explicit: a role changed but not re-signed is
+    published with no valid signature (and refused by every client)."""
+
+    def __init__(
+        self,
+        root: Metadata[Root],
+        timestamp: Metadata[Timestamp],
+        snapshot: Metadata[Snapshot],
+        targets: Metadata[Targets],
+    ):
+        self.root = root
+        self.timestamp = timestamp
+        self.snapshot = snapshot
+        self.targets = targets
+        self.files: dict[str, bytes] = {}  # target path -> data
+        self.roots: dict[int, bytes] = {}  # every published root version
+
+    @classmethod
+    def create(
+        cls,
+        keys: Mapping[str, Iterable[Key]],
+        thresholds: Mapping[str, int] | None = None,
+        *,
+        now: datetime | None = None,
+        consistent_snapshot: bool = False,
+    ) -> Repo:
+        now = now or utcnow()
+        root = Root(expires=now + LIFETIME["root"], consistent_snapshot=consistent_snapshot)
+        for role in ROLES:
+            for k in keys[role]:
+                root.add_key(k, role)
+            root.roles[role].threshold = (thresholds or {}).get(role, 1)
+        return cls(
+            Metadata(root),
+            Metadata(Timestamp(expires=now + LIFETIME["timestamp"])),
+            Metadata(Snapshot(expires=now + LIFETIME["snapshot"])),
+            Metadata(Targets(expires=now + LIFETIME["targets"])),
+        )
+
+    def md(self, role: str) -> Metadata[Any]:
+        return cast("Metadata[Any]", getattr(self, role))
+
+    def sign(self, role: str, signers: Iterable[Signer], *, append: bool = False) -> None:
+        md = self.md(role)
+        if not append:
+            md.signatures.clear()
+        for s in signers:
+            md.sign(s, append=True)
+        if role == "root":
+            self.roots[md.signed.version] = compact(md)
+
+    def add_target(self, path: str, data: bytes, custom: Mapping[str, Any] | None = None) -> TargetFile:
+        tf = TargetFile.from_data(path, data, ["sha256"])
+        if custom is not None:
+            tf.unrecognized_fields["custom"] = dict(custom)
+        self.targets.signed.targets[path] = tf
+        self.files[path] = data
+        return tf
+
+    def bump(self, role: str, *, expires: datetime | None = None) -> None:
+        s = self.md(role).signed
+        s.version += 1
+        s.expires = expires or (utcnow() + LIFETIME[role])
+
+    def link_snapshot(self) -> None:
+        """Point snapshot at the current targets version (before signing it)."""
+        self.snapshot.signed.meta["targets.json"] = MetaFile(self.targets.signed.version)
+
+    def link_timestamp(self, *, hashes: bool = False) -> None:
+        """Point timestamp at the current snapshot (after signing it: with
+        hashes=True the snapshot's published bytes are hashed)."""
+        if hashes:
+            data = compact(self.snapshot)
+            self.timestamp.signed.snapshot_meta = MetaFile(
+                self.snapshot.signed.version, len(data), {"sha256": hashlib.sha256(data).hexdigest()}
+            )
+        else:
+            self.timestamp.signed.snapshot_meta = MetaFile(self.snapshot.signed.version)
+
+    def publish(self, out: Path, *, extra: Mapping[str, bytes] | None = None) -> None:
+        """Write the repository (metadata/ and targets/) into out."""
+        meta = out / "metadata"
+        tdir = out / "targets"
+        meta.mkdir(parents=True, exist_ok=True)
+        tdir.mkdir(parents=True, exist_ok=True)
+        cs = self.root.signed.consistent_snapshot
+        self.roots[self.root.signed.version] = compact(self.root)
+        for v, data in self.roots.items():
+            (meta / f"{v}.root.json").write_bytes(data)
+        (meta / "timestamp.json").write_bytes(compact(self.timestamp))
+        snap = compact(self.snapshot)
+        targ = compact(self.targets)
+        (meta / "snapshot.json").write_bytes(snap)
+        (meta / "targets.json").write_bytes(targ)
+        if cs:
+            (meta / f"{self.snapshot.signed.version}.snapshot.json").write_bytes(snap)
+            (meta / f"{self.targets.signed.version}.targets.json").write_bytes(targ)
+        for path, data in self.files.items():
+            p = tdir / path
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+            if cs:
+                h = hashlib.sha256(data).hexdigest()
+                (p.parent / f"{h}.{p.name}").write_bytes(data)
+        for name, data in (extra or {}).items():
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            (out / name).write_bytes(data)
+
+    @classmethod
+    def load(cls, out: Path) -> Repo:
+        meta = out / "metadata"
+        try:
+            roots = sorted(int(p.name.split(".")[0]) for p in meta.glob("*.root.json"))
+            root = Metadata[Root].from_file(str(meta / f"{roots[-1]}.root.json"))
+            repo = cls(
+                root,
+                Metadata[Timestamp].from_file(str(meta / "timestamp.json")),
+                Metadata[Snapshot].from_file(str(meta / "snapshot.json")),
+                Metadata[Targets].from_file(str(meta / "targets.json")),
+            )
+        except (OSError, IndexError, ValueError) as e:
+            raise OtaError(f"{out}: not an sbd update repository ({e})") from e
+        for v in roots:
+            repo.roots[v] = (meta / f"{v}.root.json").read_bytes()
+        for path in repo.targets.signed.targets:
+            f = out / "targets" / path
+            if f.is_file():
+                repo.files[path] = f.read_bytes()
+        return repo
+
+
+# -- the repository workflow (sbd ota ...) -----------------------------------------
+
+
+def init_repo(path: Path, keys: Mapping[str, list[SSlibKey]], thresholds: Mapping[str, int]) -> Repo:
+    """A new repository: root v1 naming the keys, empty targets; nothing
+    signed yet (`sbd ota sign` each role)."""
+    if (path / "metadata").exists():
+        raise OtaError(f"{path}: already a repository")
+    for role in ROLES:
+        if not keys.get(role):
+            raise OtaError(f"no key for the {role} role")
+        if not 1 <= thresholds.get(role, 1) <= len(keys[role]):
+            raise OtaError(f"{role}: threshold must be between 1 and the number of its keys")
+    repo = Repo.create(keys, thresholds)
+    repo.link_snapshot()
+    repo.link_timestamp()
+    repo.publish(path)
+    return repo
+
+
+def newest_release(repo: Repo, product: str, board: str) -> int:
+    best = 0
+    for tf in repo.targets.signed.targets.values():
+        c = tf.custom.get("sbd") if isinstance(tf.custom, dict) else None
+        if isinstance(c, dict) and c.get("product") == product and board in c.get("boards", ()):
+            best = max(best, int(c.get("release", 0)))
+    return best
+
+
+def add_release(
+    path: Path,
+    files: Mapping[str, bytes],
+    *,
+    product: str,
+    board: str,
+    version: str,
+    release: int | None = None,
+    floor: int = 0,
+) -> int:
+    """Add an app release (files: path in the app -> bytes) for one board;
+    bump targets, snapshot and timestamp (their signatures are dropped:
+    sign them again).  Returns the release number."""
+    repo = Repo.load(path)
+    newest = newest_release(repo, product, board)
+    number = release if release is not None else newest + 1
+    if number <= newest:
+        raise OtaError(f"release {number} is not newer than release {newest}")
+    if not 0 <= floor <= number:
+        raise OtaError("the security floor must be between 0 and the release number")
+    rel = Release(product, [board], number, version, floor)
+    for rel_path, data in sorted(files.items()):
+        parts = rel_path.split("/")
+        if rel_path.startswith("/") or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+            raise OtaError(f"{rel_path}: not a path inside the app")
+        repo.add_target(release_prefix(product, board, number) + rel_path, data, rel.custom())
+    _bump_chain(repo, ("targets", "snapshot", "timestamp"))
+    repo.publish(path)
+    return number
+
+
+def _bump_chain(repo: Repo, roles: Iterable[str]) -> None:
+    for role in roles:
+        repo.bump(role)
+        repo.md(role).signatures.clear()
+    repo.link_snapshot()
+    repo.link_timestamp()
+
+
+def sign_role(path: Path, role: str, signer: Signer) -> int:
+    """Add signer's signature to role; returns how many it now carries."""
+    if role not in ROLES:
+        raise OtaError(f"no role {role!r}")
+    repo = Repo.load(path)
+    md = repo.md(role)
+    keyids = repo.root.signed.roles[role].keyids
+    if signer.public_key.keyid not in keyids:
+        # A new root may also need the previous root's keys (rotation).
+        prev = repo.roots.get(repo.root.signed.version - 1)
+        prev_ids = Metadata[Root].from_bytes(prev).signed.roles["root"].keyids if prev and role == "root" else []
+        if signer.public_key.keyid not in prev_ids:
+            raise OtaError(f"this key is not a {role} key of the repository")
+    md.sign(signer, append=True)
+    repo.publish(path)
+    return len(md.signatures)
+
+
+def timestamp_again(path: Path) -> None:
+    """A new timestamp version (to sign) so devices see the repository is
+    still live before the old one expires."""
+    repo = Repo.load(path)
+    _bump_chain(repo, ("timestamp",))
+    repo.publish(path)

@@ -1,0 +1,231 @@
+# sbd.boot: the boot stage.  Called from the board's main.py before any app
+# code runs:
+#     from sbd import boot
+#     boot.run()           # imports the app's main from the chosen slot
+# It decides which app slot boots:
+#   1. a release on trial uses up one of its trial boots; with none left and
+#      no confirm (the app calls sbd.boot.confirm() once it works), the
+#      previous release boots again: automatic rollback;
+#   2. every file of the chosen slot is checked against its manifest (length
+#      and SHA-256 of the verified targets); on a mismatch the previous slot
+#      boots if it checks out, else nothing does: safe mode, where only an
+#      update can be received (run() returns None and the caller starts its
+#      update path).
+# Each fallback emits an event (boot.rollback, boot.mismatch, boot.safe_mode).
+# No crypto and no sbd.validate here: the boot stage stays small and fast.
+#
+# The slots (installed by sbd.ota.slots): A/B app slots on the filesystem, with trial boot, confirm
+# and automatic rollback.  MicroPython apps are files, so a slot is a folder:
+#   /.sbd/app/a/ and /.sbd/app/b/   the app files of two releases
+#   /.sbd/app/a.manifest            "<length> <sha256 hex> <path>" per line,
+#                                   from the verified targets, written after
+#                                   every file of the slot was checked
+#   /.sbd/app/pointer               which slot boots: one small JSON object
+#                                   replaced with write_atomic, the one commit
+#                                   point of an install, a confirm or a
+#                                   rollback
+# An install writes only into the slot that is not booted; a power cut at any
+# instant leaves the pointer naming a complete, checked slot (old or new).
+# Reading the pointer and manifests needs no crypto and no sbd.validate, so
+# the boot stage stays small; everything it reads is checked for
+# type and range and any doubt falls back, never forward.
+import sys
+
+from micropython import const
+
+from sbd import _fs
+
+APP_DIR = "/.sbd/app"  # module attribute, read at each use (tests move it)
+TRIAL_BOOTS = const(3)  # boots a new release gets to confirm itself
+_CHUNK = const(1024)
+_MAX_POINTER = const(512)
+_MAX_MANIFEST = const(16384)
+
+
+class SlotError(Exception):
+    pass
+
+
+def path(name):
+    return APP_DIR + "/" + name
+
+
+def slot_dir(slot):
+    return path(slot)
+
+
+def read_pointer():
+    """The pointer as a dict, or None when absent or unreadable."""
+    import json
+
+    try:
+        with open(path("pointer"), "rb") as f:
+            data = f.read(_MAX_POINTER + 1)
+    except OSError:
+        return None
+    if len(data) > _MAX_POINTER:
+        return None
+    try:
+        p = json.loads(data)
+    except ValueError:
+        return None
+    if not _valid_entry(p) or type(p.get("trial")) is not int or type(p.get("confirmed")) is not bool:
+        return None
+    prev = p.get("prev")
+    if prev is not None and not _valid_entry(prev):
+        p["prev"] = None
+    if type(p.get("floor")) is not int:
+        return None
+    return p
+
+
+def _valid_entry(e):
+    return (
+        type(e) is dict
+        and e.get("slot") in ("a", "b")
+        and type(e.get("release")) is int
+        and type(e.get("version")) is str
+        and type(e.get("rfloor")) is int
+    )
+
+
+def write_pointer(p):
+    import json
+
+    _fs.makedirs(APP_DIR)
+    _fs.write_atomic(path("pointer"), json.dumps(p).encode())
+
+
+def entry(p):
+    return {"slot": p["slot"], "release": p["release"], "version": p["version"], "rfloor": p["rfloor"]}
+
+
+def installed():
+    """(release number, security floor) of what boots now; (0, 0) if none."""
+    p = read_pointer()
+    if p is None:
+        return 0, 0
+    return p["release"], p["floor"]
+
+
+def check_slot(slot):
+    """True when every file the slot's manifest lists has its length and
+    SHA-256.  Streams each file through one buffer."""
+    import hashlib
+    import binascii
+
+    try:
+        with open(path(slot + ".manifest")) as f:
+            size = f.seek(0, 2)  # read(n) would allocate n first
+            if not 0 < size <= _MAX_MANIFEST:
+                return False
+            f.seek(0)
+            text = f.read(size)
+    except OSError:
+        return False
+    buf = memoryview(bytearray(_CHUNK))
+    base = slot_dir(slot) + "/"
+    for line in text.split("\n"):
+        if not line:
+            continue
+        parts = line.split(" ", 2)
+        if len(parts) != 3 or ".." in parts[2].split("/"):
+            return False
+        try:
+            length = int(parts[0])
+            want = binascii.unhexlify(parts[1])
+            f = open(base + parts[2], "rb")
+        except (ValueError, OSError):
+            return False
+        h = hashlib.sha256()
+        n = 0
+        with f:
+            while True:
+                k = f.readinto(buf)
+                if not k:
+                    break
+                n += k
+                if n > length:
+                    return False
+                h.update(buf[:k])
+        if n != length or h.digest() != want:
+            return False
+    return True
+
+
+def confirm():
+    """The running release works: keep it, and raise the security floor to
+    what it asks (releases below it are refused from now on)."""
+    p = read_pointer()
+    if p is None or p["confirmed"]:
+        return False
+    p["confirmed"] = True
+    if p["rfloor"] > p["floor"]:
+        p["floor"] = p["rfloor"]
+    write_pointer(p)
+    return True
+
+
+def rollback(reason="rollback"):
+    """Boot the previous release again (if there is one); True if so."""
+    p = read_pointer()
+    if p is None or p.get("prev") is None:
+        return False
+    prev = p["prev"]
+    new = entry(prev)
+    new["trial"] = 0
+    new["confirmed"] = True
+    new["floor"] = p["floor"]
+    new["prev"] = None
+    write_pointer(new)
+    from sbd import events
+
+    if events.listening:
+        events.emit("ota.rolled_back", release=p["release"], to=prev["release"], reason=reason)
+    return True
+
+
+def _emit(name, **fields):
+    from sbd import events
+
+    if events.listening:
+        events.emit(name, **fields)
+
+
+def select():
+    """The folder of the app slot to boot, or None (safe mode)."""
+    p = read_pointer()
+    if p is None:
+        return None
+    if not p["confirmed"]:
+        if p["trial"] <= 0:
+            _emit("boot.rollback", release=p["release"])
+            if not rollback("not confirmed"):
+                return None
+            p = read_pointer()
+            if p is None:
+                return None
+        else:
+            p["trial"] -= 1
+            write_pointer(p)
+    if check_slot(p["slot"]):
+        return slot_dir(p["slot"])
+    _emit("boot.mismatch", release=p["release"])
+    prev = p.get("prev")
+    if prev is not None and check_slot(prev["slot"]) and rollback("mismatch"):
+        return slot_dir(prev["slot"])
+    _emit("boot.safe_mode")
+    return None
+
+
+def run(module="main"):
+    """Select a slot and import its `module`; the slot's folder, or None in
+    safe mode (nothing imported)."""
+    d = select()
+    if d is None:
+        return None
+    for p in (d + "/lib", d):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+    __import__(module)
+    return d

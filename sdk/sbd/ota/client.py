@@ -1,0 +1,276 @@
+# sbd.ota.client: the TUF client workflow with IO: a fetcher brings bytes,
+# sbd.ota.Trusted judges them, and only what it accepted is persisted, one
+# file at a time with sbd._fs.write_atomic, in the order python-tuf's
+# ngclient persists (each new root as soon as it is verified, then the
+# timestamp, snapshot and targets).  tests/device/test_ota_differential.py
+# replays repository states made by python-tuf and checks that this client
+# accepts and refuses exactly where ngclient does, and persists the same
+# files.
+#
+# A fetcher has two methods:
+#   fetch(name, limit) -> bytes, or None when the repository has no such
+#       file; more than limit bytes raises sbd.ota.TooLarge (it never reads
+#       more than limit + 1);
+#   open(name) -> a stream with readinto() and close(), or None.
+from micropython import const
+
+from sbd import _fs
+from sbd import ota
+
+_MAX_ROOT_ROTATIONS = const(32)  # python-tuf's default too
+_CHUNK = const(1024)
+
+_buf = None
+
+
+def _scratch():
+    global _buf
+    if _buf is None:
+        _buf = memoryview(bytearray(_CHUNK))
+    return _buf
+
+
+def state_dir():
+    return _fs.STATE_DIR + "/ota"
+
+
+def _path(name):
+    return state_dir() + "/" + name
+
+
+def _hex(b):
+    import binascii
+
+    return binascii.hexlify(b).decode()
+
+
+class DirFetcher:
+    """A repository in a local folder (a mounted card, a push over serial,
+    tests)."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def open(self, name):
+        try:
+            return open(self.root + "/" + name, "rb")
+        except OSError:
+            return None
+
+    def fetch(self, name, limit):
+        f = self.open(name)
+        if f is None:
+            return None
+        with f:
+            return _read_bounded(f, limit, _kind(name))
+
+
+def _read_bounded(f, limit, what):
+    # MicroPython's read(n) allocates n bytes before reading, so asking for
+    # limit + 1 would cost the whole bound every time: ask the size first.
+    size = f.seek(0, 2)
+    f.seek(0)
+    if size > limit:
+        raise ota.TooLarge("%s: more than %d bytes" % (what, limit))
+    data = f.read(size)
+    if len(data) != size or f.read(1):
+        raise ota.Malformed("%s: changed while read" % what)
+    return data
+
+
+def _kind(name):
+    # The role a metadata file name stands for, so an error never echoes a
+    # server-chosen name.
+    for r in ota.ROLES:
+        if name.endswith(r + ".json"):
+            return r
+    return "target"
+
+
+def newest_time(now=None):
+    """The newest trusted time seen: max(the stored one, now).  Boards have
+    no clock to trust, so a caller passes the time from a source it trusts
+    (NTP over an authenticated channel, the update server's signed
+    response); an older time never moves the clock back."""
+    old = _local("clock", 20)
+    if old is not None:
+        old = old.decode()
+    if now is None:
+        if old is None:
+            raise ValueError("no trusted time yet: pass now")
+        return old
+    ota.Trusted.check_now(now)
+    if old is None or now > old:
+        _fs.makedirs(state_dir())
+        _fs.write_atomic(_path("clock"), now.encode())
+        return now
+    return old
+
+
+def _emit(e):
+    from sbd import events
+
+    if events.listening:
+        events.emit("ota.rejected", reason=e.reason)
+
+
+def _local(name, limit):
+    try:
+        f = open(_path(name), "rb")
+    except OSError:
+        return None
+    with f:
+        return _read_bounded(f, limit, _kind(name))
+
+
+def _persist(name, data):
+    _fs.makedirs(state_dir())
+    _fs.write_atomic(_path(name), data)
+
+
+def trusted_root(initial_root=None, pin=None):
+    """The root to start from: the persisted one (reached by verified
+    rotations), else initial_root, whose SHA-256 must equal pin when a pin
+    is given (the factory record's trust_root)."""
+    data = _local("root.json", ota.MAX_ROOT_BYTES)
+    if data is not None:
+        return data
+    if initial_root is None:
+        raise ota.NotFound("root: no trusted root")
+    if pin is not None:
+        from sbd.crypto import ct_equal
+        from sbd.crypto.sha256 import sha256
+
+        if not ct_equal(sha256(initial_root), pin):
+            raise ota.Refused("root: not the pinned trust root")
+    return initial_root
+
+
+def refresh(fetcher, now, initial_root=None, pin=None):
+    """Run the TUF client workflow; return the sbd.ota.Trusted with the
+    repository's current targets.  Raises OtaError (and emits ota.rejected)
+    on any refusal; what was persisted before it stays valid."""
+    try:
+        return _refresh(fetcher, now, initial_root, pin)
+    except ota.OtaError as e:
+        _emit(e)
+        raise
+
+
+def _refresh(fetcher, now, initial_root, pin):
+    t = ota.Trusted(trusted_root(initial_root, pin), now)
+    # 5.3: each next root in turn, persisted as soon as it is verified.
+    for _ in range(_MAX_ROOT_ROTATIONS):
+        data = fetcher.fetch("%d.root.json" % (t.root["version"] + 1), ota.MAX_ROOT_BYTES)
+        if data is None:
+            break
+        t.update_root(data)
+        _persist("root.json", data)
+    # 5.4: the persisted timestamp first (for rollback checks even if it
+    # has expired since), then the repository's.
+    local = _local("timestamp.json", ota.MAX_TIMESTAMP_BYTES)
+    if local is not None:
+        try:
+            t.update_timestamp(local)
+        except ota.OtaError:
+            pass
+    data = fetcher.fetch("timestamp.json", ota.MAX_TIMESTAMP_BYTES)
+    if data is None:
+        raise ota.NotFound("timestamp: not in the repository")
+    if t.update_timestamp(data):
+        _persist("timestamp.json", data)
+    # 5.5: the persisted snapshot if it is still the one named, else fetch.
+    local = _local("snapshot.json", ota.MAX_SNAPSHOT_BYTES)
+    ok = False
+    if local is not None:
+        try:
+            t.update_snapshot(local, True)
+            ok = True
+        except ota.OtaError:
+            pass
+    if not ok:
+        ref = t.timestamp["meta"]["snapshot.json"]
+        name = "snapshot.json"
+        if t.root["consistent_snapshot"]:
+            name = "%d.snapshot.json" % ref["version"]
+        data = fetcher.fetch(name, ref.get("length") or ota.MAX_SNAPSHOT_BYTES)
+        if data is None:
+            raise ota.NotFound("snapshot: not in the repository")
+        t.update_snapshot(data)
+        _persist("snapshot.json", data)
+    # 5.6: targets likewise.
+    local = _local("targets.json", ota.MAX_TARGETS_BYTES)
+    ok = False
+    if local is not None:
+        try:
+            t.update_targets(local)
+            ok = True
+        except ota.OtaError:
+            pass
+    if not ok:
+        ref = t.snapshot["meta"]["targets.json"]
+        name = "targets.json"
+        if t.root["consistent_snapshot"]:
+            name = "%d.targets.json" % ref["version"]
+        data = fetcher.fetch(name, ref.get("length") or ota.MAX_TARGETS_BYTES)
+        if data is None:
+            raise ota.NotFound("targets: not in the repository")
+        t.update_targets(data)
+        _persist("targets.json", data)
+    return t
+
+
+def target_name(t, path, sha256):
+    """The name to fetch a target by: with consistent snapshots the hash
+    goes before the file name, as TUF 5.7.3 says."""
+    if not t.root["consistent_snapshot"]:
+        return path
+    i = path.rfind("/") + 1
+    return path[:i] + _hex(sha256) + "." + path[i:]
+
+
+def download(t, fetcher, path, dest):
+    """Stream one target into the file dest, checking its length and
+    SHA-256 on the way (never more than its signed length is read).  On a
+    refusal dest is removed and OtaError raised."""
+    try:
+        _download(t, fetcher, path, dest)
+    except ota.OtaError as e:
+        _emit(e)
+        try:
+            import os
+
+            os.remove(dest)
+        except OSError:
+            pass
+        raise
+
+
+def _download(t, fetcher, path, dest):
+    import hashlib
+
+    from sbd.crypto import ct_equal
+
+    length, want, _ = t.target(path)
+    src = fetcher.open(target_name(t, path, want))
+    if src is None:
+        raise ota.NotFound("target: not in the repository")
+    buf = _scratch()
+    h = hashlib.sha256()
+    left = length
+    try:
+        with open(dest, "wb") as out:
+            while left:
+                n = src.readinto(buf if left >= _CHUNK else buf[:left])
+                if not n:
+                    raise ota.Mismatch("target: %d bytes short of its signed length" % left)
+                h.update(buf[:n])
+                out.write(buf[:n])
+                left -= n
+        # One more byte means the server sends more than was signed.
+        if src.readinto(buf[:1]):
+            raise ota.TooLarge("target: more than its signed %d bytes" % length)
+    finally:
+        src.close()
+    if not ct_equal(h.digest(), want):
+        raise ota.Mismatch("target: SHA-256 differs")

@@ -1,0 +1,63 @@
+# sbd.ota.slots: installing a verified release into the A/B app slots that
+# sbd.boot boots from (the slot layout, pointer and manifests are described
+# there).  The install writes only into the slot that is not booted, and
+# switches the pointer (one write_atomic) only after every file was checked.
+from sbd import _fs, boot
+from sbd.boot import SlotError, read_pointer, write_pointer, installed, slot_dir
+
+__all__ = ("SlotError", "install")
+
+
+def install(t, rel, fetcher):
+    """Download release `rel` (sbd.ota.release.Release, checked by
+    release.check_newer) into the slot not booted, check it, then switch
+    the pointer to it on trial.  Raises OtaError (the running release and
+    pointer stay) or SlotError."""
+    from sbd.ota import client
+    from sbd.ota import release as rl
+    import binascii
+
+    p = read_pointer()
+    if p is not None and not p["confirmed"]:
+        raise SlotError("the running release is on trial: confirm or roll back first")
+    cur, floor = installed()
+    rl.check_newer(rel, cur, floor)
+    slot = "b" if p is not None and p["slot"] == "a" else "a"
+    if p is not None and p.get("prev") is not None:
+        # The previous release lives in the slot about to be overwritten:
+        # forget it first, so nothing can ever fall back into a half-written slot.
+        p["prev"] = None
+        write_pointer(p)
+    _fs.makedirs(boot.APP_DIR)
+    try:
+        import os
+
+        os.remove(boot.path(slot + ".manifest"))
+    except OSError:
+        pass
+    _fs.remove_tree(slot_dir(slot))
+    lines = []
+    for target, path in rel.files:
+        dest = slot_dir(slot) + "/" + path
+        i = dest.rfind("/")
+        _fs.makedirs(dest[:i])
+        client.download(t, fetcher, target, dest)
+        length, sha, _ = t.target(target)
+        lines.append("%d %s %s" % (length, binascii.hexlify(sha).decode(), path))
+    _fs.write_atomic(boot.path(slot + ".manifest"), ("\n".join(lines) + "\n").encode())
+    new = {
+        "slot": slot,
+        "release": rel.number,
+        "version": rel.version,
+        "rfloor": rel.floor,
+        "trial": boot.TRIAL_BOOTS,
+        "confirmed": False,
+        "floor": floor,
+        "prev": None if p is None else boot.entry(p),
+    }
+    write_pointer(new)  # the commit point
+    from sbd import events
+
+    if events.listening:
+        events.emit("ota.installed", release=rel.number)
+    return slot

@@ -1,0 +1,109 @@
+# A/B app slots: install into the slot not booted, trial boot, confirm,
+# automatic rollback, a damaged slot falls back, anti-rollback.
+# sbd-device: heapsize=128K timeout=300
+import gc
+
+from dtest import data_path, eq, raises, scratch_path, true
+from sbd import _fs, boot, ota
+from sbd.ota import client, slots
+from sbd.ota import release as rl
+
+NOW = "2026-11-30T00:00:00Z"
+BASE = "ota/valid_updates"
+P, B = "acme-sensor", "pico_w"
+
+
+def _fresh(name):
+    _fs.STATE_DIR = scratch_path("slots-state-" + name)
+    boot.APP_DIR = scratch_path("slots-app-" + name)
+    _fs.remove_tree(_fs.STATE_DIR)
+    _fs.remove_tree(boot.APP_DIR)
+    gc.collect()
+    with open(data_path(BASE + "/root.json"), "rb") as f:
+        root = f.read()
+    return client.refresh(client.DirFetcher(data_path(BASE + "/1/metadata")), NOW, root)
+
+
+def _install(t, n, targets=BASE + "/1/targets"):
+    return slots.install(t, rl.release(t, P, B, n), client.DirFetcher(data_path(targets)))
+
+
+def _app(d):
+    with open(d + "/app.mpy", "rb") as f:
+        return f.read()
+
+
+def test_install_boots_on_trial_and_confirm_keeps_it():
+    t = _fresh("confirm")
+    eq(boot.select(), None, "nothing installed: safe mode")
+    eq(_install(t, 1), "a")
+    eq(boot.installed(), (1, 0))
+    d = boot.select()
+    eq(_app(d), b"M\x06print('release 1')\n")
+    eq(boot.read_pointer()["trial"], boot.TRIAL_BOOTS - 1)
+    true(boot.confirm(), "confirmed")
+    for _ in range(boot.TRIAL_BOOTS + 2):
+        eq(boot.select(), d, "a confirmed release stays")
+
+
+def test_an_unconfirmed_release_rolls_back_by_itself():
+    t = _fresh("rollback")
+    _install(t, 1)
+    boot.select()
+    boot.confirm()
+    eq(_install(t, 2), "b")
+    for _ in range(boot.TRIAL_BOOTS):
+        eq(_app(boot.select()), b"M\x06print('release 2')\n")
+    d = boot.select()  # no trial boots left, never confirmed
+    eq(_app(d), b"M\x06print('release 1')\n")
+    eq(boot.installed(), (1, 0))
+    eq(boot.read_pointer()["prev"], None)
+
+
+def test_older_and_same_releases_are_refused():
+    t = _fresh("anti")
+    _install(t, 2)
+    e = raises(boot.SlotError, _install, t, 2)
+    true("trial" in str(e), "one install at a time")
+    boot.confirm()
+    before = boot.read_pointer()
+    raises(ota.Rollback, _install, t, 1)
+    raises(ota.Rollback, _install, t, 2)
+    eq(boot.read_pointer(), before, "pointer unchanged")
+
+
+def test_a_tampered_download_leaves_the_running_release():
+    t = _fresh("tamper")
+    _install(t, 1)
+    boot.select()
+    boot.confirm()
+    before = boot.read_pointer()
+    raises(ota.Mismatch, _install, t, 2, "ota/tampered_target/1/targets")
+    eq(boot.read_pointer(), before)
+    eq(_app(boot.select()), b"M\x06print('release 1')\n")
+
+
+def test_a_damaged_slot_falls_back_or_goes_to_safe_mode():
+    t = _fresh("damage")
+    _install(t, 1)
+    boot.select()
+    boot.confirm()
+    _install(t, 2)
+    d = boot.select()
+    with open(d + "/lib/util.mpy", "ab") as f:
+        f.write(b"#")
+    d2 = boot.select()
+    eq(_app(d2), b"M\x06print('release 1')\n", "fell back to release 1")
+    with open(d2 + "/app.mpy", "wb") as f:
+        f.write(b"M\x06print('release 9')\n")
+    eq(boot.select(), None, "nothing left that checks out: safe mode")
+
+
+def test_a_damaged_pointer_is_safe_mode():
+    t = _fresh("pointer")
+    _install(t, 1)
+    for bad in (b"", b"{", b'{"slot":"../x"}', b"[]", b"x" * 600):
+        with open(boot.APP_DIR + "/pointer", "wb") as f:
+            f.write(bad)
+        eq(boot.read_pointer(), None, repr(bad[:10]))
+        eq(boot.select(), None)

@@ -1,0 +1,223 @@
+"""`sbd keys` and `sbd ota` as a publisher runs them: the repository they make
+is accepted by python-tuf's ngclient and by sbd.ota (on CPython through the
+shims), a signer command can hold a key, and missing signatures are refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from ota_scenarios import BOUNDS, DirFetcher
+from tuf.api import exceptions as tuf_exc
+from tuf.ngclient import Updater, UpdaterConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+SBD = str(Path(sys.executable).parent / "sbd")
+PASS = "correct horse battery"
+
+
+def sbd(*args: str, tmp: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SBD_HOME": str(tmp / "home"), "SBD_KEY_PASSPHRASE": PASS}
+    r = subprocess.run([SBD, *args], capture_output=True, text=True, env=env, timeout=120)
+    if ok:
+        assert r.returncode == 0, f"sbd {' '.join(args)}: {r.returncode}\n{r.stdout}\n{r.stderr}"
+    return r
+
+
+def ngclient_ok(repo: Path) -> list[str]:
+    """Refresh and download every target with python-tuf; the paths."""
+    config = UpdaterConfig(**{f"{k}_max_length": v for k, v in BOUNDS.items()})
+    with tempfile.TemporaryDirectory() as state, tempfile.TemporaryDirectory() as tdir:
+        up = Updater(
+            state,
+            "file://metadata/",
+            tdir,
+            "file://targets/",
+            DirFetcher(repo),
+            config,
+            bootstrap=(repo / "metadata" / "1.root.json").read_bytes(),
+        )
+        up.refresh()
+        paths = sorted(up._trusted_set.targets.targets)
+        for p in paths:
+            info = up.get_targetinfo(p)
+            assert info is not None
+            up.download_target(info, str(Path(tdir) / "t"))
+        return paths
+
+
+DEVICE = """
+import sys
+from sbdtools import shims
+shims.install()
+from sbd import _fs
+from sbd.ota import client, release
+_fs.STATE_DIR = sys.argv[2]
+repo = sys.argv[1]
+root = open(repo + "/metadata/1.root.json", "rb").read()
+t = client.refresh(client.DirFetcher(repo + "/metadata"), "2026-11-30T00:00:00Z", root)
+n = release.newest(t, "acme", "pico_w")
+r = release.release(t, "acme", "pico_w", n)
+for path, rel in r.files:
+    client.download(t, client.DirFetcher(repo + "/targets"), path, sys.argv[2] + "/dl")
+print(n, r.version, " ".join(rel for _, rel in r.files))
+"""
+
+
+def device_decides(repo: Path, tmp: Path) -> str:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "sdk"), str(ROOT / "host_tools")])}
+    state = tmp / "device-state"
+    state.mkdir(exist_ok=True)
+    r = subprocess.run(
+        [sys.executable, "-c", DEVICE, str(repo), str(state)], capture_output=True, text=True, env=env, timeout=300
+    )
+    return r.stdout.strip() if r.returncode == 0 else "refused: " + r.stderr.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> dict[str, Path]:
+    out = {}
+    for role in ("root", "targets", "snapshot", "timestamp"):
+        out[role] = tmp_path / f"{role}.key"
+        sbd("keys", "new", str(out[role]), tmp=tmp_path)
+    return out
+
+
+def _init(tmp: Path, keys: dict[str, Path]) -> Path:
+    repo = tmp / "repo"
+    args = []
+    for role, k in keys.items():
+        args += [f"--{role}-key", f"{k}.pub"]
+    sbd("ota", "init", str(repo), *args, tmp=tmp)
+    return repo
+
+
+def _app(tmp: Path, n: int) -> Path:
+    app = tmp / f"app{n}"
+    (app / "lib").mkdir(parents=True, exist_ok=True)
+    (app / "main.py").write_text(f"import util\nprint(util.VERSION)  # {n}\n")
+    (app / "lib" / "util.py").write_text(f"VERSION = {n}\n")
+    return app
+
+
+def test_key_files_are_encrypted_and_private(tmp_path: Path) -> None:
+    k = tmp_path / "k.key"
+    sbd("keys", "new", str(k), tmp=tmp_path)
+    assert k.stat().st_mode & 0o077 == 0
+    assert b"ENCRYPTED PRIVATE KEY" in k.read_bytes()
+    pub = json.loads(Path(f"{k}.pub").read_text())
+    assert pub["keytype"] == "ed25519" and len(pub["keyval"]["public"]) == 64
+    r = sbd("keys", "new", str(k), tmp=tmp_path, ok=False)
+    assert r.returncode != 0 and "not overwriting" in r.stderr
+
+
+def test_publish_and_both_clients_accept(tmp_path: Path, keys: dict[str, Path]) -> None:
+    repo = _init(tmp_path, keys)
+    sbd(
+        "ota",
+        "add",
+        str(repo),
+        str(_app(tmp_path, 1)),
+        "--board",
+        "pico_w",
+        "--product",
+        "acme",
+        "--version",
+        "1.0.0",
+        tmp=tmp_path,
+    )
+    for role in ("root", "targets", "snapshot", "timestamp"):
+        sbd("ota", "sign", str(repo), "--role", role, "--key", str(keys[role]), tmp=tmp_path)
+    assert ngclient_ok(repo) == ["acme/pico_w/1/lib/util.mpy", "acme/pico_w/1/main.py"]
+    assert device_decides(repo, tmp_path) == "1 1.0.0 lib/util.mpy main.py"
+    # The .mpy was compiled for the board's architecture (armv6m on a Pico W).
+    mpy = (repo / "targets" / "acme/pico_w/1/lib/util.mpy").read_bytes()
+    assert mpy[0:1] == b"M"
+    # A second release: unsigned it is refused by both, signed accepted.
+    sbd(
+        "ota",
+        "add",
+        str(repo),
+        str(_app(tmp_path, 2)),
+        "--board",
+        "pico_w",
+        "--product",
+        "acme",
+        "--version",
+        "1.1.0",
+        tmp=tmp_path,
+    )
+    with pytest.raises(tuf_exc.UnsignedMetadataError):
+        ngclient_ok(repo)
+    assert device_decides(repo, tmp_path).startswith("refused: ")
+    for role in ("targets", "snapshot", "timestamp"):
+        sbd("ota", "sign", str(repo), "--role", role, "--key", str(keys[role]), tmp=tmp_path)
+    assert "acme/pico_w/2/main.py" in ngclient_ok(repo)
+    assert device_decides(repo, tmp_path) == "2 1.1.0 lib/util.mpy main.py"
+
+
+def test_wrong_key_and_wrong_passphrase_are_refused(tmp_path: Path, keys: dict[str, Path]) -> None:
+    repo = _init(tmp_path, keys)
+    r = sbd("ota", "sign", str(repo), "--role", "targets", "--key", str(keys["snapshot"]), tmp=tmp_path, ok=False)
+    assert r.returncode != 0 and "not a targets key" in r.stderr
+    env = {**os.environ, "SBD_HOME": str(tmp_path / "home"), "SBD_KEY_PASSPHRASE": "wrong passphrase"}
+    r2 = subprocess.run(
+        [SBD, "ota", "sign", str(repo), "--role", "targets", "--key", str(keys["targets"])],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert r2.returncode != 0 and "cannot decrypt" in r2.stderr
+
+
+SIGNER = """
+import sys
+from cryptography.hazmat.primitives import serialization
+key = serialization.load_pem_private_key(open(sys.argv[1], "rb").read(), sys.argv[2].encode())
+sys.stdout.write(key.sign(sys.stdin.buffer.read()).hex())
+"""
+
+
+def test_an_external_signer_command_signs(tmp_path: Path, keys: dict[str, Path]) -> None:
+    repo = _init(tmp_path, keys)
+    sbd(
+        "ota",
+        "add",
+        str(repo),
+        str(_app(tmp_path, 1)),
+        "--board",
+        "pico_w",
+        "--product",
+        "acme",
+        "--version",
+        "1.0.0",
+        tmp=tmp_path,
+    )
+    script = tmp_path / "signer.py"
+    script.write_text(SIGNER)
+    for role in ("root", "targets", "snapshot", "timestamp"):
+        cmd = f"{sys.executable} {script} {keys[role]} '{PASS}'"
+        sbd("ota", "sign", str(repo), "--role", role, "--signer", cmd, "--public", f"{keys[role]}.pub", tmp=tmp_path)
+    assert ngclient_ok(repo)
+    # A signer that signs with the wrong key is caught before publishing.
+    cmd = f"{sys.executable} {script} {keys['snapshot']} '{PASS}'"
+    r = sbd(
+        "ota",
+        "sign",
+        str(repo),
+        "--role",
+        "targets",
+        "--signer",
+        cmd,
+        "--public",
+        f"{keys['targets']}.pub",
+        tmp=tmp_path,
+        ok=False,
+    )
+    assert r.returncode != 0 and "does not verify" in r.stderr

@@ -1,0 +1,143 @@
+"""End to end over HTTP: `sbd ota serve` on 127.0.0.1 and sbd.ota's HTTP
+fetcher on the real MicroPython unix port (and on CPython through the
+shims): refresh, install into a slot, boot it; a tampered target served the
+same way is refused and the running release stays."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "device" / "data" / "ota"
+SBD = str(Path(sys.executable).parent / "sbd")
+
+SCRIPT = """
+import sys
+if sys.implementation.name != "micropython":
+    from sbdtools import shims
+    shims.install()
+from sbd import _fs, boot, ota
+from sbd.ota import client, release, slots
+from sbd.ota.http import HttpFetcher
+_fs.STATE_DIR = STATE + "/state"
+boot.APP_DIR = STATE + "/app"
+root = open(ROOTFILE, "rb").read()
+def install(port):
+    t = client.refresh(HttpFetcher("127.0.0.1", port, "/metadata/"), "2026-11-30T00:00:00Z", root)
+    n = release.newest(t, "acme-sensor", "pico_w")
+    slots.install(t, release.release(t, "acme-sensor", "pico_w", n), HttpFetcher("127.0.0.1", port, "/targets/"))
+    return n
+try:
+    print("INSTALLED", install(PORT1))
+    d = boot.select()
+    print("BOOTS", open(d + "/app.mpy", "rb").read())
+    boot.confirm()
+    print("INSTALLED", install(PORT2))
+except ota.OtaError as e:
+    print("REFUSED", e.reason)
+d = boot.select()
+print("BOOTS", open(d + "/app.mpy", "rb").read())
+"""
+
+
+def _serve(repo: Path) -> Iterator[int]:
+    p = subprocess.Popen([SBD, "ota", "serve", str(repo), "--port", "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None
+        m = re.search(r"http://127\.0\.0\.1:(\d+)/", p.stdout.readline())
+        assert m, "serve did not say its port"
+        yield int(m.group(1))
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[int, int]]:
+    # Release 1 from one state, then release 2 either intact or tampered.
+    good = _serve(DATA / "valid_updates" / "0")
+    bad = _serve(DATA / "tampered_target" / "1")
+    yield next(good), next(bad)
+    for g in (good, bad):
+        g.close()
+
+
+def _run(runtime: str, ports: tuple[int, int], script: str = SCRIPT) -> str:
+    with tempfile.TemporaryDirectory() as state:
+        head = (
+            f"STATE = {state!r}\nROOTFILE = {str(DATA / 'valid_updates' / 'root.json')!r}\n"
+            f"PORT1 = {ports[0]}\nPORT2 = {ports[1]}\n"
+        )
+        if runtime == "micropython":
+            sys.path.insert(0, str(ROOT / "tests"))
+            from harness import tools
+
+            build = Path(state) / "mpy"
+            assert not tools.compile_tree(ROOT / "sdk", build)
+            cmd = [
+                str(Path(sys.executable).parent / "micropython"),
+                "-X",
+                "heapsize=128K",
+                "-c",
+                f"import sys\nsys.path.insert(0, {str(build)!r})\n" + head + script,
+            ]
+            env = dict(os.environ)
+        else:
+            cmd = [sys.executable, "-c", head + script]
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "sdk"), str(ROOT / "host_tools")])}
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout
+
+
+@pytest.mark.parametrize("runtime", ["micropython", "cpython"])
+def test_update_over_http_and_a_tampered_one_refused(servers: tuple[int, int], runtime: str) -> None:
+    out = _run(runtime, servers)
+    assert out.splitlines() == [
+        "INSTALLED 1",
+        "BOOTS b\"M\\x06print('release 1')\\n\"",
+        "REFUSED mismatch",
+        "BOOTS b\"M\\x06print('release 1')\\n\"",
+    ], out
+
+
+ENDLESS = """
+import sys
+if sys.implementation.name != "micropython":
+    from sbdtools import shims
+    shims.install()
+from sbd import _fs, ota
+from sbd.ota import client
+from sbd.ota.http import HttpFetcher
+_fs.STATE_DIR = STATE + "/state"
+root = open(ROOTFILE, "rb").read()
+try:
+    client.refresh(HttpFetcher("127.0.0.1", PORT1, "/metadata/"), "2026-11-30T00:00:00Z", root)
+except ota.OtaError as e:
+    print("REFUSED", e.reason)
+import os
+try:
+    names = sorted(os.listdir(STATE + "/state/ota"))
+except OSError:
+    names = []
+print("PERSISTED", names)
+"""
+
+
+@pytest.mark.parametrize("runtime", ["micropython", "cpython"])
+def test_an_endless_timestamp_over_http_is_refused_and_nothing_persisted(runtime: str) -> None:
+    srv = _serve(DATA / "endless_timestamp" / "1")
+    port = next(srv)
+    try:
+        out = _run(runtime, (port, port), ENDLESS)
+    finally:
+        srv.close()
+    assert out.splitlines() == ["REFUSED too-large", "PERSISTED []"], out

@@ -1,0 +1,104 @@
+"""Power cut at every flash write of an app update on a virtual Pico W: after
+each cut the board boots release 1 or release 2, whole, never a mix and
+never nothing; and a rollback of an unconfirmed release likewise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.vboards import SdkBoard, power_cut_sweep
+from sbdtools.vboard import runner
+
+DATA = Path(__file__).resolve().parents[1] / "device" / "data" / "ota" / "valid_updates"
+APP = {1: b"M\x06print('release 1')\n", 2: b"M\x06print('release 2')\n"}
+
+SETUP = """
+from sbd.ota import client, release, slots
+from sbd import boot
+root = open('/repo/root.json', 'rb').read()
+t = client.refresh(client.DirFetcher('/repo/metadata'), '2026-11-30T00:00:00Z', root)
+slots.install(t, release.release(t, 'acme-sensor', 'pico_w', 1), client.DirFetcher('/repo/targets'))
+boot.select()
+print('CONFIRMED', boot.confirm())
+"""
+
+INSTALL = """
+from sbd.ota import client, release, slots
+root = open('/repo/root.json', 'rb').read()
+t = client.refresh(client.DirFetcher('/repo/metadata'), '2026-11-30T00:00:00Z', root)
+slots.install(t, release.release(t, 'acme-sensor', 'pico_w', 2), client.DirFetcher('/repo/targets'))
+"""
+
+INSPECT = """
+from sbd import boot
+d = boot.select()
+p = boot.read_pointer()
+app = open(d + '/app.mpy', 'rb').read() if d else b''
+util = open(d + '/lib/util.mpy', 'rb').read() if d else b''
+print('BOOTS', p['release'] if p else None, p['confirmed'] if p else None, repr(app), len(util))
+"""
+
+
+def _files() -> dict[str, bytes]:
+    out = {"/repo/root.json": (DATA / "root.json").read_bytes()}
+    for p in (DATA / "1").rglob("*"):
+        if p.is_file():
+            out["/repo/" + str(p.relative_to(DATA / "1"))] = p.read_bytes()
+    return out
+
+
+def _boots(res: runner.BootResult) -> tuple[int, bool, bytes, int]:
+    line = next(ln for ln in res.output.splitlines() if ln.startswith("BOOTS "))
+    _, rel, confirmed, rest = line.split(" ", 3)
+    app_repr, util_len = rest.rsplit(" ", 1)
+    return int(rel), confirmed == "True", eval(app_repr), int(util_len)
+
+
+def _board(make_sdk_board: Callable[..., SdkBoard]) -> SdkBoard:
+    board = make_sdk_board(files=_files())
+    out = board.exec(SETUP, timeout=300).output
+    assert "CONFIRMED True" in out, out
+    return board
+
+
+def test_power_cut_at_every_write_of_an_install(make_sdk_board: Callable[..., SdkBoard]) -> None:
+    board = _board(make_sdk_board)
+    seen: set[int] = set()
+
+    def check(b: SdkBoard, res: runner.BootResult) -> None:
+        rel, confirmed, app, util_len = _boots(res)
+        assert rel in (1, 2), res.output
+        assert app == APP[rel], f"release {rel} boots another release's file: {res.output}"
+        assert util_len == len(b"VERSION = %d\n" % rel) + 2 + 40 * rel + 1, res.output
+        assert confirmed == (rel == 1), res.output
+        seen.add(rel)
+
+    sweep = power_cut_sweep(board, INSTALL, check, inspect=INSPECT, timeout=300)
+    assert seen == {1, 2}, "the sweep crossed the commit point"
+    assert sweep.ops >= 10
+    print(f"install: {sweep.ops} cut points")
+
+
+ROLLBACK = """
+from sbd import boot
+for _ in range(boot.TRIAL_BOOTS + 1):
+    boot.select()
+"""
+
+
+def test_power_cut_at_every_write_of_a_trial_and_rollback(make_sdk_board: Callable[..., SdkBoard]) -> None:
+    board = _board(make_sdk_board)
+    out = board.exec(INSTALL, timeout=300).output
+    assert "Traceback" not in out, out
+    seen: set[int] = set()
+
+    def check(b: SdkBoard, res: runner.BootResult) -> None:
+        rel, _, app, _ = _boots(res)
+        assert app == APP[rel], res.output
+        seen.add(rel)
+
+    sweep = power_cut_sweep(board, ROLLBACK, check, inspect=INSPECT, timeout=300)
+    assert seen == {1, 2}
+    assert sweep.ops >= 4  # at least a pointer write per trial boot and one for the rollback
+    print(f"trial and rollback: {sweep.ops} cut points")
