@@ -44,7 +44,11 @@ def read_bounded(path, limit):
             return None
         raise
     with f:
-        return f.read(limit + 1)
+        # MicroPython's read(n) allocates n bytes up front, however short
+        # the file: ask for what the file holds (one byte more shows growth).
+        size = f.seek(0, 2)
+        f.seek(0)
+        return f.read(min(size, limit) + 1)
 
 
 def remove_tree(path):
