@@ -97,6 +97,9 @@ CAPABILITIES: tuple[Capability, ...] = (
         "identity-provision", "making a factory record (factory only)", ("identity/provision.py",), ("identity",)
     ),
     Capability("auth", "per-device password check with back-off", ("auth.py",), ("identity", "events")),
+    Capability(
+        "telemetry", "events, metrics and anomaly rules in a bounded ring", ("telemetry.py",), ("events", "board")
+    ),
 )
 
 
