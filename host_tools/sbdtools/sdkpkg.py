@@ -100,6 +100,10 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         "telemetry", "events, metrics and anomaly rules in a bounded ring", ("telemetry.py",), ("events", "board")
     ),
+    Capability(
+        "net", "TLS that verifies by default, reconnect back-off with jitter", ("net/__init__.py",), ("events",)
+    ),
+    Capability("net-mqtt", "the smallest MQTT client and the telemetry sink", ("net/mqtt.py",), ("net",)),
 )
 
 

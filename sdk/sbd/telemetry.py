@@ -50,7 +50,7 @@ EVENTS = {
     "sys.metrics": ("uptime_s", "heap_free", "reset_cause", "dropped"),
     "sys.values": ("counters", "gauges"),
     "net.tls_unverified": ("host",),
-    "net.reconnect": ("attempt", "wait_ms"),
+    "net.reconnect": ("attempts",),
 }
 
 # Parts of a field name that mean a secret: such a field cannot be declared.
@@ -350,6 +350,7 @@ def pump(limit=8):
         return 0
     done = 0
     while _len and done < limit:
+        seq = _seqs[_head]
         payload = encode(_head)
         for s in _sinks:
             try:
@@ -358,13 +359,15 @@ def pump(limit=8):
                 ok = False
             if not ok:
                 return done
+        done += 1
+        if not _len or _seqs[_head] != seq:
+            continue  # a sink recorded into a full ring: this one is gone already
         j = _head * _NF
         _names[_head] = None
         _vals[j] = _vals[j + 1] = _vals[j + 2] = _vals[j + 3] = None
         _head = (_head + 1) % _n
         _len -= 1
         sent += 1
-        done += 1
     return done
 
 

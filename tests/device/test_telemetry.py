@@ -244,3 +244,29 @@ def test_record_allocates_nothing():
     eq(t.dropped, 50 * 2 + 16 - 8)
     eq(t.alerts, 16)
     eq(t._counters["app.loops"], 51)
+
+
+def test_a_sink_that_records_into_a_full_ring_does_not_lose_the_next_event():
+    # pump() removes the event it sent only if it is still at the head: a
+    # sink whose send() records (a reconnect report, say) into a full ring
+    # has already pushed it out, and removing "the head" then would drop an
+    # event nobody sent.
+    _fresh(slots=4, rules=())
+    for i in range(4):
+        t.record("auth.failure", i)
+    got = []
+
+    class Noisy:
+        def send(self, p):
+            got.append(json.loads(p)["f"])
+            if len(got) == 1:
+                t.record("auth.ok")
+            return True
+
+    s = Noisy()
+    t.add_sink(s)
+    while t.pump():
+        pass
+    t.remove_sink(s)
+    eq(got, [{"count": 0}, {"count": 1}, {"count": 2}, {"count": 3}, {}])
+    eq(t.dropped, 1)  # the first, overwritten after it went out
