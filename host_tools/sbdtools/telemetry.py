@@ -19,10 +19,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import queue
 import re
 import secrets
+import sqlite3
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import SbdError
 
@@ -129,3 +135,201 @@ def parse_event(topic: str, payload: bytes) -> Event:
     if not isinstance(name, str) or not 0 < len(name) <= 32 or not isinstance(fields, dict):
         raise TelemetryError("event name or fields malformed")
     return Event(device, seq, t_ms, name, fields)
+
+
+# -- storage -------------------------------------------------------------------
+
+_CREATE = (
+    "CREATE TABLE IF NOT EXISTS telemetry_events ("
+    " id {pk}, device TEXT NOT NULL, seq BIGINT NOT NULL, t_ms BIGINT NOT NULL,"
+    " name TEXT NOT NULL, fields TEXT NOT NULL, received_at TEXT NOT NULL)"
+)
+_COLS = "INSERT INTO telemetry_events (device, seq, t_ms, name, fields, received_at)"
+_INSERT = {"sqlite": _COLS + " VALUES (?, ?, ?, ?, ?, ?)", "postgresql": _COLS + " VALUES (%s, %s, %s, %s, %s, %s)"}
+_COUNT_DEVICE = {
+    "sqlite": "SELECT COUNT(*) FROM telemetry_events WHERE device = ?",
+    "postgresql": "SELECT COUNT(*) FROM telemetry_events WHERE device = %s",
+}
+_INDEX = "CREATE INDEX IF NOT EXISTS telemetry_events_device ON telemetry_events (device, name)"
+
+
+class EventStore:
+    """Events in SQLite (a path or sqlite:///path) or PostgreSQL
+    (postgresql://...), the table `telemetry_events`; one transaction per batch."""
+
+    def __init__(self, url: str) -> None:
+        from .provision import factorydb
+
+        self.dialect, target = factorydb.parse_url(url)
+        self.shown = factorydb.redact_url(url)
+        self._lock = threading.Lock()
+        if self.dialect == "sqlite":
+            self.conn: Any = sqlite3.connect(target, check_same_thread=False, timeout=15)
+            pk = "INTEGER PRIMARY KEY AUTOINCREMENT"
+        else:
+            import psycopg
+
+            try:
+                self.conn = psycopg.connect(target, connect_timeout=5)
+            except psycopg.OperationalError:
+                raise TelemetryError(f"cannot reach the database {self.shown}") from None
+            pk = "BIGSERIAL PRIMARY KEY"
+        with self._lock:
+            cur = self.conn.cursor()
+            cur.execute(_CREATE.format(pk=pk))
+            cur.execute(_INDEX)
+            self.conn.commit()
+
+    def add(self, events: Iterable[Event]) -> int:
+        rows = [(e.device, e.seq, e.t_ms, e.name, json.dumps(e.fields, sort_keys=True), _now()) for e in events]
+        if not rows:
+            return 0
+        with self._lock:
+            cur = self.conn.cursor()
+            cur.executemany(_INSERT[self.dialect], rows)
+            self.conn.commit()
+        return len(rows)
+
+    def count(self, device: str | None = None) -> int:
+        """Events stored (of one device)."""
+        with self._lock:
+            cur = self.conn.cursor()
+            if device is None:
+                cur.execute("SELECT COUNT(*) FROM telemetry_events")
+            else:
+                cur.execute(_COUNT_DEVICE[self.dialect], (device,))
+            row = cur.fetchone()
+            self.conn.commit()
+        return int(row[0])
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+# -- the listener ----------------------------------------------------------------
+
+
+@dataclass
+class Broker:
+    host: str
+    port: int
+    tls: bool
+
+
+def parse_broker(url: str) -> Broker:
+    """mqtt://host[:port] or mqtts://host[:port] (TLS, port 8883 by default)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise TelemetryError("--broker is mqtt://host[:port] or mqtts://host[:port]")
+    if parts.username or parts.password:
+        raise TelemetryError("put the listener's credentials in --user and SBD_MQTT_PASSWORD, not in the URL")
+    try:
+        port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+    except ValueError:
+        raise TelemetryError("the broker's port must be a number from 1 to 65535") from None
+    return Broker(parts.hostname, port, parts.scheme == "mqtts")
+
+
+@dataclass
+class ListenStats:
+    received: int = 0
+    stored: int = 0
+    rejected: int = 0
+
+
+class Listener:
+    """Subscribes to sbd/+/events and stores what passes the schema check.
+
+    paho's network thread only queues messages; `run` stores them in
+    batches, so a slow database never stalls the MQTT connection."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        store: EventStore | None,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        tls_ca: str | None = None,
+        devices: Iterable[str] = (),
+        names: Iterable[str] = (),
+        client_id: str | None = None,
+    ) -> None:
+        import paho.mqtt.client as paho
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.store = store
+        self.devices = set(devices)
+        self.names = set(names)
+        self.stats = ListenStats()
+        self._q: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self._ready = threading.Event()
+        self._error: str | None = None
+        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"sbd-listen-{secrets.token_hex(4)}")
+        if user is not None:
+            c.username_pw_set(user, password)
+        if broker.tls:
+            c.tls_set(ca_certs=tls_ca)  # verifies chain and host name
+        elif tls_ca:
+            raise TelemetryError("--tls-ca needs an mqtts:// broker")
+        c.on_connect = self._on_connect
+        c.on_subscribe = self._on_subscribe
+        c.on_message = self._on_message
+        self.client = c
+        self.broker = broker
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        if rc.is_failure:
+            self._error = f"the broker refused the listener: {rc}"
+            self._ready.set()
+            return
+        client.subscribe(TOPIC_FILTER, qos=1)
+
+    def _on_subscribe(self, *args: Any) -> None:
+        self._ready.set()
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        self._q.put((msg.topic, bytes(msg.payload)))
+
+    def start(self, timeout: float = 20) -> None:
+        try:
+            self.client.connect(self.broker.host, self.broker.port)
+        except OSError as e:
+            raise TelemetryError(f"cannot reach the broker {self.broker.host}:{self.broker.port}: {e}") from None
+        self.client.loop_start()
+        if not self._ready.wait(timeout) or self._error:
+            self.stop()
+            raise TelemetryError(self._error or "the broker did not answer the subscription")
+
+    def stop(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+    def poll(self, wait: float = 0.2, batch: int = 500) -> list[Event]:
+        """Take what arrived (waiting up to `wait` for the first), check,
+        filter and store it; returns the events kept."""
+        msgs = []
+        try:
+            msgs.append(self._q.get(timeout=wait))
+            while len(msgs) < batch:
+                msgs.append(self._q.get_nowait())
+        except queue.Empty:
+            pass
+        kept = []
+        for topic, payload in msgs:
+            self.stats.received += 1
+            try:
+                ev = parse_event(topic, payload)
+            except TelemetryError:
+                self.stats.rejected += 1
+                continue
+            if (self.devices and ev.device not in self.devices) or (self.names and ev.name not in self.names):
+                continue
+            kept.append(ev)
+        if self.store is not None:
+            self.stats.stored += self.store.add(kept)
+        return kept
