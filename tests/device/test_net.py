@@ -64,9 +64,11 @@ class Script:
     def __init__(self, answer):
         self.answer = bytearray(answer)
         self.out = bytearray()
+        self.sends = 0
 
     def send(self, b):
         self.out += bytes(b)
+        self.sends += 1
         return len(b)
 
     def recv_into(self, mv):
@@ -91,6 +93,9 @@ def test_publish_qos1_waits_for_its_own_puback():
     c.publish(b"sbd/DEV-1/events", b"{}")
     eq(bytes(c.sock.out), b"\x32\x16\x00\x10sbd/DEV-1/events\x00\x01{}")
     eq(len(c.sock.answer), 0)
+    # One write per message: a header and a payload written apart meet
+    # Nagle's algorithm and the broker's delayed ACK (40 ms per event).
+    eq(c.sock.sends, 1)
 
 
 def test_a_broker_that_hangs_up_is_an_oserror():

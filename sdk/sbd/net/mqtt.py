@@ -134,8 +134,10 @@ class MqttClient:
         if qos:
             self._pid = self._pid % 0xFFFF + 1
             head += bytes((self._pid >> 8, self._pid & 0xFF))
+        # One write: a header and a payload sent apart meet Nagle's algorithm
+        # and the broker's delayed ACK, 40 ms per event (measured, bench/).
+        head += payload
         self._send(head)
-        self._send(payload)
         if qos:
             self._wait_puback(self._pid)
 
