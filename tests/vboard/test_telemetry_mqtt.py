@@ -367,3 +367,79 @@ def test_tls_without_a_ca_is_refused_and_turning_checks_off_is_loud(make_sdk_boa
     assert "NO CA a CA certificate is needed" in out, out
     assert "WARNING: TLS certificate checks are OFF" in out, out
     assert "SEEN [('net.tls_unverified', {'host': 'broker.example'})]" in out, out
+
+
+PASSWORD = "Q4mz-Hr7k-Wd9p-Lx3t"
+NEW_PASSWORD = "Zt8v-Kp3m-Rq6w-Jn2c"
+PROVISION = f"""
+from sbd.identity import provision as p
+from sbd.crypto.kdf import pbkdf2_hmac_sha256
+salt = b'\\x11' * 16
+p.provision(bytes(range(32)), 'DEV-A', 'Model 1', '2030-01-31', 'sec@x.example', salt, 1000,
+            pbkdf2_hmac_sha256({PASSWORD!r}.encode(), salt, 1000, 32))
+print('PROVISIONED')
+"""
+
+
+def test_the_sdk_security_events_reach_the_wire_without_secrets(
+    fleet: Fleet, subscribe: object, make_sdk_board: object
+) -> None:
+    # The real modules emit (sbd.auth on a provisioned board, sbd.validate):
+    # every event they define today except auth.tamper (a damaged state
+    # file; tests/device/test_telemetry.py covers its allow-list).
+    broker = Broker(fleet.folder, fleet.conf).start()
+    try:
+        sub = subscribe(broker.port)  # type: ignore[operator]
+        board: SdkBoard = make_sdk_board()  # type: ignore[operator]
+        assert "PROVISIONED" in board.exec(PROVISION).output
+        body = f"""
+import time
+from sbd import auth, validate as v
+t.start(rules=(('fails', 'auth.failure', 3, 60),))
+t.add_sink(sink)
+print('OK', auth.check({PASSWORD!r}))
+for wrong in ('wrong-guess-1', 'wrong-guess-2', 'wrong-guess-3'):
+    while True:
+        try:
+            auth.check(wrong)
+            break
+        except auth.Locked as e:
+            time.sleep_ms(e.wait_ms + 1)
+while True:
+    try:
+        auth.change({PASSWORD!r}, {NEW_PASSWORD!r})
+        break
+    except auth.Locked as e:
+        time.sleep_ms(e.wait_ms + 1)
+auth.factory_reset()
+try:
+    doc = b'{{"ssid": "my-home-wifi-name-that-is-far-too-long-for-it"}}'
+    v.parse_json(doc, v.obj({{'ssid': v.text(1, 8)}}), name='wifi')
+except v.ValidationError:
+    pass
+while t.pump(100):
+    pass
+print('SENT', t.sent, t.pending(), t.redacted)
+"""
+        out = board.exec(_device(broker.port, "DEV-A", fleet.creds["DEV-A"], body)).output
+        assert "OK True" in out and "SENT" in out, out
+        assert sub.wait_for(lambda g: any(b"validation.rejected" in p for _, p in g))
+        evs = _events(sub, "sbd/DEV-A/events")
+        names = [e["ev"] for e in evs]
+        for want in (
+            "auth.ok",
+            "auth.failure",
+            "auth.lockout",
+            "security.alert",
+            "auth.changed",
+            "auth.factory_reset",
+            "validation.rejected",
+        ):
+            assert want in names, (want, names)
+        wire = b"".join(p for _, p in sub.got)
+        for secret in (PASSWORD, NEW_PASSWORD, "wrong-guess", "my-home-wifi", fleet.creds["DEV-A"]):
+            assert secret.encode() not in wire, f"{secret!r} went out on the wire"
+        rejected = next(e for e in evs if e["ev"] == "validation.rejected")
+        assert rejected["f"] == {"path": "wifi.ssid", "rule": "longer than 8"}
+    finally:
+        broker.stop()
