@@ -274,7 +274,8 @@ def main() -> int:
         "",
         "| what | figure |",
         "|---|---|",
-        f"| heap taken by `import sbd.telemetry` (32-slot ring and sbd.events included) | {res['import_telemetry_bytes']} B |",
+        "| heap taken by `import sbd.telemetry` (32-slot ring and sbd.events included) "
+        f"| {res['import_telemetry_bytes']} B |",
         f"| heap taken by `import sbd.net, sbd.net.mqtt` | {res['import_net_mqtt_bytes']} B |",
         f"| `record(name, a, b)`, no sink | {res['record_us']:.1f} us |",
         f"| `emit(name, **fields)`, no sink | {res['emit_us']:.1f} us |",

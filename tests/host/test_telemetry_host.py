@@ -93,9 +93,21 @@ def test_broker_creds_command_and_a_real_broker(tmp_path: Path) -> None:
     assert "pattern write sbd/%u/#" in (tmp_path / "acl").read_text()
     again = CliRunner().invoke(
         group,
-        ["telemetry", "broker-creds", "DEV-3", "--passwd", str(tmp_path / "passwd"), "--acl", "a", "--secrets", "s"],
+        [
+            "telemetry",
+            "broker-creds",
+            "DEV-3",
+            "--passwd",
+            str(tmp_path / "passwd"),
+            "--acl",
+            str(tmp_path / "acl2"),
+            "--secrets",
+            str(tmp_path / "s2"),
+        ],
     )
     assert again.exit_code != 0 and "exists" in str(again.exception)
+    # nothing written when one target exists: no secret left behind
+    assert not (tmp_path / "s2").exists() and not (tmp_path / "acl2").exists()
     broker = Broker(
         tmp_path, ["allow_anonymous false", f"password_file {tmp_path}/passwd", f"acl_file {tmp_path}/acl"]
     ).start()

@@ -51,6 +51,9 @@ def _write_new(path: Path, text: str, mode: int = 0o600) -> None:
 def broker_creds(serials: tuple[str, ...], passwd: Path, acl: Path, secrets_path: Path, listener: str) -> None:
     """Make a random broker secret per device and write what Mosquitto needs
     to check it ($7$ hashes, an ACL confining each device to sbd/<serial>/)."""
+    for p in (passwd, acl, secrets_path):
+        if p.exists() or p.is_symlink():
+            raise SbdError(f"{p} exists: not overwriting it (move it away first)")
     devs = tm.broker_creds([*serials, listener])
     _write_new(secrets_path, json.dumps({d.serial: d.secret for d in devs}, indent=1) + "\n")
     _write_new(passwd, "".join(d.line + "\n" for d in devs))
