@@ -98,6 +98,12 @@ def test_publish_qos1_waits_for_its_own_puback():
     eq(c.sock.sends, 1)
 
 
+def test_a_broker_that_never_acks_is_refused_after_a_bounded_wait():
+    c = _client(b"\x40\x02\x00\x09" * 40)  # PUBACKs for another packet only
+    raises(mqtt.NetError, c.publish, b"t", b"{}")
+    true(len(c.sock.answer) > 0, "stopped reading before the broker's stream ended")
+
+
 def test_a_broker_that_hangs_up_is_an_oserror():
     c = _client(b"")
     raises(OSError, c.publish, b"sbd/DEV-1/events", b"{}")

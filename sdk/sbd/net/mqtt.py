@@ -9,7 +9,8 @@
 # mip-installed code) and has no socket timeout.  docs/telemetry.md says more.
 #
 # Rules, in order:
-#   1. every wait on the broker is bounded by `timeout_s` (a socket timeout);
+#   1. every wait on the broker is bounded by `timeout_s` (a socket timeout)
+#      and a PUBACK wait by _MAX_SKIP packets;
 #   2. a CONNACK that is malformed or refuses the login raises NetError;
 #      publish() at QoS 1 returns only after the broker's PUBACK for that
 #      packet, so an event counts as sent only once the broker has it;
@@ -30,6 +31,7 @@ _MAX_PACKET = const(4096)
 _MAX_LOGIN = const(256)
 _CONNACK = const(0x20)
 _PUBACK = const(0x40)
+_MAX_SKIP = const(16)  # packets read while waiting for a PUBACK
 
 
 def _varlen(n):
@@ -142,8 +144,11 @@ class MqttClient:
             self._wait_puback(self._pid)
 
     def _wait_puback(self, pid):
+        # Other packets may come first (a PUBACK for an older message), but
+        # a bounded number: a broker that streams anything else forever
+        # would otherwise hold the app longer than any timeout.
         h = self._hdr
-        while True:
+        for _ in range(_MAX_SKIP):
             self._recv(h)
             if h[1] & 0x80:
                 raise NetError("unexpected long packet from the broker")
@@ -151,6 +156,7 @@ class MqttClient:
             self._recv(rest)
             if h[0] == _PUBACK and len(rest) == 2 and (rest[0] << 8 | rest[1]) == pid:
                 return
+        raise NetError("no PUBACK from the broker")
 
     def ping(self):
         self._send(b"\xc0\x00")
