@@ -104,6 +104,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         "net", "TLS that verifies by default, reconnect back-off with jitter", ("net/__init__.py",), ("events",)
     ),
     Capability("net-mqtt", "the smallest MQTT client and the telemetry sink", ("net/mqtt.py",), ("net",)),
+    Capability("net-http", "a telemetry sink POSTing events over HTTP(S)", ("net/http.py",), ("net",)),
 )
 
 
