@@ -111,6 +111,14 @@ CAPABILITIES: tuple[Capability, ...] = (
         ("validate", "ed25519", "sha256", "events", "boot"),
     ),
     Capability("boot", "the boot stage: A/B app slots, trial boot, rollback", ("boot.py",), ("core", "events")),
+    Capability(
+        "telemetry", "events, metrics and anomaly rules in a bounded ring", ("telemetry.py",), ("events", "board")
+    ),
+    Capability(
+        "net", "TLS that verifies by default, reconnect back-off with jitter", ("net/__init__.py",), ("events",)
+    ),
+    Capability("net-mqtt", "the smallest MQTT client and the telemetry sink", ("net/mqtt.py",), ("net",)),
+    Capability("net-http", "a telemetry sink POSTing events over HTTP(S)", ("net/http.py",), ("net",)),
 )
 
 

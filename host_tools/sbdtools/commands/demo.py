@@ -19,7 +19,9 @@ PRODUCT = station.Product("sbd demo sensor", "2031-12-31", "security@example.com
 # Runs on the board: tries the passwords it is given, as a login page would.
 LOGIN = """
 import time
-from sbd import auth
+from sbd import auth, telemetry
+telemetry.start()  # the board's telemetry stream, here to its serial console
+telemetry.add_sink(telemetry.CallbackSink(lambda p: print('      telemetry', p.decode()) or True))
 for pw in {tries!r}:
     while True:
         try:
@@ -30,6 +32,7 @@ for pw in {tries!r}:
             time.sleep_ms(e.wait_ms)
     verdict = 'accepted' if ok else 'REFUSED'
     print('      password', repr(pw[:5] + '...'), verdict, '- failures so far:', auth.failures())
+    telemetry.pump()
 """
 
 
@@ -87,6 +90,7 @@ def cli(board: str, name: str) -> None:
     say(f"[5/{STEPS}] power-on: boot.py, then main.py")
     _boot(vb)
     say(f"[6/{STEPS}] logging in: the right password, three wrong ones, then the right one again")
+    say("      (lines marked telemetry are the board's security events, as sbd.telemetry sends them)")
     right = done.password
     _boot(vb, LOGIN.format(tries=[right, "admin", "password", "12345678", right]))
     say(

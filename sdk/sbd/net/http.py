@@ -1,0 +1,93 @@
+# sbd.net.http: a telemetry sink that POSTs each event (one JSON object) to
+# an HTTP(S) endpoint.
+#
+# Rules, in order:
+#   1. only a 2xx status counts as delivered; anything else, a timeout or a
+#      closed connection keeps the event queued (send() returns False);
+#   2. every wait is bounded by `timeout_s`, the status line by _MAX_LINE
+#      bytes; the reply's body is never read into memory;
+#   3. TLS goes through sbd.net.tls_context(), so it verifies by default;
+#   4. while the back-off runs, send() returns False at once.
+import socket
+
+from micropython import const
+
+from sbd.net import Backoff
+
+_MAX_LINE = const(64)
+
+
+class HttpSink:
+    """POST each event to http(s)://host:port/path (one connection each)."""
+
+    def __init__(self, host, path="/", port=None, tls=None, headers=b"", backoff=None, timeout_s=5):
+        if not path.startswith("/") or "\r" in path or "\n" in path or "\r" in host or "\n" in host:
+            raise ValueError("bad host or path")
+        self.host = host
+        self.port = port or (443 if tls else 80)
+        self.path = path
+        self.tls = tls
+        self.headers = headers  # extra header lines, each ending in \r\n (an auth token, say)
+        self.backoff = backoff or Backoff()
+        self.timeout_s = timeout_s
+        self.failures = 0
+
+    def send(self, payload):
+        if not self.backoff.ready():
+            return False
+        s = None
+        try:
+            addr = socket.getaddrinfo(self.host, self.port)[0][-1]
+            s = socket.socket()
+            s.settimeout(self.timeout_s)
+            s.connect(addr)
+            if self.tls is not None:
+                s = self.tls.wrap(s, self.host)
+            req = b"POST %s HTTP/1.0\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n" % (
+                self.path.encode(),
+                self.host.encode(),
+                len(payload),
+            )
+            _write(s, req + self.headers + b"\r\n" + payload)
+            ok = _status(s) // 100 == 2
+        except (OSError, ValueError):
+            ok = False
+        finally:
+            if s is not None:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+        if ok:
+            self.backoff.succeeded()
+        else:
+            self.failures += 1
+            self.backoff.failed()
+        return ok
+
+
+def _write(s, buf):
+    mv = memoryview(buf)
+    w = s.send if hasattr(s, "send") else s.write
+    while len(mv):
+        n = w(mv)
+        if not n:
+            raise OSError(104)
+        mv = mv[n:]
+
+
+def _status(s):
+    # "HTTP/1.x NNN ..." : read byte by byte up to the first line's end.
+    line = bytearray()
+    r = s.recv if hasattr(s, "recv") else s.read
+    while len(line) < _MAX_LINE:
+        b = r(1)
+        if not b:
+            break
+        if b == b"\n":
+            break
+        line += b
+    parts = bytes(line).split(b" ")
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or len(parts[1]) != 3 or not parts[1].isdigit():
+        return 0
+    return int(parts[1])
