@@ -284,7 +284,7 @@ def set(name, value):  # shadows the builtin inside this module only (not used h
     if len(value) > MAX_VALUE:
         raise LimitExceeded("a credential value is at most %d bytes" % MAX_VALUE)
     _save(_load(), nb, nb, value)
-    events.emit("creds.set", cred=name)
+    events.emit("creds.set", entry=name)
 
 
 def get(name):
@@ -307,7 +307,7 @@ def delete(name):
     if _find(st, nb) is None:
         raise NotFound("no credential named %s" % name)
     _save(st, nb)
-    events.emit("creds.deleted", cred=name)
+    events.emit("creds.deleted", entry=name)
 
 
 def names():

@@ -51,6 +51,20 @@ EVENTS = {
     "sys.values": ("counters", "gauges"),
     "net.tls_unverified": ("host",),
     "net.reconnect": ("attempts",),
+    "creds.tamper": ("what",),
+    "creds.set": ("entry",),
+    "creds.deleted": ("entry",),
+    "creds.wiped": (),
+    "privacy.wiped": (),
+    "privacy.wipe_resumed": (),
+    "privacy.wipe_refused": (),
+    "ota.rejected": ("reason",),
+    "ota.installed": ("release",),
+    "ota.rolled_back": ("release", "to", "reason"),
+    "boot.rollback": ("release",),
+    "boot.mismatch": ("release",),
+    "boot.safe_mode": (),
+    "lockdown.app_error": ("error",),
 }
 
 # Parts of a field name that mean a secret: such a field cannot be declared.
