@@ -44,6 +44,7 @@ from typing import Any
 from . import __version__, boards, deploy
 from .boards import BoardConfig
 from .errors import SbdError
+from .fileio import write_atomic
 from .mpytools import interpreter_mpy, require_tool
 from .provision import factorydb, passwords
 
@@ -545,9 +546,7 @@ def provision_image(
             rec.parent.mkdir(parents=True)
             rec.write_bytes(record)
             img = fsimage.build_image(tree, config)
-        tmp_out = out_path.with_name(out_path.name + ".tmp")
-        tmp_out.write_bytes(img)
-        os.replace(tmp_out, out_path)
+        write_atomic(out_path, img)
         data = labels.LabelData(product.model, start.board.serial, password, wifi_ssid=product.setup_ssid)
         outcome.labels = [
             str(p) for p in labels.write_labels(opts.labels_dir, data, opts.stock, formats=opts.label_formats)

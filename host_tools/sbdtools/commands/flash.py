@@ -11,6 +11,7 @@ from .. import boards, station
 from ..errors import SbdError
 from ..flash import firmware, targets
 from ..provision import factorydb
+from . import options
 
 _ALLOW_HELP = "The firmware allow-list: SHA-256s of the firmware files you trust (env SBD_FIRMWARE_ALLOW)."
 
@@ -178,7 +179,9 @@ def detect_cmd() -> None:
     "--firmware", "firmware_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @_allow_opt
-@click.option("--uid", required=True, help="The board's unique id in hex (machine.unique_id()).")
+@click.option(
+    "--uid", required=True, callback=options.unique_id, help="The board's unique id in hex (machine.unique_id())."
+)
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The image file to write.")
 @click.option("--model", required=True)
 @click.option("--support-end", required=True, help="YYYY-MM-DD: end of security updates.")
@@ -191,7 +194,7 @@ def image_cmd(
     board: str,
     firmware_path: Path,
     allow_list: Path,
-    uid: str,
+    uid: bytes,
     out: Path,
     model: str,
     support_end: str,
@@ -203,18 +206,12 @@ def image_cmd(
 ) -> None:
     """Build one board's image: the firmware plus a filesystem with the SDK
     and its factory record (a merged .bin for ESP32, a .uf2 for RP2)."""
-    try:
-        uid_bytes = bytes.fromhex(uid)
-    except ValueError:
-        raise click.UsageError("--uid: the board's unique id in hex") from None
-    if not 4 <= len(uid_bytes) <= 16:
-        raise click.UsageError("--uid: 4 to 16 bytes")
     cfg = boards.load(board)
     product = station.Product(model, support_end, disclosure)
     product.check()
     opts = station.Options(labels_dir=labels_dir, keep_password=show_password)
     with factorydb.open_db(db_url, create=new_db) as db:
-        img, outcome = firmware.build_device_image(out, cfg, firmware_path, allow_list, uid_bytes, db, product, opts)
+        img, outcome = firmware.build_device_image(out, cfg, firmware_path, allow_list, uid, db, product, opts)
     where = "flash it at 0x0" if img.format == "bin" else "copy it to the BOOTSEL drive"
     click.echo(f"{out}: {board} board {outcome.serial}; {where} (`sbd flash --board {board} --image {out}`)")
     if show_password and outcome.password:

@@ -13,6 +13,7 @@ import click
 from .. import boards, station
 from ..errors import SbdError
 from ..provision import escrow, factorydb, labels
+from . import options
 
 
 def _product(
@@ -84,7 +85,11 @@ class _Display:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write a per-device filesystem image instead of provisioning a connected board.",
 )
-@click.option("--uid", help="With --image: the board's unique id in hex (ESP32: its MAC, `esptool read_mac`).")
+@click.option(
+    "--uid",
+    callback=options.unique_id,
+    help="With --image: the board's unique id in hex (ESP32: its MAC, `esptool read_mac`).",
+)
 @click.option("--model", help="Model designation, in the record and on the label.")
 @click.option("--support-end", metavar="YYYY-MM-DD", help="Last day of security updates (ETSI EN 303 645 5.3-13).")
 @click.option("--disclosure", metavar="CONTACT", help="Vulnerability disclosure contact: URL or e-mail.")
@@ -136,7 +141,7 @@ def cli(
     ports: tuple[str, ...],
     board: str | None,
     image: Path | None,
-    uid: str | None,
+    uid: bytes | None,
     model: str | None,
     support_end: str | None,
     disclosure: str | None,
@@ -197,13 +202,7 @@ def cli(
         if image is not None:
             if board is None or uid is None:
                 raise click.UsageError("--image needs --board and --uid")
-            try:
-                uid_bytes = bytes.fromhex(uid)
-            except ValueError:
-                raise click.UsageError("--uid: the board's unique id in hex") from None
-            if not 4 <= len(uid_bytes) <= 16:
-                raise click.UsageError("--uid: 4 to 16 bytes")
-            out = station.provision_image(image, db, boards.load(board), uid_bytes, product, opts)
+            out = station.provision_image(image, db, boards.load(board), uid, product, opts)
             _report([out], as_json, show_passwords)
             click.echo(
                 f"image {image}: flash it at the filesystem offset of {board} "

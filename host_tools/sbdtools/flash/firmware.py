@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
 import re
 import struct
 import tempfile
@@ -26,6 +25,7 @@ from typing import Any
 
 from ..boards import BoardConfig, Partition
 from ..errors import SbdError
+from ..fileio import write_atomic
 from . import uf2
 
 MAX_FIRMWARE = 16 * 1024 * 1024
@@ -321,20 +321,6 @@ def combine(board: BoardConfig, firmware: bytes, fs_image: bytes) -> bytes:
     if fam is None:
         raise FirmwareError(f"board {board.name} has no uf2_family_id")
     return uf2.combine(uf2.parse(firmware), uf2.chunks(board.flash_base_address + fs.offset, fs_image), fam)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def build_device_image(

@@ -28,7 +28,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from sbdtools.errors import SbdError
+from sbdtools.fileio import write_atomic
 
 SBD1_PREFIX = "SBD1:"
 WIFI_PREFIX = "WIFI:"
@@ -501,18 +501,7 @@ def write_labels(
     for fmt, blob in rendered:
         path = d / f"{_safe_name(data.serial)}.{fmt}"
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".label-", dir=d)
-            try:
-                os.fchmod(fd, 0o600)
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(blob)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
+            write_atomic(path, blob)
         except OSError as e:
             raise LabelError(f"cannot write the label {path}: {e.strerror}") from None
         paths.append(path)
