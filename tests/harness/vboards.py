@@ -102,6 +102,21 @@ class SdkBoard:
     def restore(self, snapshot: Path) -> None:
         shutil.copyfile(snapshot, self.vb.image)
 
+    def provision(self, password: str, *, serial: str = "SBD-1", iterations: int = 1000) -> None:
+        """Give the board a factory record on the board itself (the device
+        half of `sbd provision`), with this password and few iterations."""
+        script = (
+            "from sbd.identity import provision as p\n"
+            "from sbd.crypto.kdf import pbkdf2_hmac_sha256\n"
+            "salt = b'\\x11' * 16\n"
+            f"p.provision(bytes(range(32)), {serial!r}, 'Model 1', '2030-01-31', 'sec@x.example', salt, {iterations},\n"
+            f"            pbkdf2_hmac_sha256({password!r}.encode(), salt, {iterations}, 32))\n"
+            "print('PROVISIONED')\n"
+        )
+        out = self.exec(script).output
+        if "PROVISIONED" not in out:
+            raise AssertionError(f"{self.name}: provisioning did not finish:\n{out}")
+
 
 # -- images ------------------------------------------------------------------
 

@@ -12,14 +12,6 @@ from sbdtools.vboard import runner
 PASSWORD = "Q4mz-Hr7k-Wd9p-Lx3t"
 ITER = 1000
 
-PROVISION = f"""
-from sbd.identity import provision as p
-from sbd.crypto.kdf import pbkdf2_hmac_sha256
-salt = b'\\x11' * 16
-p.provision(bytes(range(32)), 'SBD-1', 'Model 1', '2030-01-31', 'sec@x.example', salt, {ITER},
-            pbkdf2_hmac_sha256({PASSWORD!r}.encode(), salt, {ITER}, 32))
-print('PROVISIONED')
-"""
 
 STATE = """
 from sbd import auth, events
@@ -30,7 +22,7 @@ print('FAILURES', auth.failures(), 'WAIT', auth.wait_ms(), 'TAMPER', 'auth.tampe
 
 
 def _provisioned(board: SdkBoard) -> SdkBoard:
-    assert "PROVISIONED" in board.exec(PROVISION).output
+    board.provision(PASSWORD, iterations=ITER)
     return board
 
 

@@ -20,14 +20,6 @@ ITER = 1000
 OLD = {"wifi": "old-wifi-pass-1", "mqtt": "old-mqtt-token-2", "key": "old-tls-key-3" * 20}
 NEW_MQTT = "new-mqtt-token-22"
 
-PROVISION = f"""
-from sbd.identity import provision as p
-from sbd.crypto.kdf import pbkdf2_hmac_sha256
-salt = b'\\x11' * 16
-p.provision(bytes(range(32)), 'SBD-1', 'Model 1', '2030-01-31', 'sec@x.example', salt, {ITER},
-            pbkdf2_hmac_sha256({PASSWORD!r}.encode(), salt, {ITER}, 32))
-print('PROVISIONED')
-"""
 
 # Prints the store: each name and its value, or TAMPER.
 INSPECT = """
@@ -45,7 +37,7 @@ print('EVENTS', ' '.join(seen))
 
 
 def _provisioned(board: SdkBoard, entries: dict[str, str] | None = None) -> SdkBoard:
-    assert "PROVISIONED" in board.exec(PROVISION).output
+    board.provision(PASSWORD, iterations=ITER)
     sets = "".join(f"creds.set({k!r}, {v!r})\n" for k, v in (entries or {}).items())
     if sets:
         board.exec("from sbd import creds\n" + sets)

@@ -21,12 +21,6 @@ from sbdtools.commands import creds as creds_cmd
 SBD = str(Path(sys.executable).parent / "sbd")
 SECRET = "Vq8-secret-T0ken-7d1f"
 
-PROVISION = """
-from sbd.identity import provision as p
-p.provision(bytes(range(32)), 'SBD-1', 'Model 1', '2030-01-31', 'sec@x.example', b'\\x11' * 16, 1000, bytes(32))
-print('PROVISIONED')
-"""
-
 
 def _sbd(*args: str, stdin: str = "", ok: bool = True) -> subprocess.CompletedProcess[str]:
     r = subprocess.run([SBD, *args], input=stdin, capture_output=True, text=True, env=os.environ, timeout=120)
@@ -36,7 +30,7 @@ def _sbd(*args: str, stdin: str = "", ok: bool = True) -> subprocess.CompletedPr
 
 
 def test_set_list_rm_on_a_virtual_board(sdk_board: SdkBoard) -> None:
-    assert "PROVISIONED" in sdk_board.exec(PROVISION).output
+    sdk_board.provision("not-used-here")
     name = sdk_board.name
     r = _sbd("creds", "set", "api.token", "--vboard", name, "--stdin", stdin=SECRET + "\n")
     assert SECRET not in r.stdout + r.stderr

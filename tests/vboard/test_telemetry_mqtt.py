@@ -371,14 +371,6 @@ def test_tls_without_a_ca_is_refused_and_turning_checks_off_is_loud(make_sdk_boa
 
 PASSWORD = "Q4mz-Hr7k-Wd9p-Lx3t"
 NEW_PASSWORD = "Zt8v-Kp3m-Rq6w-Jn2c"
-PROVISION = f"""
-from sbd.identity import provision as p
-from sbd.crypto.kdf import pbkdf2_hmac_sha256
-salt = b'\\x11' * 16
-p.provision(bytes(range(32)), 'DEV-A', 'Model 1', '2030-01-31', 'sec@x.example', salt, 1000,
-            pbkdf2_hmac_sha256({PASSWORD!r}.encode(), salt, 1000, 32))
-print('PROVISIONED')
-"""
 
 
 def test_the_sdk_security_events_reach_the_wire_without_secrets(
@@ -391,7 +383,7 @@ def test_the_sdk_security_events_reach_the_wire_without_secrets(
     try:
         sub = subscribe(broker.port)  # type: ignore[operator]
         board: SdkBoard = make_sdk_board()  # type: ignore[operator]
-        assert "PROVISIONED" in board.exec(PROVISION).output
+        board.provision(PASSWORD, serial="DEV-A")
         body = f"""
 import time
 from sbd import auth, validate as v
