@@ -110,7 +110,6 @@ def to_sarif(report: Report) -> dict[str, Any]:
                     "driver": {
                         "name": "sbd audit",
                         "version": __version__,
-                        "informationUri": "https://github.com/sbd/sbd/blob/main/docs/audit.md",
                         "rules": rules,
                     }
                 },
