@@ -52,7 +52,9 @@ def tls_context(cadata=None, verify=True, cert=None, key=None):
         ctx.load_verify_locations(cadata=cadata)
     else:
         if hasattr(ctx, "check_hostname"):
+            # sbd-audit: ignore SBD004 the explicit verify=False opt-out for development, warned below
             ctx.check_hostname = False  # CPython: must go before CERT_NONE
+        # sbd-audit: ignore SBD004 the explicit verify=False opt-out for development, warned below
         ctx.verify_mode = ssl.CERT_NONE
         print("sbd.net: WARNING: TLS certificate checks are OFF")
     if cert is not None:

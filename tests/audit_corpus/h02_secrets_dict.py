@@ -1,0 +1,5 @@
+# expect: SBD001
+secrets = {
+    "ssid": "Allotment",
+    "pw": "hunter2hunter2",
+}

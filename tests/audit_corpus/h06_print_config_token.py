@@ -1,0 +1,4 @@
+# expect: SBD006
+import config
+
+print("Token:", config.TOKEN)

@@ -1,0 +1,8 @@
+import time
+
+from machine import Pin
+
+led = Pin("LED", Pin.OUT)
+while True:
+    led.toggle()
+    time.sleep(0.5)

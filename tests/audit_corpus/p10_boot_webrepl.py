@@ -1,0 +1,8 @@
+# expect: SBD003
+# boot.py
+import gc
+
+import webrepl
+
+webrepl.start()
+gc.collect()

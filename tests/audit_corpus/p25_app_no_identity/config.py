@@ -1,0 +1,1 @@
+BROKER = "mqtt.example.net"
