@@ -38,10 +38,16 @@ from sbd.validate import form
 SETTINGS = privacy.SETTINGS_DIR + "/env.json"
 SESSION_S = const(900)
 _LINE_MAX = const(256)
-_HEAD_MAX = const(1024)
-_HEADERS_MAX = const(16)
+_HEAD_MAX = const(2048)  # a browser's POST: ~20 headers, ~1.2 KiB (Chromium)
+_HEADERS_MAX = const(32)
 _BODY_MAX = const(512)
 _REQ_MS = const(3000)
+
+
+def _wpa(s):
+    # Empty: the field left blank, the passphrase unchanged; else WPA2's 8..63.
+    return "shorter than 8" if 0 < len(s) < 8 else None
+
 
 _LOGIN = v.obj({"password": v.text(1, 64, allow_control=False)})
 _CSRF = v.text(32, 32, chars=v.HEX)
@@ -49,10 +55,10 @@ _SETTINGS = v.obj(
     {
         "csrf": _CSRF,
         "ssid": v.text(1, 32, chars=v.PRINTABLE),
-        "wifi_pass": v.text(8, 63, chars=v.PRINTABLE, optional=True),
+        "wifi_pass": v.text(0, 63, chars=v.PRINTABLE, optional=True, check=_wpa),
         "mqtt_host": v.text(1, 64, chars=v.HOSTNAME),
         "mqtt_port": v.integer(1, 65535),
-        "mqtt_pass": v.text(1, 64, chars=v.PRINTABLE, optional=True),
+        "mqtt_pass": v.text(0, 64, chars=v.PRINTABLE, optional=True),
         "interval": v.integer(1, 3600),
     }
 )
@@ -203,8 +209,9 @@ class App:
         except v.ValidationError as e:
             return 400, "", self.settings_page(_esc(str(e)))
         for name in ("wifi_pass", "mqtt_pass"):
-            if name in d:
-                creds.set(name, d.pop(name))  # a secret: the store, never the settings file
+            secret = d.pop(name, "")
+            if secret:  # blank: unchanged
+                creds.set(name, secret)  # a secret: the store, never the settings file
         del d["csrf"]
         save_settings(d)
         self.settings = d

@@ -231,6 +231,10 @@ def test_the_secrets_are_in_creds_and_gone_after_delete(make_sdk_board: Callable
         "interval": "9",
     }
     assert served.request("POST", "/settings", form, cookie=sid).status == 303
+    # A blank password field (as a browser sends it) leaves the stored one; a short one is refused.
+    assert served.request("POST", "/settings", {**form, "wifi_pass": "", "mqtt_pass": ""}, cookie=sid).status == 303
+    r = served.request("POST", "/settings", {**form, "wifi_pass": "short"}, cookie=sid)
+    assert r.status == 400 and b"form.wifi_pass: shorter than 8" in r.body  # type: ignore[attr-defined]
     next(gen, None)
     out = board.exec(
         "from sbd import creds\nprint('NAMES', sorted(creds.names()), creds.get('wifi_pass'))\n"
@@ -340,7 +344,7 @@ def test_the_heap_while_serving_on_a_pico_w(make_sdk_board: Callable[..., SdkBoa
     assert s.request("POST", "/settings", form, cookie=sid).status == 303
     assert s.request("POST", "/settings", {**form, "mqtt_port": "0"}, cookie=sid).status == 400
     assert (
-        s.raw(b"GET / HTTP/1.1\r\nX: " + b"a" * 2000 + b"\r\n\r\n") == b"HTTP/1.1 431 Request Header Fields Too Large"
+        s.raw(b"GET / HTTP/1.1\r\nX: " + b"a" * 3000 + b"\r\n\r\n") == b"HTTP/1.1 431 Request Header Fields Too Large"
     )
     assert s.readings(sid) >= 1
     next(gen, None)
@@ -349,3 +353,87 @@ def test_the_heap_while_serving_on_a_pico_w(make_sdk_board: Callable[..., SdkBoa
     start, peak, total = map(int, heap.groups())
     assert start <= peak < total
     print(f"env_sensor on a virtual Pico W: {heap.group(0)}")  # shown with -s; the README quotes it
+
+
+# -- in a real browser ---------------------------------------------------------
+
+ARTEFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts" / "env_sensor"
+
+
+def _chromium() -> str:
+    """Debian's chromium (Playwright cannot download its own here); .ci/run installs it."""
+    import os
+    import shutil
+
+    path = os.environ.get("SBD_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        path = None
+    if not path:
+        msg = "no chromium or no playwright (apt-get install chromium; pip install playwright)"
+        if os.environ.get("SBD_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"SBD_REQUIRE_SERVICES=1 but {msg}")
+        pytest.skip(msg)
+    return path
+
+
+def test_the_page_in_a_browser(served: Served) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    exe = _chromium()
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])  # root in CI: no sandbox
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(20000)
+            page.goto(f"http://127.0.0.1:{served.port}/")
+            expect(page.locator("h1")).to_have_text("Log in")
+            page.screenshot(path=str(ARTEFACTS / "1-login.png"))
+            for _ in range(3):
+                page.fill("input[name=password]", "wrong-password")
+                page.click("text=Log in >> nth=-1")
+                expect(page.locator("body")).to_contain_text("Wrong password")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("text=Log in >> nth=-1")
+            expect(page.locator("body")).to_contain_text("Too many wrong passwords")
+            page.screenshot(path=str(ARTEFACTS / "2-back-off.png"))
+            wait = re.search(r"wait (\d+) s", page.inner_text("body"))
+            assert wait
+            time.sleep(int(wait.group(1)) + 0.2)
+
+            page.goto(f"http://127.0.0.1:{served.port}/")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("text=Log in >> nth=-1")
+            expect(page.locator("h1")).to_have_text("Settings")
+            cookie = next(c for c in page.context.cookies() if c["name"] == "sid")
+            assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] > time.time()
+            assert page.evaluate("document.cookie") == ""  # HttpOnly: scripts cannot read it
+            page.fill("input[name=ssid]", "home net")
+            page.fill("input[name=wifi_pass]", "wifi-secret-1")
+            page.fill("input[name=mqtt_host]", "broker.local")
+            page.fill("input[name=mqtt_port]", "70000")
+            page.fill("input[name=interval]", "5")
+            page.click("text=Save")
+            expect(page.locator(".err")).to_have_text("form.mqtt_port: above 65535")
+            page.screenshot(path=str(ARTEFACTS / "3-validation-error.png"))
+            page.fill("input[name=ssid]", "home net")
+            page.fill("input[name=wifi_pass]", "wifi-secret-1")
+            page.fill("input[name=mqtt_host]", "broker.local")
+            page.fill("input[name=mqtt_port]", "1883")
+            page.fill("input[name=interval]", "5")
+            page.click("text=Save")
+            expect(page.locator("input[name=mqtt_port]")).to_have_value("1883")
+            expect(page.locator(".err")).to_have_count(0)
+            page.screenshot(path=str(ARTEFACTS / "4-saved.png"))
+
+            page.click("text=Delete my data")
+            expect(page.locator("h1")).to_have_text("Delete my data")
+            page.click("button:has-text('Delete my data')")
+            expect(page.locator("body")).to_contain_text("Your data is deleted")
+            page.screenshot(path=str(ARTEFACTS / "5-deleted.png"))
+            page.goto(f"http://127.0.0.1:{served.port}/")
+            expect(page.locator("h1")).to_have_text("Log in")  # the session ended with the data
+        finally:
+            browser.close()
