@@ -24,6 +24,8 @@
 #   6. Wi-Fi and MQTT passwords go to sbd.creds, never to the settings file
 #      or a page; "delete my data" is sbd.privacy's two-step wipe (a token
 #      shown on the confirm page, used once).
+#   7. one request's failure is that request's: an SDK refusal (CredsError,
+#      AuthError, ...) or a MemoryError answers 500 and the loop goes on.
 import gc
 import json
 import socket
@@ -86,6 +88,7 @@ _REASONS = {
     413: "Content Too Large",
     429: "Too Many Requests",
     431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
     505: "HTTP Version Not Supported",
 }
 
@@ -253,6 +256,12 @@ class App:
             status = e.status
         except v.ValidationError:
             status = 400
+        except (creds.CredsError, auth.AuthError, privacy.PrivacyError, identity.IdentityError, MemoryError):
+            # The store refused (a tampered creds file, say; the SDK emitted
+            # its event) or the heap ran short: 500 for this request, and the
+            # page and the measuring go on.
+            status = 500
+            gc.collect()
         except OSError:
             return  # the peer went away: nothing to answer
         try:

@@ -437,3 +437,26 @@ def test_the_page_in_a_browser(served: Served) -> None:
             expect(page.locator("h1")).to_have_text("Log in")  # the session ended with the data
         finally:
             browser.close()
+
+
+def test_a_refusing_credential_store_is_a_500_and_the_page_stays_up(make_sdk_board: Callable[..., SdkBoard]) -> None:
+    board = make_sdk_board(modules=[EXAMPLE / "env_sensor.py"])
+    board.provision(PASSWORD)
+    # A damaged credential store: sbd.creds refuses every set (Tampered) until wiped.
+    board.exec(
+        "from sbd import _fs\n_fs.makedirs('/.sbd/state')\nopen('/.sbd/state/creds.bin', 'wb').write(b'x' * 100)\n"
+    )
+    gen = _serve(board)
+    s = next(gen)
+    sid, csrf = s.login()
+    form = {
+        "csrf": csrf,
+        "ssid": "n",
+        "wifi_pass": "wifi-secret-1",
+        "mqtt_host": "h",
+        "mqtt_port": "1",
+        "interval": "9",
+    }
+    assert s.request("POST", "/settings", form, cookie=sid).status == 500
+    assert s.request("GET", "/", cookie=sid).status == 200  # still serving
+    next(gen, None)
