@@ -118,7 +118,7 @@ def test_fsimage_build_list_extract(home: Path, tmp_path: Path) -> None:
 def test_demo_deploys_provisions_and_logs_in(home: Path) -> None:
     r = sbd("demo", "--name", "d1", home=home)
     assert r.stdout.count("sbd 0.1.0 minimal example") == 1
-    assert "[3/6] deploying" in r.stderr and "[4/6] provisioning" in r.stderr
+    assert "[3/7] deploying" in r.stderr and "[4/7] provisioning" in r.stderr
     m = re.search(r"serial (DEMO-\d+); password (\S+)", r.stderr)
     assert m, r.stderr
     serial, password = m.groups()
@@ -136,3 +136,11 @@ def test_demo_deploys_provisions_and_logs_in(home: Path) -> None:
     # loaded 2-core host), so the figure is bounded, not matched exactly.
     locked = re.search(r"locked: wait (\d+) ms", r.stdout)
     assert locked and 0 < int(locked.group(1)) <= 1000, r.stdout
+    # Step 7: env_sensor's page over HTTP, behind the same password.
+    page = r.stderr.split("[7/7]", 1)[1]
+    assert re.search(r"wrong password\n\s+-> 401 Unauthorized", page), page
+    assert "-> 303 See Other, Set-Cookie: sid=<random>; HttpOnly; SameSite=Strict" in page
+    assert "env_sensor: stopped" in r.stdout and "Traceback" not in r.stdout
+    # Twice in a row: the second run recreates its board and tells the same story.
+    again = sbd("demo", "--name", "d1", home=home)
+    assert "-> 303 See Other" in again.stderr and "[7/7]" in again.stderr

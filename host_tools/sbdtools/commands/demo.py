@@ -1,9 +1,15 @@
 """`sbd demo`: a virtual board running the minimal example, start to finish:
-deployed, provisioned with its own password, and logged in to."""
+deployed, provisioned with its own password, and logged in to; then the
+env_sensor example's configuration page, logged in to over HTTP."""
 
 from __future__ import annotations
 
+import http.client
+import re
+import socket
 import sys
+import threading
+import urllib.parse
 from pathlib import Path
 
 import click
@@ -13,7 +19,7 @@ from ..provision import factorydb
 from ..vboard import runner, store
 from .deploy import deploy_to_vboard
 
-STEPS = 6
+STEPS = 7
 PRODUCT = station.Product("sbd demo sensor", "2031-12-31", "security@example.com", serial_prefix="DEMO-")
 
 # Runs on the board: tries the passwords it is given, as a login page would.
@@ -34,6 +40,79 @@ for pw in {tries!r}:
     print('      password', repr(pw[:5] + '...'), verdict, '- failures so far:', auth.failures())
     telemetry.pump()
 """
+
+
+# Runs on the board: env_sensor's page on 127.0.0.1 until the host connects
+# to a second, control port (the unix port has sockets; no radio).
+SERVE = """
+import socket, select
+ctl = socket.socket()
+ctl.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ctl.bind(socket.getaddrinfo('127.0.0.1', {control})[0][-1])
+ctl.listen(1)
+p = select.poll()
+p.register(ctl, select.POLLIN)
+import env_sensor
+env_sensor.main(port={port}, host='127.0.0.1', stop=lambda: bool(p.poll(0)))
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _post(port: int, path: str, form: dict[str, str]) -> http.client.HTTPResponse:
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    body = urllib.parse.urlencode(form)
+    c.request("POST", path, body=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = c.getresponse()
+    r.read()
+    c.close()
+    return r
+
+
+def serve_page(vb: store.VBoard, password: str) -> None:
+    """Boot the board serving env_sensor's page; log in wrong, then right."""
+    port, control = _free_port(), _free_port()
+    out: list[bytes] = []
+    ready = threading.Event()
+    result: list[runner.BootResult] = []
+
+    def on_output(chunk: bytes) -> None:
+        out.append(chunk)
+        _echo(chunk)
+        if b"serving on port" in b"".join(out):
+            ready.set()
+
+    def run() -> None:
+        result.append(runner.boot(vb, script=SERVE.format(port=port, control=control), on_output=on_output))
+        ready.set()
+
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    ready.wait(60)
+    try:
+        if result or not ready.is_set():
+            raise click.ClickException("the board did not start serving its page")
+        say(f"      http://127.0.0.1:{port}/ : POST /login with a wrong password")
+        r = _post(port, "/login", {"password": "not-the-password"})
+        say(f"      -> {r.status} {r.reason}")
+        say("      POST /login with the label's password")
+        r = _post(port, "/login", {"password": password})
+        cookie = r.getheader("Set-Cookie") or ""
+        shown = re.sub(r"sid=[0-9a-f]+", "sid=<random>", cookie)
+        say(f"      -> {r.status} {r.reason}, Set-Cookie: {shown}")
+        if r.status != 303:
+            raise click.ClickException("the page did not accept the board's password")
+    finally:
+        try:
+            with socket.create_connection(("127.0.0.1", control), timeout=10):
+                pass
+        except OSError:
+            pass  # the board is not listening (it failed): boot's timeout ends it
+        th.join(120)
 
 
 def example_dir(name: str) -> Path:
@@ -93,6 +172,10 @@ def cli(board: str, name: str) -> None:
     say("      (lines marked telemetry are the board's security events, as sbd.telemetry sends them)")
     right = done.password
     _boot(vb, LOGIN.format(tries=[right, "admin", "password", "12345678", right]))
+    say(f"[7/{STEPS}] examples/env_sensor: its configuration page, behind the same password")
+    n = deploy_to_vboard(name, example_dir("env_sensor"), with_sdk=False)
+    say(f"      {n} files copied; booting it serving on 127.0.0.1")
+    serve_page(vb, right)
     say(
         f"done. The label is in {out_dir / 'labels'}. Try: sbd vboard serial {name}, then "
         "mpremote connect <pty> resume repl"

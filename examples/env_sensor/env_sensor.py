@@ -1,0 +1,509 @@
+# env_sensor: a sensor with a small local configuration page, on the sbd SDK.
+#
+# It measures every `interval` seconds and serves one HTTP page on the local
+# network (127.0.0.1 on the virtual board), both from one loop: a request is
+# handled in at most _REQ_MS, then measuring goes on.
+#
+# Rules the page enforces, in order:
+#   1. no factory record, no server: sbd.identity.require() before listening;
+#      privacy.resume() finishes a wipe a power cut interrupted;
+#   2. bounded requests: request line <= _LINE_MAX, headers <= _HEAD_MAX bytes
+#      and _HEADERS_MAX lines (431), body <= _BODY_MAX (413) and only with a
+#      canonical Content-Length (411/400), the whole request within _REQ_MS
+#      (408); GET and POST only (405); HTTP/1.0 and 1.1 only (505); one
+#      request per connection;
+#   3. paths: the target must be one of the fixed routes, exactly (no files
+#      are served, so "..", "%2e" and the like name nothing: 404);
+#   4. login: the per-device password through sbd.auth (its back-off: 429
+#      with Retry-After); a session is 16 random bytes in an HttpOnly,
+#      SameSite=Strict cookie that expires after SESSION_S; one session at a
+#      time; cookies compared in constant time; any other cookie is no session;
+#   5. every form carries the session's CSRF token and is parsed by
+#      sbd.validate.form against its schema (400 names the field and the rule,
+#      never the value);
+#   6. Wi-Fi and MQTT passwords go to sbd.creds, never to the settings file
+#      or a page; "delete my data" is sbd.privacy's two-step wipe (a token
+#      shown on the confirm page, used once).
+#   7. one request's failure is that request's: an SDK refusal (CredsError,
+#      AuthError, ...) or a MemoryError answers 500 and the loop goes on.
+import gc
+import json
+import socket
+import time
+
+from micropython import const
+
+_LINE_MAX = const(256)
+_HEAD_MAX = const(2048)  # a browser's POST: ~20 headers, ~1.2 KiB (Chromium)
+_HEADERS_MAX = const(32)
+_BODY_MAX = const(512)
+_REQ_MS = const(3000)
+# The request buffer, allocated before the SDK's imports fill the heap with
+# bytecode: allocated after them, the 2.5 KiB block needed a 132 KiB heap
+# instead of 120 (fragmentation; measured on the virtual Pico W).
+_BUF = bytearray(_HEAD_MAX + _BODY_MAX)
+
+from sbd import auth, creds, identity, privacy  # noqa: E402
+from sbd import validate as v  # noqa: E402
+from sbd.validate import form  # noqa: E402
+
+SETTINGS = privacy.SETTINGS_DIR + "/env.json"
+SESSION_S = const(900)
+
+
+def _wpa(s):
+    # Empty: the field left blank, the passphrase unchanged; else WPA2's 8..63.
+    return "shorter than 8" if 0 < len(s) < 8 else None
+
+
+_LOGIN = v.obj({"password": v.text(1, 64, allow_control=False)})
+_CSRF = v.text(32, 32, chars=v.HEX)
+_SETTINGS = v.obj(
+    {
+        "csrf": _CSRF,
+        "ssid": v.text(1, 32, chars=v.PRINTABLE),
+        "wifi_pass": v.text(0, 63, chars=v.PRINTABLE, optional=True, check=_wpa),
+        "mqtt_host": v.text(1, 64, chars=v.HOSTNAME),
+        "mqtt_port": v.integer(1, 65535),
+        "mqtt_pass": v.text(0, 64, chars=v.PRINTABLE, optional=True),
+        "interval": v.integer(1, 3600),
+    }
+)
+_STORED = v.obj(
+    {
+        "ssid": v.text(1, 32, chars=v.PRINTABLE),
+        "mqtt_host": v.text(1, 64, chars=v.HOSTNAME),
+        "mqtt_port": v.integer(1, 65535),
+        "interval": v.integer(1, 3600),
+    }
+)
+_CSRF_ONLY = v.obj({"csrf": _CSRF})
+_DELETE = v.obj({"csrf": _CSRF, "confirm": v.text(16, 16, chars=v.HEX)})
+
+_REASONS = {
+    200: "OK",
+    303: "See Other",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    411: "Length Required",
+    413: "Content Too Large",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    505: "HTTP Version Not Supported",
+}
+
+
+class HttpError(Exception):
+    def __init__(self, status):
+        super().__init__(status)
+        self.status = status
+
+
+class App:
+    def __init__(self):
+        self.sid = None  # hex str of the one session, or None
+        self.csrf = None
+        self.sid_until = 0
+        self.count = 0  # measurements taken
+        self.last = None
+        self.served = 0
+        self.peak = 0  # the most heap in use, seen after a request (before collecting)
+        self.buf = _BUF
+        self.settings = load_settings()
+
+    # -- measuring -------------------------------------------------------------
+
+    def measure(self):
+        self.last = read_sensor()
+        self.count += 1
+
+    # -- sessions --------------------------------------------------------------
+
+    def session_ok(self, cookie):
+        from sbd.crypto import ct_equal
+
+        if self.sid is None or cookie is None or len(cookie) != 32:
+            return False
+        if time.ticks_diff(self.sid_until, time.ticks_ms()) <= 0:
+            self.sid = None
+            return False
+        return ct_equal(cookie.encode(), self.sid.encode())
+
+    def new_session(self):
+        import binascii
+
+        from sbd.crypto import random_bytes
+
+        self.sid = binascii.hexlify(random_bytes(16)).decode()
+        self.csrf = binascii.hexlify(random_bytes(16)).decode()
+        self.sid_until = time.ticks_add(time.ticks_ms(), SESSION_S * 1000)
+        return self.sid
+
+    def form(self, body, schema):
+        from sbd.crypto import ct_equal
+
+        d = form.parse_form(body, schema, max_bytes=_BODY_MAX)
+        if self.csrf is None or not ct_equal(d["csrf"].encode(), self.csrf.encode()):
+            raise HttpError(403)
+        return d
+
+    # -- routes ----------------------------------------------------------------
+
+    def route(self, method, path, cookie, body):
+        """(status, extra headers, html) for one parsed request."""
+        authed = self.session_ok(cookie)
+        if path == "/login":
+            if method != "POST":
+                raise HttpError(405)
+            return self.login(body)
+        if path not in ("/", "/settings", "/delete", "/logout", "/readings"):
+            raise HttpError(404)
+        if not authed:
+            if path == "/" and method == "GET":
+                return 200, "", _page("Log in", _LOGIN_FORM)
+            return 401, "", _page("Log in", "<p>Please log in.</p>" + _LOGIN_FORM)
+        if method == "GET":
+            if path == "/":
+                return 200, "", self.settings_page("")
+            if path == "/readings":
+                return 200, "", "%d %s" % (self.count, self.last)
+            if path == "/delete":
+                return 200, "", self.delete_page()
+            raise HttpError(405)
+        if path == "/settings":
+            return self.save_settings(body)
+        if path == "/delete":
+            d = self.form(body, _DELETE)
+            try:
+                privacy.wipe_user_data(confirm=d["confirm"])
+            except privacy.NotConfirmed:
+                return 400, "", _page("Not deleted", "<p>The confirmation expired or was wrong.</p>")
+            self.settings = load_settings()
+            self.sid = None
+            return 200, _END_COOKIE, _page("Deleted", "<p>Your data is deleted.</p>")
+        if path == "/logout":
+            self.form(body, _CSRF_ONLY)
+            self.sid = None
+            return 303, "Location: /\r\n" + _END_COOKIE, ""
+        raise HttpError(405)
+
+    def login(self, body):
+        try:
+            d = form.parse_form(body, _LOGIN, max_bytes=_BODY_MAX)
+        except v.ValidationError as e:
+            return 400, "", _page("Log in", "<p>%s</p>%s" % (_esc(str(e)), _LOGIN_FORM))
+        try:
+            ok = auth.check(d["password"])
+        except auth.Locked as e:
+            s = (e.wait_ms + 999) // 1000
+            return 429, "Retry-After: %d\r\n" % s, _page("Locked", "<p>Too many wrong passwords: wait %d s.</p>" % s)
+        if not ok:
+            return 401, "", _page("Log in", "<p>Wrong password.</p>" + _LOGIN_FORM)
+        sid = self.new_session()
+        return (
+            303,
+            "Location: /\r\nSet-Cookie: sid=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%d\r\n" % (sid, SESSION_S),
+            "",
+        )
+
+    def save_settings(self, body):
+        try:
+            d = self.form(body, _SETTINGS)
+        except v.ValidationError as e:
+            return 400, "", self.settings_page(_esc(str(e)))
+        for name in ("wifi_pass", "mqtt_pass"):
+            secret = d.pop(name, "")
+            if secret:  # blank: unchanged
+                creds.set(name, secret)  # a secret: the store, never the settings file
+        del d["csrf"]
+        save_settings(d)
+        self.settings = d
+        return 303, "Location: /\r\n", ""
+
+    def settings_page(self, error):
+        s = self.settings
+        h = "<p class=err>%s</p>" % error if error else ""
+        h += "<p>Measurements: %d, last %s</p><form method=post action=/settings>" % (self.count, self.last)
+        for k, kind in (("ssid", "text"), ("mqtt_host", "text"), ("mqtt_port", "number"), ("interval", "number")):
+            h += '<label>%s <input name=%s type=%s value="%s"></label>' % (k, k, kind, _esc(str(s.get(k, ""))))
+        for k in ("wifi_pass", "mqtt_pass"):
+            h += "<label>%s <input name=%s type=password placeholder=unchanged></label>" % (k, k)
+        h += self.csrf_field() + "<button>Save</button></form>"
+        h += "<p><a href=/delete>Delete my data</a></p><form method=post action=/logout>%s" % self.csrf_field()
+        return _page("Settings", h + "<button>Log out</button></form>")
+
+    def delete_page(self):
+        t = privacy.wipe_token()
+        return _page(
+            "Delete my data",
+            "<p>This deletes your settings, Wi-Fi and MQTT passwords and returns to the factory password.</p>"
+            "<form method=post action=/delete>%s<input type=hidden name=confirm value=%s>"
+            "<button>Delete my data</button></form>" % (self.csrf_field(), t),
+        )
+
+    def csrf_field(self):
+        return "<input type=hidden name=csrf value=%s>" % self.csrf
+
+    # -- HTTP ------------------------------------------------------------------
+
+    def handle(self, conn):
+        """Read one request from conn, answer it, close it."""
+        status, extra, html = 500, "", ""
+        try:
+            method, path, cookie, body = self.read_request(conn)
+            status, extra, html = self.route(method, path, cookie, body)
+        except HttpError as e:
+            status = e.status
+        except v.ValidationError:
+            status = 400
+        except (creds.CredsError, auth.AuthError, privacy.PrivacyError, identity.IdentityError, MemoryError):
+            # The store refused (a tampered creds file, say; the SDK emitted
+            # its event) or the heap ran short: 500 for this request, and the
+            # page and the measuring go on.
+            status = 500
+            gc.collect()
+        except OSError:
+            return  # the peer went away: nothing to answer
+        try:
+            _send(conn, status, extra, html)
+        except OSError:
+            pass
+        self.served += 1
+
+    def read_request(self, conn):
+        buf = self.buf
+        mv = memoryview(buf)
+        n = 0
+        end = -1
+        deadline = time.ticks_add(time.ticks_ms(), _REQ_MS)
+        conn.setblocking(False)
+        while end < 0:
+            if n >= _HEAD_MAX:
+                raise HttpError(431)
+            k = _recv(conn, mv[n:_HEAD_MAX], deadline)
+            if k == 0:
+                raise HttpError(400)
+            n += k
+            end = buf.find(b"\r\n\r\n", 0, n)
+            line_end = buf.find(b"\r\n", 0, n)
+            if (line_end < 0 and n > _LINE_MAX) or line_end > _LINE_MAX:
+                raise HttpError(431)
+        lines = bytes(mv[:end]).split(b"\r\n")
+        if len(lines) > _HEADERS_MAX + 1:
+            raise HttpError(431)
+        parts = lines[0].split(b" ")
+        if len(parts) != 3 or not parts[1].startswith(b"/"):
+            raise HttpError(400)
+        if parts[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
+            raise HttpError(505)
+        method = parts[0]
+        if method not in (b"GET", b"POST"):
+            raise HttpError(405)
+        length = None
+        cookie = None
+        for line in lines[1:]:
+            i = line.find(b":")
+            if i <= 0:
+                raise HttpError(400)
+            name = line[:i].lower()
+            val = line[i + 1 :].strip()
+            if name == b"content-length":
+                if length is not None or not val or not val.isdigit() or len(val) > 6:
+                    raise HttpError(400)
+                length = int(val)
+            elif name == b"transfer-encoding":
+                raise HttpError(400)  # only Content-Length bodies
+            elif name == b"cookie":
+                cookie = _cookie(val)
+        body = b""
+        if method == b"POST":
+            if length is None:
+                raise HttpError(411)
+            if length > _BODY_MAX:
+                raise HttpError(413)
+            start = end + 4
+            have = n - start
+            if have > length:
+                raise HttpError(400)  # bytes after the body: no pipelining here
+            bm = mv[start : start + length]
+            while have < length:
+                k = _recv(conn, bm[have:], deadline)
+                if k == 0:
+                    raise HttpError(400)
+                have += k
+            body = bytes(bm)
+        try:
+            path = parts[1].decode()
+        except UnicodeError:
+            raise HttpError(400) from None
+        return method.decode(), path, cookie, body
+
+    # -- the loop --------------------------------------------------------------
+
+    def run(self, port=80, host="0.0.0.0", stop=None):
+        """Serve and measure until stop() (if given) returns True."""
+        import select
+
+        addr = socket.getaddrinfo(host, port)[0][-1]
+        srv = socket.socket()
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(addr)
+        srv.listen(2)
+        print("env_sensor: serving on port", port)
+        poller = select.poll()
+        poller.register(srv, select.POLLIN)
+        every = self.settings.get("interval", 5) * 1000
+        due = time.ticks_ms()
+        gc.collect()
+        start = gc.mem_alloc()
+        try:
+            while stop is None or not stop():
+                wait = time.ticks_diff(due, time.ticks_ms())
+                if wait <= 0:
+                    self.measure()
+                    due = time.ticks_add(due, every)
+                    continue
+                if poller.poll(min(wait, 100)):
+                    conn, _ = srv.accept()
+                    try:
+                        self.handle(conn)
+                    finally:
+                        conn.close()
+                    self.peak = max(self.peak, gc.mem_alloc())
+                    gc.collect()
+                every = self.settings.get("interval", 5) * 1000
+        finally:
+            srv.close()
+        print("env_sensor: stopped; measured %d, served %d" % (self.count, self.served))
+        print(
+            "env_sensor: heap in use: %d at start, %d at most, of %d"
+            % (start, self.peak, gc.mem_alloc() + gc.mem_free())
+        )
+
+
+_END_COOKIE = "Set-Cookie: sid=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0\r\n"
+_LOGIN_FORM = (
+    "<form method=post action=/login><label>Password <input name=password type=password></label>"
+    "<button>Log in</button></form>"
+)
+
+
+def _recv(conn, mv, deadline):
+    # Wait (poll) for data until the deadline, then read what is there.
+    import select
+
+    p = select.poll()
+    p.register(conn, select.POLLIN)
+    left = time.ticks_diff(deadline, time.ticks_ms())
+    if left <= 0 or not p.poll(left):
+        raise HttpError(408)
+    k = conn.readinto(mv)
+    return k or 0
+
+
+def _cookie(val):
+    # The value of sid= in a Cookie header, or None.
+    for part in val.split(b";"):
+        part = part.strip()
+        if part.startswith(b"sid="):
+            try:
+                return part[4:].decode()
+            except UnicodeError:
+                return None
+    return None
+
+
+def _esc(s):
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _page(title, body):
+    return (
+        "<!doctype html><html><head><meta charset=utf-8><title>%s</title></head>"
+        "<body><h1>%s</h1>%s</body></html>" % (title, title, body)
+    )
+
+
+def _send(conn, status, extra, html):
+    data = html.encode()
+    conn.setblocking(True)
+    conn.write(
+        (
+            "HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n"
+            "Connection: close\r\nCache-Control: no-store\r\nX-Frame-Options: DENY\r\n"
+            "Content-Security-Policy: default-src 'none'; form-action 'self'\r\n%s\r\n"
+        )
+        % (status, _REASONS.get(status, "Error"), len(data), extra)
+    )
+    if data:
+        conn.write(data)
+
+
+def read_sensor():
+    """A temperature in degrees C: the RP2040's internal sensor on a Pico, a
+    simulated value where there is none (the virtual board)."""
+    try:
+        import machine
+
+        raw = machine.ADC(4).read_u16() * 3.3 / 65535
+        return round(27 - (raw - 0.706) / 0.001721, 1)
+    except (AttributeError, ValueError, OSError, TypeError):
+        return 20 + (time.ticks_ms() // 1000) % 5
+
+
+def load_settings():
+    from sbd._fs import read_bounded
+
+    try:
+        data = read_bounded(SETTINGS, 512)
+        if data and len(data) <= 512:
+            return v.validate(json.loads(data), _STORED, "settings")
+    except (OSError, ValueError):  # ValidationError too: a damaged file is no settings
+        pass
+    return {}
+
+
+def save_settings(d):
+    from sbd import _fs
+
+    _fs.makedirs(privacy.SETTINGS_DIR)
+    _fs.write_atomic(SETTINGS, json.dumps(d).encode())
+
+
+def join_wifi(settings):
+    """Start joining the configured network (boards with a radio); the loop
+    does not wait for it: measuring goes on, the page answers once joined.
+    The virtual board has no radio (no `network` module): it serves on
+    127.0.0.1."""
+    try:
+        import network
+    except ImportError:
+        return None
+    ssid = settings.get("ssid")
+    if not ssid:
+        return None
+    try:
+        key = creds.get("wifi_pass").decode()
+    except creds.NotFound:
+        key = None  # an open network
+    wlan = network.WLAN(network.STA_IF)
+    wlan.active(True)
+    if key is None:
+        wlan.connect(ssid)
+    else:
+        wlan.connect(ssid, key)
+    return wlan
+
+
+def main(port=80, host="0.0.0.0", stop=None):
+    me = identity.require()  # rule 1: no factory record, no network service
+    privacy.resume()
+    print("env_sensor:", me.serial)
+    app = App()
+    join_wifi(app.settings)
+    app.run(port, host, stop)

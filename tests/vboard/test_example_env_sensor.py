@@ -1,0 +1,462 @@
+"""examples/env_sensor on a virtual Pico W, driven over HTTP from the host.
+
+How the board keeps serving while the test talks to it: `runner.boot` (one
+power-on, blocking until the board's script ends) runs in a thread; the
+script in place of main.py calls ``env_sensor.main(port=0, host="127.0.0.1",
+stop=...)``, where stop() polls a second, test-only listening socket: the
+test connects to it to end the board's loop cleanly, and `boot`'s own timeout
+(killing the board) is the backstop.  The ports come from the board's output,
+read through boot's on_output callback.  No pty, no mpremote: the simplest
+path with a clean ending and the board's full output to assert on.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import socket
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from harness.vboards import SdkBoard
+from sbdtools.vboard import runner
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "env_sensor"
+PASSWORD = "correct-horse-42"
+
+SERVE = """
+import socket, select
+ctl = socket.socket()
+ctl.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ctl.bind(socket.getaddrinfo('127.0.0.1', {control})[0][-1])
+ctl.listen(1)
+p = select.poll()
+p.register(ctl, select.POLLIN)
+import env_sensor
+env_sensor.main(port={port}, host='127.0.0.1', stop=lambda: bool(p.poll(0)))
+"""
+
+
+def _free_port() -> int:
+    # The unix port has no getsockname(): the host picks the ports (a port
+    # taken in between makes the board fail to bind, and the test fail loudly).
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Served:
+    board: SdkBoard
+    port: int = 0
+    control: int = 0
+    out: list[bytes] = field(default_factory=list)
+    result: runner.BootResult | None = None
+
+    def text(self) -> str:
+        return b"".join(self.out).decode("utf-8", "replace")
+
+    def request(
+        self, method: str, path: str, body: dict[str, str] | None = None, cookie: str | None = None
+    ) -> http.client.HTTPResponse:
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
+        headers = {}
+        data = None
+        if body is not None:
+            data = urllib.parse.urlencode(body)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if cookie is not None:
+            headers["Cookie"] = f"sid={cookie}"
+        c.request(method, path, body=data, headers=headers)
+        r = c.getresponse()
+        r.body = r.read()  # type: ignore[attr-defined]
+        c.close()
+        return r
+
+    def raw(self, data: bytes, *, close_write: bool = True) -> bytes:
+        """Send raw bytes; the status line's code (or b'' if closed without one)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=20) as s:
+            try:
+                s.sendall(data)
+                if close_write:
+                    s.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass  # the board may answer and close before reading everything
+            got = b""
+            try:
+                while chunk := s.recv(4096):
+                    got += chunk
+            except OSError:
+                pass
+        return got.split(b"\r\n", 1)[0]
+
+    def login(self, password: str = PASSWORD) -> tuple[str, str]:
+        r = self.request("POST", "/login", {"password": password})
+        assert r.status == 303, (r.status, r.body)  # type: ignore[attr-defined]
+        sid = re.search(r"sid=([0-9a-f]{32});", r.getheader("Set-Cookie") or "")
+        assert sid
+        page = self.request("GET", "/", cookie=sid.group(1)).body  # type: ignore[attr-defined]
+        csrf = re.search(rb"name=csrf value=([0-9a-f]{32})", page)
+        assert csrf
+        return sid.group(1), csrf.group(1).decode()
+
+    def readings(self, sid: str) -> int:
+        r = self.request("GET", "/readings", cookie=sid)
+        assert r.status == 200
+        return int(r.body.split()[0])  # type: ignore[attr-defined]
+
+
+def _serve(board: SdkBoard) -> Iterator[Served]:
+    s = Served(board, port=_free_port(), control=_free_port())
+    ready = threading.Event()
+
+    def on_output(chunk: bytes) -> None:
+        s.out.append(chunk)
+        text = s.text()
+        if "serving on port" in text:
+            ready.set()
+
+    def run() -> None:
+        s.result = board.boot(SERVE.format(port=s.port, control=s.control), timeout=300, on_output=on_output)
+        ready.set()
+
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    ready.wait(60)
+    assert "serving on port" in s.text(), f"the board did not start serving:\n{s.text()}"
+    yield s
+    with socket.create_connection(("127.0.0.1", s.control), timeout=10):
+        pass
+    th.join(60)
+    assert s.result is not None and s.result.ended == runner.EXIT, s.text()
+    assert "Traceback" not in s.text(), s.text()
+
+
+@pytest.fixture
+def served(make_sdk_board: Callable[..., SdkBoard]) -> Iterator[Served]:
+    board = make_sdk_board(modules=[EXAMPLE / "env_sensor.py"])
+    board.provision(PASSWORD)
+    yield from _serve(board)
+
+
+def test_an_unprovisioned_board_refuses_to_serve(make_sdk_board: Callable[..., SdkBoard]) -> None:
+    board = make_sdk_board(modules=[EXAMPLE / "env_sensor.py"])
+    res = board.boot("import env_sensor\nenv_sensor.main(port=0, host='127.0.0.1')\n", timeout=60)
+    assert res.uncaught and "NotProvisioned" in res.output
+    assert "serving" not in res.output
+
+
+def test_login_settings_and_delete_my_data(served: Served) -> None:
+    # Wrong passwords: three free tries, then the back-off, shown as 429 + Retry-After.
+    assert served.request("GET", "/").status == 200
+    assert served.request("GET", "/readings").status == 401
+    for _ in range(3):
+        r = served.request("POST", "/login", {"password": "wrong-password"})
+        assert r.status == 401 and b"Wrong password" in r.body  # type: ignore[attr-defined]
+    # The third failure started the back-off: even the right password waits.
+    r = served.request("POST", "/login", {"password": PASSWORD})
+    assert r.status == 429 and int(r.getheader("Retry-After") or 0) >= 1
+    assert b"Too many wrong passwords" in r.body  # type: ignore[attr-defined]
+    time.sleep(int(r.getheader("Retry-After") or 1) + 0.2)
+
+    sid, csrf = served.login()
+    cookie = served.request("POST", "/login", {"password": PASSWORD}).getheader("Set-Cookie") or ""
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Max-Age=900" in cookie
+    sid, csrf = served.login()  # a new login ends the previous session
+    good = {
+        "csrf": csrf,
+        "ssid": "home net",
+        "wifi_pass": "wifi-secret-1",
+        "mqtt_host": "broker.local",
+        "mqtt_port": "1883",
+        "mqtt_pass": "mqtt-secret-1",
+        "interval": "1",
+    }
+    # Validation errors name the field and the rule, never the value.
+    r = served.request("POST", "/settings", {**good, "mqtt_port": "70000"}, cookie=sid)
+    assert r.status == 400 and b"form.mqtt_port: above 65535" in r.body  # type: ignore[attr-defined]
+    r = served.request("POST", "/settings", {**good, "mqtt_host": "bad host<script>"}, cookie=sid)
+    assert r.status == 400 and b"<script>" not in r.body and b"form.mqtt_host" in r.body  # type: ignore[attr-defined]
+    r = served.request("POST", "/settings", {**good, "extra": "1"}, cookie=sid)
+    assert r.status == 400
+    assert served.request("POST", "/settings", {**good, "csrf": "0" * 32}, cookie=sid).status == 403
+    assert served.request("POST", "/settings", good).status == 401  # no session
+    r = served.request("POST", "/settings", good, cookie=sid)
+    assert r.status == 303
+    page = served.request("GET", "/", cookie=sid).body  # type: ignore[attr-defined]
+    assert b'value="home net"' in page and b"secret" not in page  # passwords never shown
+
+    # It keeps measuring while it serves (interval is now 1 s).
+    n = served.readings(sid)
+    deadline = time.monotonic() + 30
+    while served.readings(sid) <= n and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert served.readings(sid) > n
+
+    # Delete my data: a token from the confirm page, used once.
+    page = served.request("GET", "/delete", cookie=sid).body  # type: ignore[attr-defined]
+    token = re.search(rb"name=confirm value=([0-9a-f]{16})", page)
+    assert token
+    r = served.request("POST", "/delete", {"csrf": csrf, "confirm": "0" * 16}, cookie=sid)
+    assert r.status == 400  # wrong token: nothing deleted, and the real one is spent
+    r = served.request("POST", "/delete", {"csrf": csrf, "confirm": token.group(1).decode()}, cookie=sid)
+    assert r.status == 400
+    page = served.request("GET", "/delete", cookie=sid).body  # type: ignore[attr-defined]
+    token = re.search(rb"name=confirm value=([0-9a-f]{16})", page)
+    assert token
+    r = served.request("POST", "/delete", {"csrf": csrf, "confirm": token.group(1).decode()}, cookie=sid)
+    assert r.status == 200 and b"deleted" in r.body  # type: ignore[attr-defined]
+    assert served.request("GET", "/readings", cookie=sid).status == 401  # the session ended with it
+    served.login()  # the factory password still works
+
+
+def test_the_secrets_are_in_creds_and_gone_after_delete(make_sdk_board: Callable[..., SdkBoard]) -> None:
+    board = make_sdk_board(modules=[EXAMPLE / "env_sensor.py"])
+    board.provision(PASSWORD)
+    gen = _serve(board)
+    served = next(gen)
+    sid, csrf = served.login()
+    form = {
+        "csrf": csrf,
+        "ssid": "n",
+        "wifi_pass": "wifi-secret-1",
+        "mqtt_host": "h",
+        "mqtt_port": "1",
+        "interval": "9",
+    }
+    assert served.request("POST", "/settings", form, cookie=sid).status == 303
+    # A blank password field (as a browser sends it) leaves the stored one; a short one is refused.
+    assert served.request("POST", "/settings", {**form, "wifi_pass": "", "mqtt_pass": ""}, cookie=sid).status == 303
+    r = served.request("POST", "/settings", {**form, "wifi_pass": "short"}, cookie=sid)
+    assert r.status == 400 and b"form.wifi_pass: shorter than 8" in r.body  # type: ignore[attr-defined]
+    next(gen, None)
+    out = board.exec(
+        "from sbd import creds\nprint('NAMES', sorted(creds.names()), creds.get('wifi_pass'))\n"
+        "print('FILE', open('/.sbd/settings/env.json').read())\n"
+    ).output
+    assert "NAMES ['wifi_pass'] b'wifi-secret-1'" in out
+    assert "secret" not in out.split("FILE", 1)[1]
+
+
+def _stored(board: SdkBoard) -> str:
+    return board.exec(
+        "from sbd import creds\nimport env_sensor\n"
+        "print('STORED', sorted(creds.names()), creds.get('mqtt_pass'), env_sensor.load_settings())\n"
+    ).output.split("STORED", 1)[1]
+
+
+def test_hostile_http_leaves_the_board_up_and_its_data_intact(make_sdk_board: Callable[..., SdkBoard]) -> None:
+    board = make_sdk_board(modules=[EXAMPLE / "env_sensor.py"])
+    board.provision(PASSWORD)
+    gen = _serve(board)
+    s = next(gen)
+    sid, csrf = s.login()
+    form = {
+        "csrf": csrf,
+        "ssid": "n",
+        "mqtt_pass": "mqtt-secret-1",
+        "mqtt_host": "h",
+        "mqtt_port": "1",
+        "interval": "9",
+    }
+    assert s.request("POST", "/settings", form, cookie=sid).status == 303
+
+    big_header = b"GET / HTTP/1.1\r\nX-Junk: " + b"a" * 4000 + b"\r\n\r\n"
+    cases = {
+        big_header: b"431",
+        b"GET /" + b"a" * 600 + b" HTTP/1.1\r\n\r\n": b"431",
+        b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 40 + b"\r\n": b"431",
+        b"POST /settings HTTP/1.1\r\nContent-Length: 100000\r\n\r\n": b"413",
+        b"POST /login HTTP/1.1\r\n\r\n": b"411",
+        b"POST /login HTTP/1.1\r\nContent-Length: -1\r\n\r\n": b"400",
+        b"POST /login HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n": b"400",
+        b"POST /login HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n": b"400",
+        b"GARBAGE\r\n\r\n": b"400",
+        b"GET / HTTP/9.9\r\n\r\n": b"505",
+        b"DELETE / HTTP/1.1\r\n\r\n": b"405",
+        b"GET http://x/ HTTP/1.1\r\n\r\n": b"400",
+        b"GET /../../.sbd/state/creds.bin HTTP/1.1\r\n\r\n": b"404",
+        b"GET /%2e%2e/%2e%2e/.sbd/factory/identity.bin HTTP/1.1\r\n\r\n": b"404",
+        b"GET /settings/../readings HTTP/1.1\r\n\r\n": b"404",
+        b"GET / HTTP/1.1\r\nNoColonHere\r\n\r\n": b"400",
+        b"POST /login HTTP/1.1\r\nContent-Length: 3\r\n\r\n\xff\xfe\xfd": b"400",
+        b"GET / HTTP/1.1\r\nHost: x": b"400",  # closed before the headers ended
+        b"": b"400",  # connect and close
+    }
+    for data, want in cases.items():
+        got = s.raw(data)
+        assert got.split(b" ")[1:2] == [want], (data[:60], got)
+
+    # Bad cookies are no session.
+    for cookie in ("0" * 32, sid[:-1], sid + "0", "x" * 3000, sid.upper(), "\u00e9" * 32):
+        try:
+            r = s.request("GET", "/readings", cookie=cookie)
+            assert r.status in (401, 431), cookie
+        except (UnicodeEncodeError, http.client.HTTPException):
+            pass
+    # A request dripped slower than the board allows: 408, and the board moves on.
+    with socket.create_connection(("127.0.0.1", s.port), timeout=20) as c:
+        c.sendall(b"GET / HTTP/1.1\r\n")
+        time.sleep(3.5)
+        try:
+            c.sendall(b"X: y\r\n")
+        except OSError:
+            pass
+        assert c.recv(100).startswith(b"HTTP/1.1 408")
+    # A small flood of connections, some left open without a byte.
+    idle = [socket.create_connection(("127.0.0.1", s.port), timeout=20) for _ in range(2)]
+    for _ in range(30):
+        assert s.request("GET", "/").status == 200
+    for c in idle:
+        c.close()
+    assert b'value="n"' in s.request("GET", "/", cookie=sid).body  # type: ignore[attr-defined]
+    next(gen, None)
+    after = _stored(board)
+    assert "['mqtt_pass'] b'mqtt-secret-1'" in after and "'mqtt_port': 1" in after
+
+
+def test_the_heap_while_serving_on_a_pico_w(make_sdk_board: Callable[..., SdkBoard]) -> None:
+    # Issue 15 asks for 64 KiB.  Measured (README): with the SDK and the app
+    # as .mpy (bytecode on the heap) the flow below needs about 120 KiB of app
+    # heap (it fails at 116 KiB); the Pico W's 166 KiB runs it.  The virtual
+    # board's heap is the board's figure plus its ROM modules'
+    # (store.ROM_HEAP_ALLOWANCE), so this is what a Pico W has.  The check
+    # that runs at other sizes: SdkBoard(dataclasses.replace(b.vb, heap=N), b.image).
+    board = make_sdk_board(modules=[EXAMPLE / "env_sensor.py"])
+    board.provision(PASSWORD)
+    gen = _serve(board)
+    s = next(gen)
+    sid, csrf = s.login()
+    form = {
+        "csrf": csrf,
+        "ssid": "n",
+        "wifi_pass": "wifi-secret-1",
+        "mqtt_host": "h",
+        "mqtt_port": "1",
+        "interval": "9",
+    }
+    assert s.request("POST", "/settings", form, cookie=sid).status == 303
+    assert s.request("POST", "/settings", {**form, "mqtt_port": "0"}, cookie=sid).status == 400
+    assert (
+        s.raw(b"GET / HTTP/1.1\r\nX: " + b"a" * 3000 + b"\r\n\r\n") == b"HTTP/1.1 431 Request Header Fields Too Large"
+    )
+    assert s.readings(sid) >= 1
+    next(gen, None)
+    heap = re.search(r"heap in use: (\d+) at start, (\d+) at most, of (\d+)", s.text())
+    assert heap, s.text()
+    start, peak, total = map(int, heap.groups())
+    assert start <= peak < total
+    print(f"env_sensor on a virtual Pico W: {heap.group(0)}")  # shown with -s; the README quotes it
+
+
+# -- in a real browser ---------------------------------------------------------
+
+ARTEFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts" / "env_sensor"
+
+
+def _chromium() -> str:
+    """Debian's chromium (Playwright cannot download its own here); .ci/run installs it."""
+    import os
+    import shutil
+
+    path = os.environ.get("SBD_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        path = None
+    if not path:
+        msg = "no chromium or no playwright (apt-get install chromium; pip install playwright)"
+        if os.environ.get("SBD_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"SBD_REQUIRE_SERVICES=1 but {msg}")
+        pytest.skip(msg)
+    return path
+
+
+def test_the_page_in_a_browser(served: Served) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    exe = _chromium()
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])  # root in CI: no sandbox
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(20000)
+            page.goto(f"http://127.0.0.1:{served.port}/")
+            expect(page.locator("h1")).to_have_text("Log in")
+            page.screenshot(path=str(ARTEFACTS / "1-login.png"))
+            for _ in range(3):
+                page.fill("input[name=password]", "wrong-password")
+                page.click("text=Log in >> nth=-1")
+                expect(page.locator("body")).to_contain_text("Wrong password")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("text=Log in >> nth=-1")
+            expect(page.locator("body")).to_contain_text("Too many wrong passwords")
+            page.screenshot(path=str(ARTEFACTS / "2-back-off.png"))
+            wait = re.search(r"wait (\d+) s", page.inner_text("body"))
+            assert wait
+            time.sleep(int(wait.group(1)) + 0.2)
+
+            page.goto(f"http://127.0.0.1:{served.port}/")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("text=Log in >> nth=-1")
+            expect(page.locator("h1")).to_have_text("Settings")
+            cookie = next(c for c in page.context.cookies() if c["name"] == "sid")
+            assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] > time.time()
+            assert page.evaluate("document.cookie") == ""  # HttpOnly: scripts cannot read it
+            page.fill("input[name=ssid]", "home net")
+            page.fill("input[name=wifi_pass]", "wifi-secret-1")
+            page.fill("input[name=mqtt_host]", "broker.local")
+            page.fill("input[name=mqtt_port]", "70000")
+            page.fill("input[name=interval]", "5")
+            page.click("text=Save")
+            expect(page.locator(".err")).to_have_text("form.mqtt_port: above 65535")
+            page.screenshot(path=str(ARTEFACTS / "3-validation-error.png"))
+            page.fill("input[name=ssid]", "home net")
+            page.fill("input[name=wifi_pass]", "wifi-secret-1")
+            page.fill("input[name=mqtt_host]", "broker.local")
+            page.fill("input[name=mqtt_port]", "1883")
+            page.fill("input[name=interval]", "5")
+            page.click("text=Save")
+            expect(page.locator("input[name=mqtt_port]")).to_have_value("1883")
+            expect(page.locator(".err")).to_have_count(0)
+            page.screenshot(path=str(ARTEFACTS / "4-saved.png"))
+
+            page.click("text=Delete my data")
+            expect(page.locator("h1")).to_have_text("Delete my data")
+            page.click("button:has-text('Delete my data')")
+            expect(page.locator("body")).to_contain_text("Your data is deleted")
+            page.screenshot(path=str(ARTEFACTS / "5-deleted.png"))
+            page.goto(f"http://127.0.0.1:{served.port}/")
+            expect(page.locator("h1")).to_have_text("Log in")  # the session ended with the data
+        finally:
+            browser.close()
+
+
+def test_a_refusing_credential_store_is_a_500_and_the_page_stays_up(make_sdk_board: Callable[..., SdkBoard]) -> None:
+    board = make_sdk_board(modules=[EXAMPLE / "env_sensor.py"])
+    board.provision(PASSWORD)
+    # A damaged credential store: sbd.creds refuses every set (Tampered) until wiped.
+    board.exec(
+        "from sbd import _fs\n_fs.makedirs('/.sbd/state')\nopen('/.sbd/state/creds.bin', 'wb').write(b'x' * 100)\n"
+    )
+    gen = _serve(board)
+    s = next(gen)
+    sid, csrf = s.login()
+    form = {
+        "csrf": csrf,
+        "ssid": "n",
+        "wifi_pass": "wifi-secret-1",
+        "mqtt_host": "h",
+        "mqtt_port": "1",
+        "interval": "9",
+    }
+    assert s.request("POST", "/settings", form, cookie=sid).status == 500
+    assert s.request("GET", "/", cookie=sid).status == 200  # still serving
+    next(gen, None)
