@@ -25,30 +25,11 @@ from pathlib import Path
 import pytest
 
 from harness.vboards import SdkBoard
+from sbdtools.commands.demo import SERVE_ENV_SENSOR, free_port
 from sbdtools.vboard import runner
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "env_sensor"
 PASSWORD = "correct-horse-42"
-
-SERVE = """
-import socket, select
-ctl = socket.socket()
-ctl.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ctl.bind(socket.getaddrinfo('127.0.0.1', {control})[0][-1])
-ctl.listen(1)
-p = select.poll()
-p.register(ctl, select.POLLIN)
-import env_sensor
-env_sensor.main(port={port}, host='127.0.0.1', stop=lambda: bool(p.poll(0)))
-"""
-
-
-def _free_port() -> int:
-    # The unix port has no getsockname(): the host picks the ports (a port
-    # taken in between makes the board fail to bind, and the test fail loudly).
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -113,7 +94,7 @@ class Served:
 
 
 def _serve(board: SdkBoard) -> Iterator[Served]:
-    s = Served(board, port=_free_port(), control=_free_port())
+    s = Served(board, port=free_port(), control=free_port())
     ready = threading.Event()
 
     def on_output(chunk: bytes) -> None:
@@ -123,7 +104,7 @@ def _serve(board: SdkBoard) -> Iterator[Served]:
             ready.set()
 
     def run() -> None:
-        s.result = board.boot(SERVE.format(port=s.port, control=s.control), timeout=300, on_output=on_output)
+        s.result = board.boot(SERVE_ENV_SENSOR.format(port=s.port, control=s.control), timeout=300, on_output=on_output)
         ready.set()
 
     th = threading.Thread(target=run, daemon=True)

@@ -43,8 +43,9 @@ for pw in {tries!r}:
 
 
 # Runs on the board: env_sensor's page on 127.0.0.1 until the host connects
-# to a second, control port (the unix port has sockets; no radio).
-SERVE = """
+# to a second, control port (the unix port has sockets; no radio).  The
+# example's tests serve it the same way.
+SERVE_ENV_SENSOR = """
 import socket, select
 ctl = socket.socket()
 ctl.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -57,7 +58,9 @@ env_sensor.main(port={port}, host='127.0.0.1', stop=lambda: bool(p.poll(0)))
 """
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1, picked by the host: the unix port has no
+    getsockname() (a port taken in between makes the board fail to bind)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -75,7 +78,7 @@ def _post(port: int, path: str, form: dict[str, str]) -> http.client.HTTPRespons
 
 def serve_page(vb: store.VBoard, password: str) -> None:
     """Boot the board serving env_sensor's page; log in wrong, then right."""
-    port, control = _free_port(), _free_port()
+    port, control = free_port(), free_port()
     out: list[bytes] = []
     ready = threading.Event()
     result: list[runner.BootResult] = []
@@ -87,7 +90,7 @@ def serve_page(vb: store.VBoard, password: str) -> None:
             ready.set()
 
     def run() -> None:
-        result.append(runner.boot(vb, script=SERVE.format(port=port, control=control), on_output=on_output))
+        result.append(runner.boot(vb, script=SERVE_ENV_SENSOR.format(port=port, control=control), on_output=on_output))
         ready.set()
 
     th = threading.Thread(target=run, daemon=True)
