@@ -123,6 +123,30 @@ def _local(name, limit):
         return _read_bounded(f, limit, _kind(name))
 
 
+def _snapshot_or_targets(t, fetcher, role, referrer, limit, update):
+    # Steps 5.5 and 5.6, the same for snapshot and targets: keep the
+    # persisted copy when it still verifies against what `referrer` names
+    # (update(data, True): this client checked its length and hash when it
+    # arrived), else fetch that version, verify it and persist it.
+    name = role + ".json"
+    local = _local(name, limit)
+    if local is not None:
+        try:
+            update(local, True)
+            return
+        except ota.OtaError:
+            pass
+    ref = referrer["meta"][name]
+    remote = name
+    if t.root["consistent_snapshot"]:
+        remote = "%d.%s" % (ref["version"], name)
+    data = fetcher.fetch(remote, ref.get("length") or limit)
+    if data is None:
+        raise ota.NotFound(role + ": not in the repository")
+    update(data, False)
+    _persist(name, data)
+
+
 def _persist(name, data):
     _fs.makedirs(state_dir())
     _fs.write_atomic(_path(name), data)
@@ -180,43 +204,11 @@ def _refresh(fetcher, now, initial_root, pin):
     if t.update_timestamp(data):
         _persist("timestamp.json", data)
     # 5.5: the persisted snapshot if it is still the one named, else fetch.
-    local = _local("snapshot.json", ota.MAX_SNAPSHOT_BYTES)
-    ok = False
-    if local is not None:
-        try:
-            t.update_snapshot(local, True)
-            ok = True
-        except ota.OtaError:
-            pass
-    if not ok:
-        ref = t.timestamp["meta"]["snapshot.json"]
-        name = "snapshot.json"
-        if t.root["consistent_snapshot"]:
-            name = "%d.snapshot.json" % ref["version"]
-        data = fetcher.fetch(name, ref.get("length") or ota.MAX_SNAPSHOT_BYTES)
-        if data is None:
-            raise ota.NotFound("snapshot: not in the repository")
-        t.update_snapshot(data)
-        _persist("snapshot.json", data)
+    _snapshot_or_targets(t, fetcher, "snapshot", t.timestamp, ota.MAX_SNAPSHOT_BYTES, t.update_snapshot)
     # 5.6: targets likewise.
-    local = _local("targets.json", ota.MAX_TARGETS_BYTES)
-    ok = False
-    if local is not None:
-        try:
-            t.update_targets(local)
-            ok = True
-        except ota.OtaError:
-            pass
-    if not ok:
-        ref = t.snapshot["meta"]["targets.json"]
-        name = "targets.json"
-        if t.root["consistent_snapshot"]:
-            name = "%d.targets.json" % ref["version"]
-        data = fetcher.fetch(name, ref.get("length") or ota.MAX_TARGETS_BYTES)
-        if data is None:
-            raise ota.NotFound("targets: not in the repository")
-        t.update_targets(data)
-        _persist("targets.json", data)
+    _snapshot_or_targets(
+        t, fetcher, "targets", t.snapshot, ota.MAX_TARGETS_BYTES, lambda data, local: t.update_targets(data)
+    )
     return t
 
 
