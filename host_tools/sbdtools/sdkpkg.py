@@ -117,8 +117,14 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         "net", "TLS that verifies by default, reconnect back-off with jitter", ("net/__init__.py",), ("events",)
     ),
-    Capability("net-mqtt", "the smallest MQTT client and the telemetry sink", ("net/mqtt.py",), ("net",)),
+    Capability("net-mqtt", "the smallest MQTT client and the telemetry sink", ("net/mqtt.py",), ("net", "creds")),
     Capability("net-http", "a telemetry sink POSTing events over HTTP(S)", ("net/http.py",), ("net",)),
+    Capability(
+        "net-broker",
+        "the device's own MQTT secret, hashed for the broker (factory)",
+        ("net/broker.py",),
+        ("net", "creds", "sha512"),
+    ),
 )
 
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__, boards, deploy
+from . import __version__, boards, brokerfiles, deploy
 from .boards import BoardConfig
 from .errors import SbdError
 from .fileio import write_atomic
@@ -298,6 +298,18 @@ except Exception as e:
 )
 
 
+BROKER_SECRET = (
+    _REPORT
+    + """
+try:
+    from sbd.net import broker
+    _report({'line': broker.make_secret()})
+except Exception as e:
+    _report({'error': type(e).__name__, 'msg': str(e)})
+"""
+)
+
+
 def _version(v: str | None) -> tuple[int, ...]:
     try:
         return tuple(int(x) for x in (v or "").split("."))
@@ -320,6 +332,7 @@ class Options:
     escrow_key: Any = None  # an X25519 public key (sbdtools.provision.escrow)
     reprovision: bool = False
     keep_password: bool = False
+    broker_dir: Path | None = None  # append each board's broker password_file line here (sbdtools.brokerfiles)
 
 
 def provision_board(
@@ -423,6 +436,12 @@ def _provision_started(
         raise ProvisionError(f"{link.name}: the self-test read back another record ({doc.get('serial')})")
     if doc.get("password") is not True:
         raise ProvisionError(f"{link.name}: the self-test: the board did not accept its new password")
+    if opts.broker_dir is not None:
+        progress("making the broker secret on the board")
+        doc = link.run(BROKER_SECRET)
+        if "error" in doc:
+            raise _device_error(link, doc, "making the broker secret")
+        brokerfiles.add_device(opts.broker_dir, out.serial, str(doc.get("line", "")))
     progress("writing the label")
     data = labels.LabelData(product.model, out.serial, password, wifi_ssid=product.setup_ssid)
     out.labels = [str(p) for p in labels.write_labels(opts.labels_dir, data, opts.stock, formats=opts.label_formats)]

@@ -116,6 +116,13 @@ class _Display:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Vendor X25519 public key: keep each password sealed to it in the database.",
 )
+@click.option(
+    "--broker-creds",
+    "broker_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Each board makes its own MQTT secret (kept in its credential store); "
+    "add its hashed line to DIR/passwd and make DIR/acl for Mosquitto.",
+)
 @click.option("--reprovision", is_flag=True, help="Replace the record of boards already provisioned (logged).")
 @click.option("--new-db", is_flag=True, help="Create the SQLite database if it does not exist yet.")
 @click.option(
@@ -152,6 +159,7 @@ def cli(
     setup_ssid: str | None,
     trust_root: str | None,
     escrow_key: Path | None,
+    broker_dir: Path | None,
     reprovision: bool,
     new_db: bool,
     jobs: int,
@@ -197,11 +205,14 @@ def cli(
         escrow_key=_escrow_key(escrow_key),
         reprovision=reprovision,
         keep_password=show_passwords,
+        broker_dir=broker_dir,
     )
     with factorydb.open_db(db_url, create=new_db) as db:
         if image is not None:
             if board is None or uid is None:
                 raise click.UsageError("--image needs --board and --uid")
+            if broker_dir is not None:
+                raise click.UsageError("--broker-creds needs the board online: its secret is drawn on the board")
             out = station.provision_image(image, db, boards.load(board), uid, product, opts)
             _report([out], as_json, show_passwords)
             click.echo(

@@ -171,6 +171,23 @@ class MqttClient:
                 pass
 
 
+def device_client(host, port=8883, tls=None, keepalive=60, timeout_s=5):
+    """A client logging in as this device: its serial (the factory record)
+    and its own broker secret from sbd.creds (sbd.net.broker made it at the
+    factory; the secret is read here and kept only in the client)."""
+    from sbd import creds, identity
+
+    return MqttClient(
+        host,
+        port,
+        user=identity.load().serial,
+        password=creds.get("mqtt.broker"),
+        tls=tls,
+        keepalive=keepalive,
+        timeout_s=timeout_s,
+    )
+
+
 class MqttSink:
     """A telemetry sink publishing to sbd/<user>/events (rule 4)."""
 
