@@ -120,6 +120,9 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability("net-mqtt", "the smallest MQTT client and the telemetry sink", ("net/mqtt.py",), ("net", "creds")),
     Capability("net-http", "a telemetry sink POSTing events over HTTP(S)", ("net/http.py",), ("net",)),
     Capability(
+        "flashlog", "a bounded, power-cut safe log on flash (telemetry's flash sink)", ("flashlog.py",), ("core",)
+    ),
+    Capability(
         "net-broker",
         "the device's own MQTT secret, hashed for the broker (factory)",
         ("net/broker.py",),

@@ -137,6 +137,47 @@ def parse_event(topic: str, payload: bytes) -> Event:
     return Event(device, seq, t_ms, name, fields)
 
 
+# -- the bounded log on the device's flash (sbd.flashlog) -----------------------
+
+LOG_PATH = "/.sbd/log/events"
+_LOG_PATH_RE = re.compile(r"/[A-Za-z0-9_.-][A-Za-z0-9_./-]{0,99}")
+_MARK = "@@SBD-RESULT"
+
+
+def flash_log_script(path: str = LOG_PATH) -> str:
+    """A board script reporting the records of its flash log (as text)."""
+    if not _LOG_PATH_RE.fullmatch(path) or ".." in path:
+        raise TelemetryError("--path: an absolute path on the board (A-Z a-z 0-9 _ . - /)")
+    return (
+        "import json\n"
+        "try:\n"
+        "    from sbd import flashlog\n"
+        f"    recs = [bytes(r).decode() for r in flashlog.read({path!r})]\n"
+        "    r = {'records': recs}\n"
+        "except Exception as e:\n"
+        "    r = {'error': type(e).__name__, 'msg': str(e)}\n"
+        f"print({_MARK!r}, json.dumps(r))\n"
+    )
+
+
+def parse_flash_log(doc: dict[str, Any]) -> tuple[list[Event], int]:
+    """The events of a flash_log_script report, oldest first, and how many
+    records were not schema-1 events (counted, never shown raw)."""
+    if "error" in doc:
+        raise TelemetryError(f"reading the log on the board failed: {doc.get('error')}: {str(doc.get('msg'))[:200]}")
+    recs = doc.get("records")
+    if not isinstance(recs, list):
+        raise TelemetryError("the board did not report its log")
+    out: list[Event] = []
+    bad = 0
+    for r in recs:
+        try:
+            out.append(parse_event("sbd/flash/events", str(r).encode()))
+        except TelemetryError:
+            bad += 1
+    return out, bad
+
+
 # -- storage -------------------------------------------------------------------
 
 _CREATE = (

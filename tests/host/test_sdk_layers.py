@@ -35,6 +35,7 @@ LAYERS = {
     "sbd.net": 3,
     "sbd.privacy": 3,
     "sbd.lockdown": 2,
+    "sbd.flashlog": 2,
 }
 
 

@@ -124,3 +124,30 @@ def listen(
             store.close()
     s = lis.stats
     click.echo(f"received {s.received}, stored {s.stored}, rejected {s.rejected}")
+
+
+@cli.command("log")
+@click.option("--vboard", "vboard_name", metavar="NAME", help="A virtual board.")
+@click.option("--port", metavar="DEV", help="Serial port of a real board (e.g. /dev/ttyACM0).")
+@click.option("--board", default="pico_w", show_default=True, help="Board type of --port.")
+@click.option("--path", default=tm.LOG_PATH, show_default=True, help="The log on the board (sbd.flashlog).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def log_cmd(vboard_name: str | None, port: str | None, board: str, path: str, as_json: bool) -> None:
+    """Read the bounded event log on a board's flash, oldest first."""
+    from .. import station
+
+    if (port is None) == (vboard_name is None):
+        raise click.UsageError("give either --port (a real board) or --vboard (a virtual board)")
+    script = tm.flash_log_script(path)
+    link = station.VBoardLink(vboard_name) if vboard_name is not None else station.serial_link(str(port), board)
+    try:
+        doc = link.run(script)
+    finally:
+        link.close()
+    events, bad = tm.parse_flash_log(doc)
+    for e in events:
+        if as_json:
+            click.echo(json.dumps({"seq": e.seq, "t_ms": e.t_ms, "ev": e.name, "f": e.fields}, sort_keys=True))
+        else:
+            click.echo(f"{e.seq:>6} {e.t_ms:>10} {e.name:<24} {json.dumps(e.fields, sort_keys=True)}")
+    click.echo(f"{len(events)} event(s) in the log" + (f", {bad} not readable as events" if bad else ""), err=True)
