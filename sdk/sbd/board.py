@@ -9,7 +9,9 @@
 #   - the reset cause as a name: the rp2 port defines only PWRON_RESET and
 #     WDT_RESET, so constants missing on a port are never matched;
 #   - a monotonic counter outside the flash: None on every board today, see
-#     monotonic_counter() below.
+#     monotonic_counter() below;
+#   - Watchdog: the hardware watchdog fed from the app's loop, only when each
+#     of the app's duties reported progress (docs/telemetry.md, "Watchdog").
 import sys
 
 import machine
@@ -59,6 +61,59 @@ def watchdog(timeout_ms):
     if not isinstance(timeout_ms, int) or isinstance(timeout_ms, bool) or timeout_ms <= 0:
         raise ValueError("watchdog timeout must be a positive int of ms")
     return machine.WDT(0, timeout_ms)
+
+
+class Watchdog:
+    """The hardware watchdog, fed from the app's main loop.
+
+    Rules, in order:
+      1. feed() from the loop, never from a timer or an interrupt: a timer
+         keeps feeding while the loop is stuck, which is what the watchdog
+         is there to catch.  A hard interrupt handler cannot allocate, and
+         feed() refuses there (soft callbacks cannot be told apart: that
+         part is the rule in the docs, and rule 2 catches most of it);
+      2. `duties` names what the loop must get done between two feeds (say
+         "sensor", "net"): done(name) reports one; feed() feeds the hardware
+         only when every duty reported since the last feed, so a loop that
+         spins while one part hangs still resets the board.  A duty means
+         "ran", not "succeeded": the network being down must not reset a
+         board that keeps its local function;
+      3. the timeout must exceed the longest pause of the loop (a TLS
+         connect waits up to sbd.net.mqtt's timeout_s); port limits apply
+         (rp2040: 8388 ms) and raise ValueError.
+    Once started it cannot be stopped (the hardware's rule)."""
+
+    def __init__(self, timeout_ms, duties=()):
+        if len(duties) > 16:
+            raise ValueError("at most 16 duties")
+        for d in duties:
+            if type(d) is not str or not d:
+                raise ValueError("a duty is a non-empty str")
+        self.duties = tuple(duties)
+        self._all = (1 << len(self.duties)) - 1
+        self._seen = 0
+        self.fed = 0
+        self.refused = 0
+        self._wdt = watchdog(timeout_ms)
+
+    def done(self, duty):
+        """The loop got `duty` done (rule 2); ValueError for an unknown name."""
+        self._seen |= 1 << self.duties.index(duty)
+
+    def feed(self):
+        """Feed if every duty reported since the last feed; True if fed."""
+        try:
+            bytearray(1)  # fails in a hard interrupt handler (heap locked)
+        except MemoryError:
+            self.refused += 1
+            return False
+        if self._seen != self._all:
+            self.refused += 1
+            return False
+        self._wdt.feed()
+        self._seen = 0
+        self.fed += 1
+        return True
 
 
 def monotonic_counter():
