@@ -2,9 +2,8 @@
 # last feed, never from a hard interrupt handler (heap locked: checked on
 # MicroPython, where heap_lock is real), port limits through board.watchdog.
 # (The real reset: tests/vboard/test_sdk_watchdog.py.)
-import micropython
-
 import fakeboard  # noqa: F401  (installs the stand-in machine before sbd imports it)
+import micropython
 from dtest import RUNTIME, eq, raises, true
 from fakeboard import FAKE
 from sbd import board
