@@ -118,9 +118,12 @@ CAPABILITIES: tuple[Capability, ...] = (
         "net", "TLS that verifies by default, reconnect back-off with jitter", ("net/__init__.py",), ("events",)
     ),
     Capability("net-mqtt", "the smallest MQTT client and the telemetry sink", ("net/mqtt.py",), ("net", "creds")),
-    Capability("net-http", "a telemetry sink POSTing events over HTTP(S)", ("net/http.py",), ("net",)),
+    Capability("net-http", "a telemetry sink POSTing events over HTTP(S)", ("net/http.py",), ("net", "trustedtime")),
     Capability(
         "flashlog", "a bounded, power-cut safe log on flash (telemetry's flash sink)", ("flashlog.py",), ("core",)
+    ),
+    Capability(
+        "trustedtime", "the newest trusted time seen, kept on flash, never going back", ("trustedtime.py",), ("core",)
     ),
     Capability(
         "net-broker",

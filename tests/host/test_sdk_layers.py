@@ -36,6 +36,7 @@ LAYERS = {
     "sbd.privacy": 3,
     "sbd.lockdown": 2,
     "sbd.flashlog": 2,
+    "sbd.trustedtime": 1,
 }
 
 

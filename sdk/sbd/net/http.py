@@ -7,7 +7,12 @@
 #   2. every wait is bounded by `timeout_s`, the status line by _MAX_LINE
 #      bytes; the reply's body is never read into memory;
 #   3. TLS goes through sbd.net.tls_context(), so it verifies by default;
-#   4. while the back-off runs, send() returns False at once.
+#   4. while the back-off runs, send() returns False at once;
+#   5. a 2xx reply over TLS that verified the server (not verify=False, not
+#      plain HTTP) carries a trusted time: its Date header goes to
+#      sbd.trustedtime.advance_http_date (which never moves the time back and
+#      ignores a malformed date); the headers are read within _MAX_HEADERS
+#      lines of _MAX_LINE bytes.
 import socket
 
 from micropython import const
@@ -15,6 +20,7 @@ from micropython import const
 from sbd.net import Backoff
 
 _MAX_LINE = const(64)
+_MAX_HEADERS = const(32)
 
 
 class HttpSink:
@@ -50,6 +56,8 @@ class HttpSink:
             )
             _write(s, req + self.headers + b"\r\n" + payload)
             ok = _status(s) // 100 == 2
+            if ok and self.tls is not None and self.tls.verify:
+                _take_date(s)
         except (OSError, ValueError):
             ok = False
         finally:
@@ -76,18 +84,37 @@ def _write(s, buf):
         mv = mv[n:]
 
 
-def _status(s):
-    # "HTTP/1.x NNN ..." : read byte by byte up to the first line's end.
+def _line(s):
+    # One line, read byte by byte up to its end (at most _MAX_LINE bytes).
     line = bytearray()
     r = s.recv if hasattr(s, "recv") else s.read
     while len(line) < _MAX_LINE:
         b = r(1)
-        if not b:
-            break
-        if b == b"\n":
+        if not b or b == b"\n":
             break
         line += b
-    parts = bytes(line).split(b" ")
+    return bytes(line).rstrip(b"\r")
+
+
+def _take_date(s):
+    # Rule 5: the Date header of a verified server's reply, if any.
+    for _ in range(_MAX_HEADERS):
+        line = _line(s)
+        if not line:
+            return
+        if line[:5].lower() == b"date:":
+            from sbd import trustedtime
+
+            try:
+                trustedtime.advance_http_date(line[5:].strip())
+            except (ValueError, OSError):
+                pass  # a malformed date changes nothing; a full flash does not undo the delivery
+            return
+
+
+def _status(s):
+    # "HTTP/1.x NNN ..." : the first line.
+    parts = _line(s).split(b" ")
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or len(parts[1]) != 3 or not parts[1].isdigit():
         return 0
     return int(parts[1])
