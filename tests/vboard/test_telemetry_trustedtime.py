@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from harness.vboards import SdkBoard
+from harness.vboards import SdkBoard, power_cut_sweep
+from sbdtools.vboard import runner
 
 Key = ec.EllipticCurvePrivateKey
 
@@ -149,3 +150,22 @@ def test_a_verified_servers_date_is_the_trusted_time(sdk_board: SdkBoard, server
     out = sdk_board.exec("from sbd import trustedtime\nprint('NEWEST', trustedtime.newest())").output
     assert "NEWEST 2033-11-16T00:00:00Z" in out, out
     assert ep.requests == 6  # the impostor's handshake failed before any request
+
+
+def test_power_cut_at_every_write_of_advance_leaves_the_old_time_or_the_new(sdk_board: SdkBoard) -> None:
+    sdk_board.exec("from sbd import trustedtime\ntrustedtime.advance('2030-01-01T00:00:00Z')")
+    seen = set()
+
+    def check(b: SdkBoard, res: runner.BootResult) -> None:
+        line = next(ln for ln in res.output.splitlines() if ln.startswith("NEWEST "))
+        t = line.split()[1]
+        assert t in ("2030-01-01T00:00:00Z", "2031-06-01T12:00:00Z"), t
+        seen.add(t)
+
+    power_cut_sweep(
+        sdk_board,
+        "from sbd import trustedtime\ntrustedtime.advance('2031-06-01T12:00:00Z')",
+        check,
+        inspect="from sbd import trustedtime\nprint('NEWEST', trustedtime.newest())",
+    )
+    assert seen == {"2030-01-01T00:00:00Z", "2031-06-01T12:00:00Z"}, seen
