@@ -14,8 +14,14 @@
 #      request per connection;
 #   3. paths: the target must be one of the fixed routes, exactly (no files
 #      are served, so "..", "%2e" and the like name nothing: 404);
+#      the Host header, when sent, must name this board: an IP literal,
+#      "localhost" or the board's own host name (421 otherwise), so a page
+#      on a foreign name that DNS-rebinds to the board's address reaches
+#      nothing;
 #   4. login: the per-device password through sbd.auth (its back-off: 429
-#      with Retry-After); a session is 16 random bytes in an HttpOnly,
+#      with Retry-After), from a login form carrying a token that must match
+#      a cookie set with the form (login CSRF; 403 otherwise, checked before
+#      the password so a foreign page cannot use up tries); a session is 16 random bytes in an HttpOnly,
 #      SameSite=Strict cookie that expires after SESSION_S; one session at a
 #      time; cookies compared in constant time; any other cookie is no session;
 #   5. every form carries the session's CSRF token and is parsed by
@@ -56,8 +62,8 @@ def _wpa(s):
     return "shorter than 8" if 0 < len(s) < 8 else None
 
 
-_LOGIN = v.obj({"password": v.text(1, 64, allow_control=False)})
 _CSRF = v.text(32, 32, chars=v.HEX)
+_LOGIN = v.obj({"csrf": _CSRF, "password": v.text(1, 64, allow_control=False)})
 _SETTINGS = v.obj(
     {
         "csrf": _CSRF,
@@ -91,6 +97,7 @@ _REASONS = {
     408: "Request Timeout",
     411: "Length Required",
     413: "Content Too Large",
+    421: "Misdirected Request",
     429: "Too Many Requests",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
@@ -105,7 +112,9 @@ class HttpError(Exception):
 
 
 class App:
-    def __init__(self):
+    def __init__(self, names=()):
+        # Host names besides IP literals and "localhost" that name this board.
+        self.names = tuple(n.lower().encode() for n in names)
         self.sid = None  # hex str of the one session, or None
         self.csrf = None
         self.sid_until = 0
@@ -154,19 +163,19 @@ class App:
 
     # -- routes ----------------------------------------------------------------
 
-    def route(self, method, path, cookie, body):
+    def route(self, method, path, cookies, body):
         """(status, extra headers, html) for one parsed request."""
-        authed = self.session_ok(cookie)
+        authed = self.session_ok(_cookie(cookies, b"sid="))
         if path == "/login":
             if method != "POST":
                 raise HttpError(405)
-            return self.login(body)
+            return self.login(body, _cookie(cookies, b"lt="))
         if path not in ("/", "/settings", "/delete", "/logout", "/readings"):
             raise HttpError(404)
         if not authed:
             if path == "/" and method == "GET":
-                return 200, "", _page("Log in", _LOGIN_FORM)
-            return 401, "", _page("Log in", "<p>Please log in.</p>" + _LOGIN_FORM)
+                return self.login_page(200, "")
+            return self.login_page(401, "<p>Please log in.</p>")
         if method == "GET":
             if path == "/":
                 return 200, "", self.settings_page("")
@@ -192,18 +201,44 @@ class App:
             return 303, "Location: /\r\n" + _END_COOKIE, ""
         raise HttpError(405)
 
-    def login(self, body):
+    def login_page(self, status, msg):
+        # A fresh login token, in a cookie and in the form (double submit):
+        # a foreign page can make a browser post the form, but cannot read or
+        # set this origin's cookie (and SameSite=Strict keeps it off
+        # cross-site requests).
+        import binascii
+
+        from sbd.crypto import random_bytes
+
+        t = binascii.hexlify(random_bytes(16)).decode()
+        extra = "Set-Cookie: lt=%s; HttpOnly; SameSite=Strict; Path=/login; Max-Age=%d\r\n" % (t, SESSION_S)
+        return (
+            status,
+            extra,
+            _page(
+                "Log in",
+                msg + "<form method=post action=/login><input type=hidden name=csrf value=%s>"
+                "<label>Password <input name=password type=password></label>"
+                "<button>Log in</button></form>" % t,
+            ),
+        )
+
+    def login(self, body, token):
+        from sbd.crypto import ct_equal
+
         try:
             d = form.parse_form(body, _LOGIN, max_bytes=_BODY_MAX)
         except v.ValidationError as e:
-            return 400, "", _page("Log in", "<p>%s</p>%s" % (_esc(str(e)), _LOGIN_FORM))
+            return self.login_page(400, "<p>%s</p>" % _esc(str(e)))
+        if token is None or not ct_equal(token.encode(), d["csrf"].encode()):
+            raise HttpError(403)  # before the password: no try is used up
         try:
             ok = auth.check(d["password"])
         except auth.Locked as e:
             s = (e.wait_ms + 999) // 1000
             return 429, "Retry-After: %d\r\n" % s, _page("Locked", "<p>Too many wrong passwords: wait %d s.</p>" % s)
         if not ok:
-            return 401, "", _page("Log in", "<p>Wrong password.</p>" + _LOGIN_FORM)
+            return self.login_page(401, "<p>Wrong password.</p>")
         sid = self.new_session()
         return (
             303,
@@ -306,6 +341,7 @@ class App:
             raise HttpError(405)
         length = None
         cookie = None
+        host = None
         for line in lines[1:]:
             i = line.find(b":")
             if i <= 0:
@@ -319,7 +355,13 @@ class App:
             elif name == b"transfer-encoding":
                 raise HttpError(400)  # only Content-Length bodies
             elif name == b"cookie":
-                cookie = _cookie(val)
+                cookie = val
+            elif name == b"host":
+                if host is not None:
+                    raise HttpError(400)
+                host = val
+        if host is not None and not self.host_ok(host):
+            raise HttpError(421)  # a name that is not this board's: DNS rebinding
         body = b""
         if method == b"POST":
             if length is None:
@@ -342,6 +384,22 @@ class App:
         except UnicodeError:
             raise HttpError(400) from None
         return method.decode(), path, cookie, body
+
+    def host_ok(self, host):
+        # An IP literal (a page's origin is then that address itself),
+        # "localhost", or one of this board's names; an optional :port.
+        if host.startswith(b"["):
+            return host.find(b"]") > 0  # an IPv6 literal
+        i = host.find(b":")
+        if i >= 0:
+            if not host[i + 1 :].isdigit():
+                return False
+            host = host[:i]
+        host = host.lower()
+        if host == b"localhost" or host in self.names:
+            return True
+        parts = host.split(b".")
+        return len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts)
 
     # -- the loop --------------------------------------------------------------
 
@@ -387,10 +445,6 @@ class App:
 
 
 _END_COOKIE = "Set-Cookie: sid=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0\r\n"
-_LOGIN_FORM = (
-    "<form method=post action=/login><label>Password <input name=password type=password></label>"
-    "<button>Log in</button></form>"
-)
 
 
 def _recv(conn, mv, deadline):
@@ -406,13 +460,15 @@ def _recv(conn, mv, deadline):
     return k or 0
 
 
-def _cookie(val):
-    # The value of sid= in a Cookie header, or None.
+def _cookie(val, name):
+    # The value of the cookie `name` (b"sid=") in a Cookie header, or None.
+    if val is None:
+        return None
     for part in val.split(b";"):
         part = part.strip()
-        if part.startswith(b"sid="):
+        if part.startswith(name):
             try:
-                return part[4:].decode()
+                return part[len(name) :].decode()
             except UnicodeError:
                 return None
     return None
@@ -500,10 +556,18 @@ def join_wifi(settings):
     return wlan
 
 
-def main(port=80, host="0.0.0.0", stop=None):
+def main(port=80, host="0.0.0.0", stop=None, names=()):
+    """Serve and measure.  names: host names that reach this board (its
+    mDNS name, say) besides IP literals and "localhost"."""
     me = identity.require()  # rule 1: no factory record, no network service
     privacy.resume()
     print("env_sensor:", me.serial)
-    app = App()
+    try:
+        import network
+
+        names = tuple(names) + (network.hostname(), network.hostname() + ".local")
+    except (ImportError, AttributeError):
+        pass  # no radio (the virtual board): IP literals and localhost
+    app = App(names)
     join_wifi(app.settings)
     app.run(port, host, stop)

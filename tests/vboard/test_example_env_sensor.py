@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from harness.vboards import SdkBoard
-from sbdtools.commands.demo import SERVE_ENV_SENSOR, free_port
+from sbdtools.commands.demo import SERVE_ENV_SENSOR, free_port, login_token
 from sbdtools.vboard import runner
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "env_sensor"
@@ -53,7 +53,7 @@ class Served:
             data = urllib.parse.urlencode(body)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         if cookie is not None:
-            headers["Cookie"] = f"sid={cookie}"
+            headers["Cookie"] = cookie if "=" in cookie else f"sid={cookie}"
         c.request(method, path, body=data, headers=headers)
         r = c.getresponse()
         r.body = r.read()  # type: ignore[attr-defined]
@@ -77,8 +77,13 @@ class Served:
                 pass
         return got.split(b"\r\n", 1)[0]
 
+    def post_login(self, password: str) -> http.client.HTTPResponse:
+        """The login form as a browser sends it: its token and cookie from GET /."""
+        token, cookie = login_token(self.request("GET", "/"))
+        return self.request("POST", "/login", {"csrf": token, "password": password}, cookie=cookie)
+
     def login(self, password: str = PASSWORD) -> tuple[str, str]:
-        r = self.request("POST", "/login", {"password": password})
+        r = self.post_login(password)
         assert r.status == 303, (r.status, r.body)  # type: ignore[attr-defined]
         sid = re.search(r"sid=([0-9a-f]{32});", r.getheader("Set-Cookie") or "")
         assert sid
@@ -137,17 +142,32 @@ def test_login_settings_and_delete_my_data(served: Served) -> None:
     # Wrong passwords: three free tries, then the back-off, shown as 429 + Retry-After.
     assert served.request("GET", "/").status == 200
     assert served.request("GET", "/readings").status == 401
+    # Login CSRF: the form's token must match the cookie set with it; a post
+    # without them is refused before the password is checked (no try used up:
+    # the three free tries below are still there).
+    token, cookie = login_token(served.request("GET", "/"))
+    other, _ = login_token(served.request("GET", "/"))
+    assert token != other  # a fresh token with every form
+    assert served.request("POST", "/login", {"password": PASSWORD}).status == 400  # no token
+    assert served.request("POST", "/login", {"csrf": token, "password": PASSWORD}).status == 403  # no cookie
+    r = served.request("POST", "/login", {"csrf": other, "password": PASSWORD}, cookie=cookie)
+    assert r.status == 403  # a token from another form
+    # DNS rebinding: a page on a foreign name that resolves to the board.
+    c = http.client.HTTPConnection("127.0.0.1", served.port, timeout=20)
+    c.request("POST", "/login", body=f"csrf={token}&password=x", headers={"Host": "evil.example", "Cookie": cookie})
+    assert c.getresponse().status == 421
+    c.close()
     for _ in range(3):
-        r = served.request("POST", "/login", {"password": "wrong-password"})
+        r = served.post_login("wrong-password")
         assert r.status == 401 and b"Wrong password" in r.body  # type: ignore[attr-defined]
     # The third failure started the back-off: even the right password waits.
-    r = served.request("POST", "/login", {"password": PASSWORD})
+    r = served.post_login(PASSWORD)
     assert r.status == 429 and int(r.getheader("Retry-After") or 0) >= 1
     assert b"Too many wrong passwords" in r.body  # type: ignore[attr-defined]
     time.sleep(int(r.getheader("Retry-After") or 1) + 0.2)
 
     sid, csrf = served.login()
-    cookie = served.request("POST", "/login", {"password": PASSWORD}).getheader("Set-Cookie") or ""
+    cookie = served.post_login(PASSWORD).getheader("Set-Cookie") or ""
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Max-Age=900" in cookie
     sid, csrf = served.login()  # a new login ends the previous session
     good = {
@@ -268,6 +288,13 @@ def test_hostile_http_leaves_the_board_up_and_its_data_intact(make_sdk_board: Ca
         b"GET / HTTP/1.1\r\nNoColonHere\r\n\r\n": b"400",
         b"POST /login HTTP/1.1\r\nContent-Length: 3\r\n\r\n\xff\xfe\xfd": b"400",
         b"GET / HTTP/1.1\r\nHost: x": b"400",  # closed before the headers ended
+        # The Host header names this board or the request goes nowhere (DNS rebinding).
+        b"GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n": b"421",
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1.evil.example:80\r\n\r\n": b"421",
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1:x\r\n\r\n": b"421",
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n": b"400",
+        b"GET / HTTP/1.1\r\nHost: LocalHost:8080\r\n\r\n": b"200",
+        b"GET / HTTP/1.1\r\nHost: 192.168.4.1\r\n\r\n": b"200",
         b"": b"400",  # connect and close
     }
     for data, want in cases.items():

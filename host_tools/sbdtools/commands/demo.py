@@ -228,14 +228,36 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _post(port: int, path: str, form: dict[str, str]) -> http.client.HTTPResponse:
+def login_token(r: http.client.HTTPResponse) -> tuple[str, str]:
+    """(the form's token, the Cookie header value) from a page with
+    env_sensor's login form, as a browser would send them back."""
+    page = getattr(r, "body", b"")
+    m = re.search(rb"name=csrf value=([0-9a-f]{32})", page)
+    c = re.search(r"lt=([0-9a-f]{32});", r.getheader("Set-Cookie") or "")
+    if not m or not c:
+        raise click.ClickException("the page has no login form")
+    return m.group(1).decode(), f"lt={c.group(1)}"
+
+
+def _request(
+    port: int, method: str, path: str, form: dict[str, str] | None = None, cookie: str = ""
+) -> http.client.HTTPResponse:
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    body = urllib.parse.urlencode(form)
-    c.request("POST", path, body=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    headers = {"Cookie": cookie} if cookie else {}
+    body = None
+    if form is not None:
+        body = urllib.parse.urlencode(form)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    c.request(method, path, body=body, headers=headers)
     r = c.getresponse()
-    r.read()
+    r.body = r.read()  # type: ignore[attr-defined]
     c.close()
     return r
+
+
+def _login(port: int, password: str) -> http.client.HTTPResponse:
+    token, cookie = login_token(_request(port, "GET", "/"))
+    return _request(port, "POST", "/login", {"csrf": token, "password": password}, cookie)
 
 
 def serve_page(vb: store.VBoard, password: str) -> None:
@@ -261,11 +283,12 @@ def serve_page(vb: store.VBoard, password: str) -> None:
     try:
         if result or not ready.is_set():
             raise click.ClickException("the board did not start serving its page")
-        say(f"      http://127.0.0.1:{port}/ : POST /login with a wrong password")
-        r = _post(port, "/login", {"password": "not-the-password"})
+        say(f"      http://127.0.0.1:{port}/ : GET / (the login form, with its CSRF token), then")
+        say("      POST /login with a wrong password")
+        r = _login(port, "not-the-password")
         say(f"      -> {r.status} {r.reason}")
         say("      POST /login with the label's password")
-        r = _post(port, "/login", {"password": password})
+        r = _login(port, password)
         cookie = r.getheader("Set-Cookie") or ""
         shown = re.sub(r"sid=[0-9a-f]+", "sid=<random>", cookie)
         say(f"      -> {r.status} {r.reason}, Set-Cookie: {shown}")
