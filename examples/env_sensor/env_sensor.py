@@ -31,7 +31,10 @@
 #      or a page; "delete my data" is sbd.privacy's two-step wipe (a token
 #      shown on the confirm page, used once).
 #   7. one request's failure is that request's: an SDK refusal (CredsError,
-#      AuthError, ...) or a MemoryError answers 500 and the loop goes on.
+#      AuthError, ...) or a MemoryError answers 500 and the loop goes on;
+#   8. the network side (uplink.py: telemetry to MQTT, signed updates) runs
+#      only while no request waits, each step bounded by a short socket
+#      timeout; with the network down the page and the measuring go on.
 import gc
 import json
 import socket
@@ -124,12 +127,15 @@ class App:
         self.peak = 0  # the most heap in use, seen after a request (before collecting)
         self.buf = _BUF
         self.settings = load_settings()
+        self.uplink = None  # uplink.Uplink, set by main()
 
     # -- measuring -------------------------------------------------------------
 
     def measure(self):
         self.last = read_sensor()
         self.count += 1
+        if self.uplink is not None:
+            self.uplink.reading(self.last)
 
     # -- sessions --------------------------------------------------------------
 
@@ -193,6 +199,8 @@ class App:
             except privacy.NotConfirmed:
                 return 400, "", _page("Not deleted", "<p>The confirmation expired or was wrong.</p>")
             self.settings = load_settings()
+            if self.uplink is not None:
+                self.uplink.configure(self.settings)
             self.sid = None
             return 200, _END_COOKIE, _page("Deleted", "<p>Your data is deleted.</p>")
         if path == "/logout":
@@ -251,13 +259,17 @@ class App:
             d = self.form(body, _SETTINGS)
         except v.ValidationError as e:
             return 400, "", self.settings_page(_esc(str(e)))
+        changed = False
         for name in ("wifi_pass", "mqtt_pass"):
             secret = d.pop(name, "")
             if secret:  # blank: unchanged
                 creds.set(name, secret)  # a secret: the store, never the settings file
+                changed = True
         del d["csrf"]
         save_settings(d)
         self.settings = d
+        if self.uplink is not None:
+            self.uplink.configure(d, force=changed)
         return 303, "Location: /\r\n", ""
 
     def settings_page(self, error):
@@ -413,6 +425,10 @@ class App:
         srv.bind(addr)
         srv.listen(2)
         print("env_sensor: serving on port", port)
+        from sbd import boot
+
+        if boot.confirm():  # a new release on trial got this far: keep it
+            print("env_sensor: this release works: confirmed")
         poller = select.poll()
         poller.register(srv, select.POLLIN)
         every = self.settings.get("interval", 5) * 1000
@@ -434,6 +450,9 @@ class App:
                         conn.close()
                     self.peak = max(self.peak, gc.mem_alloc())
                     gc.collect()
+                elif self.uplink is not None:
+                    self.uplink.step()  # only while no request waits
+                    self.peak = max(self.peak, gc.mem_alloc())
                 every = self.settings.get("interval", 5) * 1000
         finally:
             srv.close()
@@ -556,12 +575,46 @@ def join_wifi(settings):
     return wlan
 
 
+# The SDK modules only the page uses.  An update check needs more heap than a
+# Pico W has left while they (and the crypto they loaded) are in it, so the
+# check runs with them unloaded (uplink.Uplink calls these two around it);
+# the next request imports them again.  Their state is on flash: auth's
+# failure count survives, its back-off wait restarts in full, as at a boot.
+_PAGE_SDK = ("auth", "creds", "identity", "privacy")
+
+
+def drop_page_sdk():
+    import sys
+
+    import sbd
+
+    g = globals()
+    for name in _PAGE_SDK:
+        g[name] = None
+    for m in list(sys.modules):
+        if m.startswith(("sbd.auth", "sbd.creds", "sbd.privacy", "sbd.identity", "sbd.crypto")):
+            del sys.modules[m]
+    for name in _PAGE_SDK + ("crypto",):
+        try:
+            delattr(sbd, name)
+        except AttributeError:
+            pass
+    gc.collect()
+
+
+def load_page_sdk():
+    global auth, creds, identity, privacy
+    from sbd import auth, creds, identity, privacy  # noqa: F811
+
+
 def main(port=80, host="0.0.0.0", stop=None, names=()):
     """Serve and measure.  names: host names that reach this board (its
     mDNS name, say) besides IP literals and "localhost"."""
     me = identity.require()  # rule 1: no factory record, no network service
     privacy.resume()
-    print("env_sensor:", me.serial)
+    serial, pin = me.serial, me.trust_root
+    del me  # it would keep sbd.identity's code alive through an update check
+    print("env_sensor:", serial)
     try:
         import network
 
@@ -569,5 +622,9 @@ def main(port=80, host="0.0.0.0", stop=None, names=()):
     except (ImportError, AttributeError):
         pass  # no radio (the virtual board): IP literals and localhost
     app = App(names)
+    from uplink import Uplink
+
+    app.uplink = Uplink(serial, pin, (drop_page_sdk, load_page_sdk))
+    app.uplink.configure(app.settings)
     join_wifi(app.settings)
     app.run(port, host, stop)

@@ -104,10 +104,10 @@ class _RepoHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve_repo(repo: Path) -> Iterator[int]:
-    """What `sbd ota serve REPO --port 0` does, in this process: HTTP on 127.0.0.1."""
+def serve_repo(repo: Path, port: int = 0) -> Iterator[int]:
+    """What `sbd ota serve REPO --port PORT` does, in this process: HTTP on 127.0.0.1."""
     handler = functools.partial(_RepoHandler, directory=str(repo))
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     th = threading.Thread(target=srv.serve_forever, daemon=True)
     th.start()
     try:
