@@ -57,6 +57,16 @@ def trusted_now():
     return "%04d-%02d-%02dT%02d:%02d:%02dZ" % t[:6]
 
 
+def _read(path, limit):
+    # The whole file, at most limit bytes (read(n) would allocate n first).
+    with open(path, "rb") as f:
+        n = f.seek(0, 2)
+        if n > limit:
+            raise ValueError(path + ": too large")
+        f.seek(0)
+        return f.read(n)
+
+
 def _url(url):
     # "http://host:port/base/" -> (host, port, base); only plain http (the
     # signed metadata, not the transport, makes the update trustworthy).
@@ -76,10 +86,8 @@ def check_updates(me):
     from sbd import ota
 
     try:
-        with open(_CONFIG) as f:
-            cfg = json.loads(f.read(512))
-        with open(_ROOT, "rb") as f:
-            root = f.read(16384)
+        cfg = json.loads(_read(_CONFIG, 512))
+        root = _read(_ROOT, 16384)
         host, port, base = _url(cfg["url"])
         product, board = cfg["product"], cfg["board"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -106,7 +114,7 @@ def check_updates(me):
         # keep running what we have.
         print("update:       REFUSED (%s: %s); keeps running the release it has" % (e.reason, e))
         return 0
-    except (ValueError, boot.SlotError) as e:
+    except (OSError, ValueError, boot.SlotError) as e:
         print("update:       not now (%s); keeps running the release it has" % e)
         return 0
     except MemoryError:
