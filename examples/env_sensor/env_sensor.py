@@ -72,7 +72,7 @@ _SETTINGS = v.obj(
         "csrf": _CSRF,
         "ssid": v.text(1, 32, chars=v.PRINTABLE),
         "wifi_pass": v.text(0, 63, chars=v.PRINTABLE, optional=True, check=_wpa),
-        "mqtt_host": v.text(1, 64, chars=v.HOSTNAME),
+        "mqtt_host": v.text(0, 64, chars=v.HOSTNAME),  # blank: no broker, no telemetry
         "mqtt_port": v.integer(1, 65535),
         "mqtt_pass": v.text(0, 64, chars=v.PRINTABLE, optional=True),
         "interval": v.integer(1, 3600),
@@ -81,7 +81,7 @@ _SETTINGS = v.obj(
 _STORED = v.obj(
     {
         "ssid": v.text(1, 32, chars=v.PRINTABLE),
-        "mqtt_host": v.text(1, 64, chars=v.HOSTNAME),
+        "mqtt_host": v.text(0, 64, chars=v.HOSTNAME),  # blank: no broker, no telemetry
         "mqtt_port": v.integer(1, 65535),
         "interval": v.integer(1, 3600),
     }

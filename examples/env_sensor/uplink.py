@@ -11,15 +11,14 @@
 #     on.  The OTA code is unloaded after each check, so its bytecode leaves
 #     the heap until the next one.
 # The broker's password is in sbd.creds ("mqtt_pass"), the user name is the
-# board's serial (its topic: sbd/<serial>/events).
+# board's serial (its topic: sbd/<serial>/events).  With no broker in the
+# settings sbd.telemetry is not even loaded (nowhere to send events).
 import gc
 import json
 import sys
 import time
 
 from micropython import const
-
-from sbd import boot, telemetry
 
 _NET_S = const(2)  # the longest a connect or a read may hold the page up
 _CONFIG = "/update.json"
@@ -33,12 +32,11 @@ class Uplink:
         self.trust_root = trust_root
         self.around = around  # (unload, load): the app's modules out of the heap during a check
         self.sink = None
+        self.tele = None  # sbd.telemetry, once a broker is configured
         self.mqtt = None  # (host, port) the sink publishes to
         self.cfg = _update_config()
         self.due = time.ticks_add(time.ticks_ms(), 1000)  # the first check soon after start
         self.last = "not checked yet"
-        telemetry.start()
-        telemetry.define("env.reading", ("celsius",))
 
     def configure(self, settings, force=False):
         """(Re)point the MQTT sink at the settings' broker (force: its
@@ -51,7 +49,7 @@ class Uplink:
         if want == self.mqtt and not force:
             return
         if self.sink is not None:
-            telemetry.remove_sink(self.sink)
+            self.tele.remove_sink(self.sink)
             self.sink.client.close()
             self.sink = None
         self.mqtt = want
@@ -59,21 +57,29 @@ class Uplink:
             return
         from sbd.net import Backoff, mqtt
 
+        if self.tele is None:
+            from sbd import telemetry
+
+            telemetry.start()  # from now on the SDK's events are queued
+            telemetry.define("env.reading", ("celsius",))
+            self.tele = telemetry
+
         try:
             secret = creds.get("mqtt_pass")
         except creds.NotFound:
             secret = None
         c = mqtt.MqttClient(want[0], want[1], user=self.serial, password=secret, timeout_s=_NET_S)
         self.sink = mqtt.MqttSink(c, Backoff(1000, 60000))
-        telemetry.add_sink(self.sink)
+        self.tele.add_sink(self.sink)
 
     def reading(self, value):
-        telemetry.record("env.reading", value)
+        if self.sink is not None:
+            self.tele.record("env.reading", value)
 
     def step(self):
         """A few queued events to the broker, and the update check when due."""
         if self.sink is not None:
-            telemetry.pump(4)
+            self.tele.pump(4)
         if self.cfg is not None and time.ticks_diff(self.due, time.ticks_ms()) <= 0:
             self.check()
             self.due = time.ticks_add(time.ticks_ms(), self.cfg["every_s"] * 1000)
@@ -136,7 +142,7 @@ def _now():
 
 
 def _check(cfg, pin):
-    from sbd import ota
+    from sbd import boot, ota
     from sbd.ota import client, release, slots
     from sbd.ota.http import HttpFetcher
 
