@@ -14,8 +14,14 @@
 #      request per connection;
 #   3. paths: the target must be one of the fixed routes, exactly (no files
 #      are served, so "..", "%2e" and the like name nothing: 404);
+#      the Host header, when sent, must name this board: an IP literal,
+#      "localhost" or the board's own host name (421 otherwise), so a page
+#      on a foreign name that DNS-rebinds to the board's address reaches
+#      nothing;
 #   4. login: the per-device password through sbd.auth (its back-off: 429
-#      with Retry-After); a session is 16 random bytes in an HttpOnly,
+#      with Retry-After), from a login form carrying a token that must match
+#      a cookie set with the form (login CSRF; 403 otherwise, checked before
+#      the password so a foreign page cannot use up tries); a session is 16 random bytes in an HttpOnly,
 #      SameSite=Strict cookie that expires after SESSION_S; one session at a
 #      time; cookies compared in constant time; any other cookie is no session;
 #   5. every form carries the session's CSRF token and is parsed by
@@ -25,7 +31,10 @@
 #      or a page; "delete my data" is sbd.privacy's two-step wipe (a token
 #      shown on the confirm page, used once).
 #   7. one request's failure is that request's: an SDK refusal (CredsError,
-#      AuthError, ...) or a MemoryError answers 500 and the loop goes on.
+#      AuthError, ...) or a MemoryError answers 500 and the loop goes on;
+#   8. the network side (uplink.py: telemetry to MQTT, signed updates) runs
+#      only while no request waits, each step bounded by a short socket
+#      timeout; with the network down the page and the measuring go on.
 import gc
 import json
 import socket
@@ -56,14 +65,14 @@ def _wpa(s):
     return "shorter than 8" if 0 < len(s) < 8 else None
 
 
-_LOGIN = v.obj({"password": v.text(1, 64, allow_control=False)})
 _CSRF = v.text(32, 32, chars=v.HEX)
+_LOGIN = v.obj({"csrf": _CSRF, "password": v.text(1, 64, allow_control=False)})
 _SETTINGS = v.obj(
     {
         "csrf": _CSRF,
         "ssid": v.text(1, 32, chars=v.PRINTABLE),
         "wifi_pass": v.text(0, 63, chars=v.PRINTABLE, optional=True, check=_wpa),
-        "mqtt_host": v.text(1, 64, chars=v.HOSTNAME),
+        "mqtt_host": v.text(0, 64, chars=v.HOSTNAME),  # blank: no broker, no telemetry
         "mqtt_port": v.integer(1, 65535),
         "mqtt_pass": v.text(0, 64, chars=v.PRINTABLE, optional=True),
         "interval": v.integer(1, 3600),
@@ -72,7 +81,7 @@ _SETTINGS = v.obj(
 _STORED = v.obj(
     {
         "ssid": v.text(1, 32, chars=v.PRINTABLE),
-        "mqtt_host": v.text(1, 64, chars=v.HOSTNAME),
+        "mqtt_host": v.text(0, 64, chars=v.HOSTNAME),  # blank: no broker, no telemetry
         "mqtt_port": v.integer(1, 65535),
         "interval": v.integer(1, 3600),
     }
@@ -91,6 +100,7 @@ _REASONS = {
     408: "Request Timeout",
     411: "Length Required",
     413: "Content Too Large",
+    421: "Misdirected Request",
     429: "Too Many Requests",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
@@ -105,7 +115,9 @@ class HttpError(Exception):
 
 
 class App:
-    def __init__(self):
+    def __init__(self, names=()):
+        # Host names besides IP literals and "localhost" that name this board.
+        self.names = tuple(n.lower().encode() for n in names)
         self.sid = None  # hex str of the one session, or None
         self.csrf = None
         self.sid_until = 0
@@ -115,12 +127,15 @@ class App:
         self.peak = 0  # the most heap in use, seen after a request (before collecting)
         self.buf = _BUF
         self.settings = load_settings()
+        self.uplink = None  # uplink.Uplink, set by main()
 
     # -- measuring -------------------------------------------------------------
 
     def measure(self):
         self.last = read_sensor()
         self.count += 1
+        if self.uplink is not None:
+            self.uplink.reading(self.last)
 
     # -- sessions --------------------------------------------------------------
 
@@ -154,19 +169,19 @@ class App:
 
     # -- routes ----------------------------------------------------------------
 
-    def route(self, method, path, cookie, body):
+    def route(self, method, path, cookies, body):
         """(status, extra headers, html) for one parsed request."""
-        authed = self.session_ok(cookie)
+        authed = self.session_ok(_cookie(cookies, b"sid="))
         if path == "/login":
             if method != "POST":
                 raise HttpError(405)
-            return self.login(body)
+            return self.login(body, _cookie(cookies, b"lt="))
         if path not in ("/", "/settings", "/delete", "/logout", "/readings"):
             raise HttpError(404)
         if not authed:
             if path == "/" and method == "GET":
-                return 200, "", _page("Log in", _LOGIN_FORM)
-            return 401, "", _page("Log in", "<p>Please log in.</p>" + _LOGIN_FORM)
+                return self.login_page(200, "")
+            return self.login_page(401, "<p>Please log in.</p>")
         if method == "GET":
             if path == "/":
                 return 200, "", self.settings_page("")
@@ -184,6 +199,8 @@ class App:
             except privacy.NotConfirmed:
                 return 400, "", _page("Not deleted", "<p>The confirmation expired or was wrong.</p>")
             self.settings = load_settings()
+            if self.uplink is not None:
+                self.uplink.configure(self.settings)
             self.sid = None
             return 200, _END_COOKIE, _page("Deleted", "<p>Your data is deleted.</p>")
         if path == "/logout":
@@ -192,18 +209,44 @@ class App:
             return 303, "Location: /\r\n" + _END_COOKIE, ""
         raise HttpError(405)
 
-    def login(self, body):
+    def login_page(self, status, msg):
+        # A fresh login token, in a cookie and in the form (double submit):
+        # a foreign page can make a browser post the form, but cannot read or
+        # set this origin's cookie (and SameSite=Strict keeps it off
+        # cross-site requests).
+        import binascii
+
+        from sbd.crypto import random_bytes
+
+        t = binascii.hexlify(random_bytes(16)).decode()
+        extra = "Set-Cookie: lt=%s; HttpOnly; SameSite=Strict; Path=/login; Max-Age=%d\r\n" % (t, SESSION_S)
+        return (
+            status,
+            extra,
+            _page(
+                "Log in",
+                msg + "<form method=post action=/login><input type=hidden name=csrf value=%s>"
+                "<label>Password <input name=password type=password></label>"
+                "<button>Log in</button></form>" % t,
+            ),
+        )
+
+    def login(self, body, token):
+        from sbd.crypto import ct_equal
+
         try:
             d = form.parse_form(body, _LOGIN, max_bytes=_BODY_MAX)
         except v.ValidationError as e:
-            return 400, "", _page("Log in", "<p>%s</p>%s" % (_esc(str(e)), _LOGIN_FORM))
+            return self.login_page(400, "<p>%s</p>" % _esc(str(e)))
+        if token is None or not ct_equal(token.encode(), d["csrf"].encode()):
+            raise HttpError(403)  # before the password: no try is used up
         try:
             ok = auth.check(d["password"])
         except auth.Locked as e:
             s = (e.wait_ms + 999) // 1000
             return 429, "Retry-After: %d\r\n" % s, _page("Locked", "<p>Too many wrong passwords: wait %d s.</p>" % s)
         if not ok:
-            return 401, "", _page("Log in", "<p>Wrong password.</p>" + _LOGIN_FORM)
+            return self.login_page(401, "<p>Wrong password.</p>")
         sid = self.new_session()
         return (
             303,
@@ -216,13 +259,17 @@ class App:
             d = self.form(body, _SETTINGS)
         except v.ValidationError as e:
             return 400, "", self.settings_page(_esc(str(e)))
+        changed = False
         for name in ("wifi_pass", "mqtt_pass"):
             secret = d.pop(name, "")
             if secret:  # blank: unchanged
                 creds.set(name, secret)  # a secret: the store, never the settings file
+                changed = True
         del d["csrf"]
         save_settings(d)
         self.settings = d
+        if self.uplink is not None:
+            self.uplink.configure(d, force=changed)
         return 303, "Location: /\r\n", ""
 
     def settings_page(self, error):
@@ -306,6 +353,7 @@ class App:
             raise HttpError(405)
         length = None
         cookie = None
+        host = None
         for line in lines[1:]:
             i = line.find(b":")
             if i <= 0:
@@ -319,7 +367,13 @@ class App:
             elif name == b"transfer-encoding":
                 raise HttpError(400)  # only Content-Length bodies
             elif name == b"cookie":
-                cookie = _cookie(val)
+                cookie = val
+            elif name == b"host":
+                if host is not None:
+                    raise HttpError(400)
+                host = val
+        if host is not None and not self.host_ok(host):
+            raise HttpError(421)  # a name that is not this board's: DNS rebinding
         body = b""
         if method == b"POST":
             if length is None:
@@ -343,6 +397,22 @@ class App:
             raise HttpError(400) from None
         return method.decode(), path, cookie, body
 
+    def host_ok(self, host):
+        # An IP literal (a page's origin is then that address itself),
+        # "localhost", or one of this board's names; an optional :port.
+        if host.startswith(b"["):
+            return host.find(b"]") > 0  # an IPv6 literal
+        i = host.find(b":")
+        if i >= 0:
+            if not host[i + 1 :].isdigit():
+                return False
+            host = host[:i]
+        host = host.lower()
+        if host == b"localhost" or host in self.names:
+            return True
+        parts = host.split(b".")
+        return len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts)
+
     # -- the loop --------------------------------------------------------------
 
     def run(self, port=80, host="0.0.0.0", stop=None):
@@ -355,6 +425,10 @@ class App:
         srv.bind(addr)
         srv.listen(2)
         print("env_sensor: serving on port", port)
+        from sbd import boot
+
+        if boot.confirm():  # a new release on trial got this far: keep it
+            print("env_sensor: this release works: confirmed")
         poller = select.poll()
         poller.register(srv, select.POLLIN)
         every = self.settings.get("interval", 5) * 1000
@@ -376,6 +450,9 @@ class App:
                         conn.close()
                     self.peak = max(self.peak, gc.mem_alloc())
                     gc.collect()
+                elif self.uplink is not None:
+                    self.uplink.step()  # only while no request waits
+                    self.peak = max(self.peak, gc.mem_alloc())
                 every = self.settings.get("interval", 5) * 1000
         finally:
             srv.close()
@@ -387,10 +464,6 @@ class App:
 
 
 _END_COOKIE = "Set-Cookie: sid=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0\r\n"
-_LOGIN_FORM = (
-    "<form method=post action=/login><label>Password <input name=password type=password></label>"
-    "<button>Log in</button></form>"
-)
 
 
 def _recv(conn, mv, deadline):
@@ -406,13 +479,15 @@ def _recv(conn, mv, deadline):
     return k or 0
 
 
-def _cookie(val):
-    # The value of sid= in a Cookie header, or None.
+def _cookie(val, name):
+    # The value of the cookie `name` (b"sid=") in a Cookie header, or None.
+    if val is None:
+        return None
     for part in val.split(b";"):
         part = part.strip()
-        if part.startswith(b"sid="):
+        if part.startswith(name):
             try:
-                return part[4:].decode()
+                return part[len(name) :].decode()
             except UnicodeError:
                 return None
     return None
@@ -500,10 +575,56 @@ def join_wifi(settings):
     return wlan
 
 
-def main(port=80, host="0.0.0.0", stop=None):
+# The SDK modules only the page uses.  An update check needs more heap than a
+# Pico W has left while they (and the crypto they loaded) are in it, so the
+# check runs with them unloaded (uplink.Uplink calls these two around it);
+# the next request imports them again.  Their state is on flash: auth's
+# failure count survives, its back-off wait restarts in full, as at a boot.
+_PAGE_SDK = ("auth", "creds", "identity", "privacy")
+
+
+def drop_page_sdk():
+    import sys
+
+    import sbd
+
+    g = globals()
+    for name in _PAGE_SDK:
+        g[name] = None
+    for m in list(sys.modules):
+        if m.startswith(("sbd.auth", "sbd.creds", "sbd.privacy", "sbd.identity", "sbd.crypto")):
+            del sys.modules[m]
+    for name in _PAGE_SDK + ("crypto",):
+        try:
+            delattr(sbd, name)
+        except AttributeError:
+            pass
+    gc.collect()
+
+
+def load_page_sdk():
+    global auth, creds, identity, privacy
+    from sbd import auth, creds, identity, privacy  # noqa: F811
+
+
+def main(port=80, host="0.0.0.0", stop=None, names=()):
+    """Serve and measure.  names: host names that reach this board (its
+    mDNS name, say) besides IP literals and "localhost"."""
     me = identity.require()  # rule 1: no factory record, no network service
     privacy.resume()
-    print("env_sensor:", me.serial)
-    app = App()
+    serial, pin = me.serial, me.trust_root
+    del me  # it would keep sbd.identity's code alive through an update check
+    print("env_sensor:", serial)
+    try:
+        import network
+
+        names = tuple(names) + (network.hostname(), network.hostname() + ".local")
+    except (ImportError, AttributeError):
+        pass  # no radio (the virtual board): IP literals and localhost
+    app = App(names)
+    from uplink import Uplink
+
+    app.uplink = Uplink(serial, pin, (drop_page_sdk, load_page_sdk))
+    app.uplink.configure(app.settings)
     join_wifi(app.settings)
     app.run(port, host, stop)

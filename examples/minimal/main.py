@@ -1,45 +1,11 @@
-# The minimal sbd example: says who the board is and that its storage works.
-# Runs on a real board and on the virtual board alike.
-import gc
-import os
+# The minimal example's main.py: the boot stage.  sbd.boot picks the app
+# release to run from the A/B slots (a new release on trial, rolled back by
+# itself if it never confirms); with none installed yet, or when no slot
+# checks out (safe mode), the factory copy in /lib runs, which can still
+# fetch an update.
+from sbd import boot
 
-import machine
+slot = boot.run("app")  # imports the slot's app (its lib/app.mpy) when there is one
+import app  # noqa: E402  -- the slot's, already imported, or the factory copy
 
-import sbd
-from sbd import identity
-
-_BOOTS = "boots.txt"
-
-
-def boots():
-    # A tiny persistent counter: shows the filesystem survives power-off.
-    try:
-        with open(_BOOTS) as f:
-            n = int(f.read() or "0")
-    except (OSError, ValueError):
-        n = 0
-    n += 1
-    with open(_BOOTS, "w") as f:
-        f.write(str(n))
-    return n
-
-
-def main():
-    uid = machine.unique_id()
-    st = os.statvfs("/")
-    gc.collect()
-    print("sbd", sbd.__version__, "minimal example")
-    print("unique id:   ", "".join("%02x" % b for b in uid))
-    print("reset cause: ", machine.reset_cause())
-    print("boot count:  ", boots())
-    try:
-        me = identity.load()
-        print("serial:      ", me.serial, "(" + me.model + ", security updates until " + me.support_end + ")")
-    except identity.IdentityError as e:
-        # No factory record: an app would refuse to start its network services here.
-        print("identity:    ", e)
-    print("filesystem:  ", st[0] * st[3] // 1024, "KiB free of", st[0] * st[2] // 1024, "KiB")
-    print("heap free:   ", gc.mem_free(), "bytes")
-
-
-main()
+app.main(slot)

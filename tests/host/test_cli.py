@@ -115,15 +115,16 @@ def test_fsimage_build_list_extract(home: Path, tmp_path: Path) -> None:
     assert (tmp_path / "out" / "main.py").read_text() == "print('hi')\n"
 
 
-def test_demo_deploys_provisions_and_logs_in(home: Path) -> None:
-    r = sbd("demo", "--name", "d1", home=home)
-    assert r.stdout.count("sbd 0.1.0 minimal example") == 1
-    assert "[3/7] deploying" in r.stderr and "[4/7] provisioning" in r.stderr
+def _demo_story(r: subprocess.CompletedProcess[str], name: str, home: Path) -> None:
+    """The narrated output of one whole `sbd demo` run."""
+    assert f"[1/10] creating virtual board {name!r} (pico_w)" in r.stderr
+    assert r.stdout.count("sbd 0.1.0 minimal example: factory copy 1.0.0") == 2, r.stdout
+    assert "[3/10] deploying" in r.stderr and "[4/10] provisioning" in r.stderr
     m = re.search(r"serial (DEMO-\d+); password (\S+)", r.stderr)
     assert m, r.stderr
     serial, password = m.groups()
     assert f"serial:       {serial} (sbd demo sensor" in r.stdout
-    assert (home / "vboards" / "d1" / "factory" / "labels" / f"{serial}.png").is_file()
+    assert (home / "vboards" / name / "factory" / "labels" / f"{serial}.png").is_file()
     logins = [ln.split("password ", 1)[1] for ln in r.stdout.splitlines() if "password '" in ln]
     assert [ln.split()[1] for ln in logins] == ["accepted", "REFUSED", "REFUSED", "REFUSED", "accepted"]
     assert logins[0].startswith(repr(password[:5] + "..."))
@@ -137,10 +138,106 @@ def test_demo_deploys_provisions_and_logs_in(home: Path) -> None:
     locked = re.search(r"locked: wait (\d+) ms", r.stdout)
     assert locked and 0 < int(locked.group(1)) <= 1000, r.stdout
     # Step 7: env_sensor's page over HTTP, behind the same password.
-    page = r.stderr.split("[7/7]", 1)[1]
+    page = r.stderr.split("[7/10]", 1)[1].split("[8/10]", 1)[0]
     assert re.search(r"wrong password\n\s+-> 401 Unauthorized", page), page
     assert "-> 303 See Other, Set-Cookie: sid=<random>; HttpOnly; SameSite=Strict" in page
-    assert "env_sensor: stopped" in r.stdout and "Traceback" not in r.stdout
+    assert "env_sensor: stopped" in r.stdout
+    # Step 8: the repository made by the real commands, served over HTTP.
+    publish = r.stderr.split("[8/10]", 1)[1].split("[9/10]", 1)[0]
+    for cmd in (
+        "$ sbd keys new keys/root.key",
+        "$ sbd ota init repo --root-key keys/root.key.pub",
+        "$ sbd ota sign repo --role root --key keys/root.key",
+        "$ sbd ota add repo app --board pico_w --product sbd-minimal --version 1.1.0",
+        "$ sbd ota sign repo --role timestamp --key keys/timestamp.key",
+    ):
+        assert cmd in publish, publish
+    assert "repo: release 1 (2 files)" in r.stdout
+    # Steps 9 and 10 on the board: the minimal example's output, in order.
+    board = [
+        ln
+        for ln in r.stdout.split("wrote update_root.json", 1)[1].splitlines()
+        if ln.startswith(("sbd 0.1.0 minimal", "update:", "trial boot:", "      telemetry"))
+    ]
+    assert board == [
+        "sbd 0.1.0 minimal example: factory copy 1.0.0",
+        "update:       release 1 (1.1.0) signed and verified; installing into the other slot",
+        "update:       release 1 installed in slot a, on trial from the next boot",
+        board[3],
+        "sbd 0.1.0 minimal example: release 1 (1.1.0) from slot a",
+        "trial boot:   release 1 works: confirmed (security floor now 0)",
+        "update:       up to date (release 1)",
+        "sbd 0.1.0 minimal example: release 1 (1.1.0) from slot a",
+        "update:       release 2 (1.2.0) signed and verified; installing into the other slot",
+        "update:       REFUSED (mismatch: target: SHA-256 differs); keeps running the release it has",
+        board[10],
+        "sbd 0.1.0 minimal example: release 1 (1.1.0) from slot a",
+        "update:       release 2 (1.2.0) signed and verified; installing into the other slot",
+        "update:       REFUSED (mismatch: target: SHA-256 differs); keeps running the release it has",
+        board[14],
+    ], board
+    # The telemetry stream carries the security events of the update.
+    events = [json.loads(board[i].split("telemetry ", 1)[1]) for i in (3, 10, 14)]
+    assert [(e["ev"], e["f"]) for e in events] == [
+        ("ota.installed", {"release": 1}),
+        ("ota.rejected", {"reason": "mismatch"}),
+        ("ota.rejected", {"reason": "mismatch"}),
+    ]
+    tampered = r.stderr.split("[10/10]", 1)[1]
+    assert "changed one byte of targets/sbd-minimal/pico_w/2/lib/app.mpy" in tampered
+    assert "repository: GET /targets/sbd-minimal/pico_w/2/lib/app.mpy -> 200" in tampered
+    # The LED blinks, logged by the virtual board.
+    assert r.stdout.count("vboard: Pin('LED') on") >= 3
+    assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_demo_deploys_provisions_logs_in_and_updates(home: Path) -> None:
+    from sbdtools.commands import demo
+
+    r = sbd("demo", home=home, timeout=300)
+    name = demo.default_name()
+    _demo_story(r, name, home)
     # Twice in a row: the second run recreates its board and tells the same story.
-    again = sbd("demo", "--name", "d1", home=home)
-    assert "-> 303 See Other" in again.stderr and "[7/7]" in again.stderr
+    again = sbd("demo", home=home, timeout=300)
+    _demo_story(again, name, home)
+
+
+def test_two_checkouts_run_the_demo_at_once(home: Path) -> None:
+    """Two checkouts share one SBD_HOME; each drives its own board, at the
+    same time, and both tell the whole story."""
+    from sbdtools.commands import demo
+
+    mine = demo.default_name()
+    other = demo.default_name(Path("/elsewhere/another-checkout/host_tools"))
+    assert mine != other and re.fullmatch(r"demo-[0-9a-f]{8}", other)
+    env = {**os.environ, "SBD_HOME": str(home)}
+    procs = [
+        subprocess.Popen([SBD, "demo", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for args in ((), ("--name", other))
+    ]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err), name in zip(procs, outs, (mine, other), strict=True):
+        assert p.returncode == 0, out + err
+        _demo_story(subprocess.CompletedProcess(p.args, 0, out, err), name, home)
+
+
+def test_a_second_demo_on_the_same_board_waits(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same checkout twice at once: the second says it waits, and
+    touches nothing while the first holds the board."""
+    from sbdtools.commands import demo
+
+    monkeypatch.setenv("SBD_HOME", str(home))
+    env = {**os.environ, "SBD_HOME": str(home)}
+    with demo.demo_lock("d9"):
+        p = subprocess.Popen(
+            [SBD, "demo", "--name", "d9"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            assert p.stderr is not None
+            line = p.stderr.readline()
+            assert "waiting for the other demo using board 'd9' to finish" in line, line
+            assert not (home / "vboards" / "d9").exists()
+            assert p.poll() is None
+        finally:
+            p.kill()
+            p.communicate(timeout=30)

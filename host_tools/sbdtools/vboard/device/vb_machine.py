@@ -117,3 +117,44 @@ class WDT:
         deadline = time.ticks_ms() + self._timeout
         _wdt_file.seek(0)
         _wdt_file.write(struct.pack("<Q", deadline))
+
+
+class Pin:
+    # A GPIO with nothing attached: the virtual board logs every change of
+    # an output's level on its console ("vboard: Pin('LED') on"), so an app
+    # that blinks an LED shows it.  Inputs read their pull (1 with PULL_UP).
+    IN = 0
+    OUT = 1
+    OPEN_DRAIN = 2
+    PULL_UP = 1
+    PULL_DOWN = 2
+
+    def __init__(self, id, mode=-1, pull=-1, *, value=None):
+        self._id = id
+        self._out = mode in (Pin.OUT, Pin.OPEN_DRAIN)
+        self._v = 1 if pull == Pin.PULL_UP else 0
+        if value is not None:
+            self.value(value)
+
+    def __repr__(self):
+        return "Pin(%r)" % (self._id,)
+
+    def value(self, v=None):
+        if v is None:
+            return self._v
+        v = 1 if v else 0
+        if self._out and v != self._v:
+            print("vboard: %r %s" % (self, "on" if v else "off"))
+        self._v = v
+
+    def __call__(self, v=None):
+        return self.value(v)
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+    def toggle(self):
+        self.value(1 - self._v)

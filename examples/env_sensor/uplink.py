@@ -1,0 +1,179 @@
+# env_sensor's network side: telemetry to an MQTT broker and signed updates.
+# Both are optional (no broker configured, no update repository: nothing is
+# loaded), both run from the app's loop between requests, and both keep
+# the app going when the network is down:
+#   - telemetry: sbd.telemetry's ring is the offline queue; the MQTT sink
+#     (sbd.net.mqtt) answers "not sent" at once while the broker is away and
+#     retries after a back-off; a connect waits at most _NET_S;
+#   - updates: every `every_s` seconds (in /update.json), the TUF refresh
+#     and, when a newer release is signed, its install into the app slot that
+#     is not running (sbd.ota); offline or refused, the app says why and goes
+#     on.  The OTA code is unloaded after each check, so its bytecode leaves
+#     the heap until the next one.
+# The broker's password is in sbd.creds ("mqtt_pass"), the user name is the
+# board's serial (its topic: sbd/<serial>/events).  With no broker in the
+# settings sbd.telemetry is not even loaded (nowhere to send events).
+import gc
+import json
+import sys
+import time
+
+from micropython import const
+
+_NET_S = const(2)  # the longest a connect or a read may hold the page up
+_CONFIG = "/update.json"
+_ROOT = "/update_root.json"
+_OTA_MODULES = ("sbd.ota.client", "sbd.ota.http", "sbd.ota.release", "sbd.ota.slots", "sbd.ota")
+
+
+class Uplink:
+    def __init__(self, serial, trust_root=None, around=None):
+        self.serial = serial
+        self.trust_root = trust_root
+        self.around = around  # (unload, load): the app's modules out of the heap during a check
+        self.sink = None
+        self.tele = None  # sbd.telemetry, once a broker is configured
+        self.mqtt = None  # (host, port) the sink publishes to
+        self.cfg = _update_config()
+        self.due = time.ticks_add(time.ticks_ms(), 1000)  # the first check soon after start
+        self.last = "not checked yet"
+
+    def configure(self, settings, force=False):
+        """(Re)point the MQTT sink at the settings' broker (force: its
+        password changed); no broker: no sink."""
+        from sbd import creds
+
+        want = None
+        if settings.get("mqtt_host"):
+            want = (settings["mqtt_host"], settings["mqtt_port"])
+        if want == self.mqtt and not force:
+            return
+        if self.sink is not None:
+            self.tele.remove_sink(self.sink)
+            self.sink.client.close()
+            self.sink = None
+        self.mqtt = want
+        if want is None:
+            return
+        from sbd.net import Backoff, mqtt
+
+        if self.tele is None:
+            from sbd import telemetry
+
+            telemetry.start()  # from now on the SDK's events are queued
+            telemetry.define("env.reading", ("celsius",))
+            self.tele = telemetry
+
+        try:
+            secret = creds.get("mqtt_pass")
+        except creds.NotFound:
+            secret = None
+        c = mqtt.MqttClient(want[0], want[1], user=self.serial, password=secret, timeout_s=_NET_S)
+        self.sink = mqtt.MqttSink(c, Backoff(1000, 60000))
+        self.tele.add_sink(self.sink)
+
+    def reading(self, value):
+        if self.sink is not None:
+            self.tele.record("env.reading", value)
+
+    def step(self):
+        """A few queued events to the broker, and the update check when due."""
+        if self.sink is not None:
+            self.tele.pump(4)
+        if self.cfg is not None and time.ticks_diff(self.due, time.ticks_ms()) <= 0:
+            self.check()
+            self.due = time.ticks_add(time.ticks_ms(), self.cfg["every_s"] * 1000)
+
+    def check(self):
+        """Fetch, verify and install a newer signed release (on trial from
+        the next boot).  Never raises for the network or a refusal."""
+        if self.around is not None:
+            self.around[0]()
+        gc.collect()
+        try:
+            self.last = _check(self.cfg, self.trust_root)
+        except MemoryError:
+            self.last = "not now (out of memory)"
+        finally:
+            _unload()
+            if self.around is not None:
+                self.around[1]()
+        print("env_sensor: update:", self.last)
+
+
+def _update_config():
+    try:
+        cfg = json.loads(_read(_CONFIG, 512))
+        _read(_ROOT, 16384)  # there, and not too large; read at each check
+        host, port, base = _url(cfg["url"])
+        cfg["every_s"] = int(cfg.get("every_s", 21600))
+        if not (cfg["product"] and cfg["board"] and cfg["every_s"] > 0):
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no repository configured: no update checks
+    cfg["where"] = (host, port, base)
+    return cfg
+
+
+def _read(path, limit):
+    # The whole file, at most limit bytes (read(n) would allocate n first).
+    with open(path, "rb") as f:
+        n = f.seek(0, 2)
+        if n > limit:
+            raise ValueError(path + ": too large")
+        f.seek(0)
+        return f.read(n)
+
+
+def _url(url):
+    # "http://host:port/base/" -> (host, port, base)
+    if not url.startswith("http://"):
+        raise ValueError("update url: only http:// is supported")
+    rest = url[7:]
+    i = rest.find("/")
+    hostport, base = (rest, "/") if i < 0 else (rest[:i], rest[i:])
+    host, _, port = hostport.partition(":")
+    return host, int(port or "80"), base if base.endswith("/") else base + "/"
+
+
+def _now():
+    t = time.gmtime()
+    return None if t[0] < 2025 else "%04d-%02d-%02dT%02d:%02d:%02dZ" % t[:6]
+
+
+def _check(cfg, pin):
+    from sbd import boot, ota
+    from sbd.ota import client, release, slots
+    from sbd.ota.http import HttpFetcher
+
+    host, port, base = cfg["where"]
+    product, board = cfg["product"], cfg["board"]
+    try:
+        now = client.newest_time(_now())
+        root = _read(_ROOT, 16384)
+        t = client.refresh(HttpFetcher(host, port, base + "metadata/", _NET_S), now, root, pin)
+        del root
+        n = release.newest(t, product, board)
+        cur, _ = boot.installed()
+        if n <= cur:
+            return "up to date (release %d)" % cur
+        rel = release.release(t, product, board, n)
+        slot = slots.install(t, rel, HttpFetcher(host, port, base + "targets/", _NET_S))
+    except ota.OtaError as e:
+        return "REFUSED (%s: %s); keeps running the release it has" % (e.reason, e)
+    except (OSError, ValueError, boot.SlotError) as e:
+        return "not now (%s)" % e  # a full flash, a removed root file, a release on trial
+    return "release %d (%s) installed in slot %s, on trial from the next boot" % (n, rel.version, slot)
+
+
+def _unload():
+    # The OTA code leaves the heap until the next check.
+    import sbd
+
+    for m in _OTA_MODULES:
+        sys.modules.pop(m, None)
+    try:
+        del sbd.ota
+    except (AttributeError, TypeError):
+        pass
+    gc.collect()

@@ -1,0 +1,158 @@
+# The minimal sbd app: says who the board is, blinks its LED, confirms a new
+# release after a trial boot, and checks for a signed update.  Runs on a real
+# board and on the virtual board alike (which logs the LED).
+#
+# Updates: /update.json names the repository ({"url": "http://host:port/",
+# "product": ..., "board": ...}) and /update_root.json is the repository's
+# first root metadata (its SHA-256 is pinned in the factory record when
+# provisioned with --trust-root).  Offline, or refused: the app says why and
+# keeps running the release it has.
+import gc
+import json
+import os
+import time
+
+import machine
+
+import sbd
+from sbd import board, boot, identity
+
+VERSION = "1.0.0"  # this copy's version (a release's comes from its signed metadata)
+# The on-board LED: "LED" on a Pico W / Pico 2 W, GPIO 2 on most ESP32 DevKits.
+LED = 2 if board.FAMILY == "esp32" else "LED"
+_BOOTS = "boots.txt"
+_CONFIG = "/update.json"
+_ROOT = "/update_root.json"
+
+
+def boots():
+    # A tiny persistent counter: shows the filesystem survives power-off.
+    try:
+        with open(_BOOTS) as f:
+            n = int(f.read() or "0")
+    except (OSError, ValueError):
+        n = 0
+    n += 1
+    with open(_BOOTS, "w") as f:
+        f.write(str(n))
+    return n
+
+
+def blink(times=3, ms=100):
+    led = machine.Pin(LED, machine.Pin.OUT, value=0)
+    for _ in range(times):
+        led.on()
+        time.sleep_ms(ms)
+        led.off()
+        time.sleep_ms(ms)
+
+
+def trusted_now():
+    # The board's clock once something set it (NTP after joining a network,
+    # the virtual board's host clock); else None: sbd.ota then uses the
+    # newest time it has seen.  A clock that is set back moves nothing back.
+    t = time.gmtime()
+    if t[0] < 2025:
+        return None
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % t[:6]
+
+
+def _read(path, limit):
+    # The whole file, at most limit bytes (read(n) would allocate n first).
+    with open(path, "rb") as f:
+        n = f.seek(0, 2)
+        if n > limit:
+            raise ValueError(path + ": too large")
+        f.seek(0)
+        return f.read(n)
+
+
+def _url(url):
+    # "http://host:port/base/" -> (host, port, base); only plain http (the
+    # signed metadata, not the transport, makes the update trustworthy).
+    if not url.startswith("http://"):
+        raise ValueError("update url: only http:// is supported")
+    rest = url[7:]
+    i = rest.find("/")
+    hostport, base = (rest, "/") if i < 0 else (rest[:i], rest[i:])
+    host, _, port = hostport.partition(":")
+    return host, int(port or "80"), base if base.endswith("/") else base + "/"
+
+
+def check_updates(me):
+    """Fetch, verify and install a newer signed release into the slot that
+    is not running (on trial from the next boot).  Returns the release
+    number installed, else 0; never raises for a refusal or the network."""
+    from sbd import ota
+
+    try:
+        cfg = json.loads(_read(_CONFIG, 512))
+        root = _read(_ROOT, 16384)
+        host, port, base = _url(cfg["url"])
+        product, board = cfg["product"], cfg["board"]
+    except (OSError, ValueError, KeyError, TypeError):
+        print("update:       no repository configured (%s, %s)" % (_CONFIG, _ROOT))
+        return 0
+    from sbd.ota import client, release, slots
+    from sbd.ota.http import HttpFetcher
+
+    gc.collect()  # the metadata is read into one block each: start unfragmented
+    try:
+        now = client.newest_time(trusted_now())
+        pin = None if me is None else me.trust_root
+        t = client.refresh(HttpFetcher(host, port, base + "metadata/"), now, root, pin)
+        n = release.newest(t, product, board)
+        cur, _ = boot.installed()
+        if n <= cur:
+            print("update:       up to date (release %d)" % cur)
+            return 0
+        rel = release.release(t, product, board, n)
+        print("update:       release %d (%s) signed and verified; installing into the other slot" % (n, rel.version))
+        slot = slots.install(t, rel, HttpFetcher(host, port, base + "targets/"))
+    except ota.OtaError as e:
+        # Offline, or the update was refused (sbd.ota emitted ota.rejected):
+        # keep running what we have.
+        print("update:       REFUSED (%s: %s); keeps running the release it has" % (e.reason, e))
+        return 0
+    except (OSError, ValueError, boot.SlotError) as e:
+        print("update:       not now (%s); keeps running the release it has" % e)
+        return 0
+    except MemoryError:
+        gc.collect()
+        print("update:       not now (out of memory); keeps running the release it has")
+        return 0
+    print("update:       release %d installed in slot %s, on trial from the next boot" % (n, slot))
+    return n
+
+
+def main(slot=None):
+    uid = machine.unique_id()
+    st = os.statvfs("/")
+    gc.collect()
+    p = boot.read_pointer() if slot else None
+    if p is None:
+        running = "factory copy " + VERSION
+    else:
+        running = "release %d (%s) from slot %s" % (p["release"], p["version"], p["slot"])
+    print("sbd", sbd.__version__, "minimal example:", running)
+    print("unique id:   ", "".join("%02x" % b for b in uid))
+    print("reset cause: ", machine.reset_cause())
+    print("boot count:  ", boots())
+    me = None
+    try:
+        me = identity.load()
+        print("serial:      ", me.serial, "(" + me.model + ", security updates until " + me.support_end + ")")
+    except identity.IdentityError as e:
+        # No factory record: an app would refuse to start its network services here.
+        print("identity:    ", e)
+    print("filesystem:  ", st[0] * st[3] // 1024, "KiB free of", st[0] * st[2] // 1024, "KiB")
+    print("heap free:   ", gc.mem_free(), "bytes")
+    blink()
+    if p is not None and not p["confirmed"]:
+        # The self-test of a release on trial: it got this far (identity
+        # read, LED driven).  Confirming keeps it; otherwise, after its
+        # trial boots, sbd.boot goes back to the previous release.
+        boot.confirm()
+        print("trial boot:   release %d works: confirmed (security floor now %d)" % (p["release"], boot.installed()[1]))
+    if me is not None:  # no factory record: no network services (updates included)
+        check_updates(me)

@@ -1,0 +1,81 @@
+"""examples/minimal on a virtual Pico W: it boots through sbd.boot, blinks
+its LED (the virtual board logs it), and checks for signed updates: offline
+it keeps running; a release that never confirms itself is not kept.  (The
+whole update story, install, trial boot, confirm and a tampered release
+refused, runs in `sbd demo`: tests/host/test_cli.py.)"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.vboards import SdkBoard
+from sbdtools.commands.demo import free_port, serve_repo
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "minimal"
+OTA = ROOT / "tests" / "device" / "data" / "ota" / "valid_updates"
+PASSWORD = "correct-horse-42"
+MAIN = "import main\n"  # main.py, as at power-on, but through exec (which checks it ended cleanly)
+
+
+def _board(make: Callable[..., SdkBoard], port: int | None = None) -> SdkBoard:
+    files: dict[str, str | bytes] = {"main.py": (EXAMPLE / "main.py").read_text()}
+    if port is not None:
+        cfg = {"url": f"http://127.0.0.1:{port}/", "product": "acme-sensor", "board": "pico_w"}
+        files["update.json"] = json.dumps(cfg)
+        files["update_root.json"] = (OTA / "root.json").read_bytes()
+    return make(modules=[EXAMPLE / "app.py"], files=files)
+
+
+def _lines(out: str) -> list[str]:
+    return [ln for ln in out.splitlines() if ln.startswith(("sbd 0.1.0", "update:", "trial boot:", "identity:"))]
+
+
+def test_unprovisioned_it_runs_blinks_and_starts_no_network(make_sdk_board: Callable[..., SdkBoard]) -> None:
+    board = _board(make_sdk_board, port=free_port())
+    out = board.exec(MAIN).output
+    lines = _lines(out)
+    assert lines[0] == "sbd 0.1.0 minimal example: factory copy 1.0.0", out
+    assert lines[1].startswith("identity:") and "provision" in lines[1] and len(lines) == 2, out
+    assert not [ln for ln in out.splitlines() if ln.startswith("update:")], out
+    assert out.count("vboard: Pin('LED') on") == 3 and out.count("vboard: Pin('LED') off") == 3, out
+    assert "boot count:   1" in out
+    assert "boot count:   2" in board.exec(MAIN).output
+
+
+def test_offline_it_keeps_running(make_sdk_board: Callable[..., SdkBoard]) -> None:
+    board = _board(make_sdk_board, port=free_port())  # nobody listens there
+    board.provision(PASSWORD)
+    for n in (1, 2):
+        out = board.exec(MAIN).output
+        assert _lines(out) == [
+            "sbd 0.1.0 minimal example: factory copy 1.0.0",
+            "update:       REFUSED (not-found: fetch: connection failed); keeps running the release it has",
+        ], out
+        assert f"boot count:   {n}" in out
+
+
+def test_no_repository_configured(make_sdk_board: Callable[..., SdkBoard]) -> None:
+    board = _board(make_sdk_board)
+    board.provision(PASSWORD)
+    assert "update:       no repository configured (/update.json, /update_root.json)" in board.exec(MAIN).output
+
+
+def test_a_release_that_never_confirms_is_not_kept(make_sdk_board: Callable[..., SdkBoard]) -> None:
+    # Release 1 of this repository is not a loadable app (its app.mpy is a
+    # stand-in): it fails on every trial boot, so it never confirms itself.
+    with serve_repo(OTA / "0") as port:
+        board = _board(make_sdk_board, port=port)
+        board.provision(PASSWORD)
+        out = board.exec(MAIN).output
+        assert _lines(out)[1:] == [
+            "update:       release 1 (1.1.0) signed and verified; installing into the other slot",
+            "update:       release 1 installed in slot a, on trial from the next boot",
+        ], out
+        trials = [board.boot(MAIN) for _ in range(3)]
+        for res in trials:
+            assert res.uncaught and 'File "main.py"' in res.output, res.output
+        after = board.exec(MAIN).output
+    assert _lines(after)[0] == "sbd 0.1.0 minimal example: factory copy 1.0.0", after
