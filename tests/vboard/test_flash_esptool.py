@@ -68,12 +68,16 @@ SECTOR = 4096
 class FakeEsp32Rom:
     """An ESP32 in download mode behind a pty; `port` is what esptool opens."""
 
-    def __init__(self, *, flash_size: int = 4 * 1024 * 1024, corrupt_at: int | None = None) -> None:
+    def __init__(
+        self, *, flash_size: int = 4 * 1024 * 1024, corrupt_at: int | None = None, unplug_after: int | None = None
+    ) -> None:
         self.master, self.slave = pty.openpty()
         tty.setraw(self.slave)
         self.port = os.ttyname(self.slave)
         self.flash = bytearray(b"\xff") * flash_size
         self.corrupt_at = corrupt_at  # a flash address whose byte is programmed wrong (a bad cell)
+        self.unplug_after = unplug_after  # flash data blocks taken before the USB cable is pulled
+        self.unplugged = False
         self.regs: dict[int, int] = {CHIP_DETECT_MAGIC_REG: ESP32_MAGIC, UART_CLKDIV_REG: 347}
         self.stub = False
         self.ops: list[int] = []
@@ -92,13 +96,14 @@ class FakeEsp32Rom:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(5)
-        os.close(self.master)
+        if not self.unplugged:
+            os.close(self.master)
         os.close(self.slave)
 
     def _serve(self) -> None:
         frame: bytearray | None = None
         escaped = False
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self.unplugged:
             if not select.select([self.master], [], [], 0.05)[0]:
                 continue
             try:
@@ -221,6 +226,10 @@ class FakeEsp32Rom:
             self._program(self._inflate.decompress(block))
         else:
             self._program(block)
+        if self.unplug_after is not None and sum(o in (FLASH_DATA, DEFL_DATA) for o in self.ops) >= self.unplug_after:
+            self.unplugged = True  # the pty's other end goes away: esptool's next read fails
+            os.close(self.master)
+            return
         self._reply(op)
 
     def _end(self, op: int, data: bytes, chk: int) -> None:
@@ -290,6 +299,18 @@ def test_a_merged_device_image_goes_to_address_zero() -> None:
         targets.flash_esp32(rom.port, image, cfg, address=0)
     assert not rom.errors, rom.errors
     assert bytes(rom.flash[: len(image)]) == image and rom.written == [(0, len(image))]
+
+
+def test_a_board_unplugged_midway_is_a_clear_error() -> None:
+    cfg = boards.load("esp32")
+    noise = b"".join(hashlib.sha256(i.to_bytes(4, "little")).digest() for i in range(2048))
+    fw = esp_firmware(cfg) + noise  # 64 KiB that does not compress: several of the stub's 16 KiB blocks
+    with fake_esp32(unplug_after=1) as rom:
+        with pytest.raises(FlashError, match=r"esptool stopped: .*partly written image: hold BOOT, press RESET"):
+            targets.flash_esp32(rom.port, fw, cfg)
+    assert rom.unplugged and not rom.errors, rom.errors
+    assert 0 < rom.written[0][1] < len(fw), "the cable went mid-write"
+    assert SPI_FLASH_MD5 not in rom.ops
 
 
 def test_another_chip_on_the_port_gets_nothing_written() -> None:
