@@ -353,6 +353,8 @@ def _roots(files: Iterable[str]) -> list[str]:
             roots.add("lib/sbd")
         else:
             roots.add(parts[0])
+    if "lib" in roots:
+        roots.discard("lib/sbd")  # hashed once, as part of /lib
     return sorted(roots)
 
 

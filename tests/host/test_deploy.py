@@ -115,3 +115,8 @@ def test_plan_copies_only_what_differs_and_removes_only_with_delete() -> None:
     assert p.remove == ["lib/old.mpy", "lib/sbd/gone.mpy"]
     p = deploy.plan(local, {**board, ".sbd/factory/identity.bin": "r"}, delete=True, with_sdk=False)
     assert p.remove == ["lib/old.mpy"], "the SDK is left alone when it is not deployed, /.sbd always"
+
+
+def test_board_folders_hashed_once_each() -> None:
+    assert deploy._roots(["lib/sbd/a.mpy", "main.py"]) == ["lib/sbd", "main.py"]
+    assert deploy._roots(["lib/sbd/a.mpy", "lib/app.mpy", "pages/i.html"]) == ["lib", "pages"]
