@@ -28,6 +28,7 @@
 # flash from recomputing it, because the key is on the same flash.  Hardware
 # flash encryption is what closes that (real hardware only).
 import os
+import sys
 
 from micropython import const
 
@@ -99,7 +100,7 @@ def _check_date(s):
 
 
 def mac_key(root_key, uid):
-    from sbd.crypto.kdf import hkdf
+    from sbd.crypto.hkdf import hkdf
 
     return hkdf(root_key, uid, _MAC_INFO, 32)
 
@@ -128,7 +129,7 @@ class Identity:
     def derive_key(self, purpose, length=32):
         """A key for one purpose (bytes, e.g. b"creds/v1"), bound to this
         board: HKDF(root key, salt = unique id, info = "sbd/" + purpose)."""
-        from sbd.crypto.kdf import hkdf
+        from sbd.crypto.hkdf import hkdf
 
         if not isinstance(purpose, bytes) or not purpose:
             raise ValueError("purpose must be non-empty bytes")
@@ -142,6 +143,18 @@ def parse_body(body, err):
         return v.parse_json(body, _schema(), max_bytes=MAX_BODY, name="record")
     except v.ValidationError as e:
         raise err("factory record: %s" % e) from None
+
+
+def _unload(name):
+    # A package's submodules are sys.modules entries and attributes of their
+    # parent: both go, so the code can be collected.
+    for m in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+        del sys.modules[m]
+    dot = name.rfind(".")
+    parent = sys.modules.get(name[:dot])
+    attr = name[dot + 1 :]
+    if parent is not None and attr in dir(parent):
+        delattr(parent, attr)
 
 
 def _tag_ok(key, uid, signed, tag):
@@ -200,7 +213,17 @@ def read_record():
 
 def load():
     """The verified factory record of this board (rules 1-5)."""
-    return decode(read_record(), board.unique_id())
+    # sbd.validate (with its pre-scan: about 23 KiB of heap as .mpy on the
+    # 64-bit unix port) is needed here once per boot.  When nothing had
+    # loaded it before, it is unloaded again afterwards, so a device that
+    # only checks its record and its password does not keep it; an app that
+    # uses it has it loaded already and keeps it (the same module object).
+    keep = "sbd.validate" in sys.modules
+    try:
+        return decode(read_record(), board.unique_id())
+    finally:
+        if not keep:
+            _unload("sbd.validate")
 
 
 def is_provisioned():

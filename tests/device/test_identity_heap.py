@@ -1,0 +1,76 @@
+# What sbd.identity keeps loaded: a device that only checks its record (and
+# its password) does not keep sbd.validate or PBKDF2's code in its heap
+# (bench/results/heap.md has the figures).  Its own process, so sys.modules
+# starts clean.  Each test here loads and unloads sbd.validate again, which
+# fragments the heap (a device does it once per boot): 80 KiB ran out in the
+# harness though 75 KiB ran alone, so this module keeps room to spare.
+# sbd-device: heapsize=96K timeout=120
+import sys
+
+from dtest import data_path, eq, scratch_path, true
+from fakeboard import FAKE
+from sbd import _fs
+from sbd import identity as idn
+
+
+def _provisioned():
+    # A booted device: its record is on flash (the one test_identity's
+    # HOST_RECORD holds, made on the host for this fake board), and nothing
+    # has loaded sbd.validate or PBKDF2 yet.
+    _fs.FACTORY_DIR = scratch_path("factory")
+    if not idn.is_provisioned():
+        _fs.makedirs(_fs.FACTORY_DIR)
+        with open(data_path("identity_host_record.bin"), "rb") as f:
+            _fs.write_atomic(idn.record_path(), f.read())
+    idn._unload("sbd.validate")
+    idn._unload("sbd.crypto.kdf")
+    true("sbd.validate" not in sys.modules, "start without sbd.validate")
+
+
+def test_load_unloads_validate_when_it_loaded_it():
+    _provisioned()
+    ident = idn.load()
+    eq(ident.serial, "SBD-000042")
+    true("sbd.validate" not in sys.modules, "sbd.validate unloaded after load()")
+    true("sbd.validate._scan" not in sys.modules, "its pre-scan too")
+    import sbd
+
+    true("validate" not in dir(sbd), "and no attribute of the package keeps it")
+    # Deriving keys needs HKDF only, not PBKDF2's module.
+    eq(len(ident.derive_key(b"x/v1")), 32)
+    true("sbd.crypto.kdf" not in sys.modules, "HKDF without sbd.crypto.kdf")
+
+
+def test_load_keeps_validate_an_app_has_loaded():
+    _provisioned()
+    from sbd import validate
+
+    idn.load()
+    true(sys.modules.get("sbd.validate") is validate, "the app's sbd.validate stays, the same module")
+    from sbd import validate as again
+
+    true(again is validate, "the package attribute is the same module")
+
+
+def test_a_failed_load_unloads_too():
+    _provisioned()
+    FAKE.uid = b"\x99" * 8
+    try:
+        idn.load()
+    except idn.WrongBoard:
+        pass
+    else:
+        raise AssertionError("a record of another board loaded")
+    finally:
+        FAKE.uid = b"\x10\x32\x54\x76\x98\xba\xdc\xfe"
+    true("sbd.validate" not in sys.modules, "unloaded after a refused record")
+
+
+def test_kdf_still_exports_hkdf():
+    from sbd.crypto import hkdf as h
+    from sbd.crypto import kdf
+
+    true(
+        kdf.hkdf is h.hkdf and kdf.hkdf_expand is h.hkdf_expand and kdf.hkdf_extract is h.hkdf_extract, "same functions"
+    )
+    eq(kdf.HKDF_MAX_LEN, 8160)
