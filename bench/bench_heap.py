@@ -4,9 +4,10 @@ For each module: the heap still in use after `import` (gc.collect() then
 gc.mem_alloc(), against the same process before the import).  For each main
 operation (a fresh process each, on a board already provisioned):
   - live: the heap in use after the operation, its result still held;
-  - needs: the smallest `-X heapsize` (1 KiB steps) at which the whole
-    operation, imports included, runs to the end.  This is the peak that
-    matters: what a board must have free, fragmentation included.
+  - needs: the smallest `-X heapsize` (1 KiB steps) from which every larger
+    heap (up to a top) runs the whole operation, imports included.  This is
+    the peak that matters: what a board must have free, fragmentation
+    included (which is why it is a scan down, not a bisection).
 Operations: identity.load() + derive_key(), auth.check(), creds.set() then
 creds.get(), validate.parse_json() of the ~1 KiB configuration document of
 tests/device/validate_schemas.py (its live figure holds the schema and the
@@ -14,8 +15,7 @@ document too).  sbd._fs and the fake `machine` are in every baseline (the
 scripts point the store folders at a temporary copy of a provisioned board).
 
 Each script is compiled to .mpy as well, so its own bytecode is a few hundred
-bytes, not a compile in the heap.  "live" is the median of RUNS processes;
-"needs" is found by bisection over processes.
+bytes, not a compile in the heap.  "live" is the median of RUNS processes.
 
 Writes bench/results/heap.md and heap.json.  `--baseline` writes
 heap-before.json instead: the figures the table shows as "before" (taken
@@ -44,7 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 RUNS = 5
 ITERATIONS = 1500  # pico_w's PBKDF2 count in board_configs
-HEAP_LO, HEAP_HI = 8, 320  # KiB, the bisection's range
+HEAP_LO = 4  # KiB
+TOP_IMPORT, TOP_OPERATION = 48, 112  # KiB: every heap from "needs" up to these runs
 
 MODULES = (
     "sbd.events",
@@ -120,7 +121,12 @@ class Bench:
         self.tmp = tmp
         self.lib = tmp / "b" / "lib"
         self.arch = interpreter_mpy(require_tool("micropython"))[2]
-        deploy.build_bundle(tmp / "b", arch=self.arch)
+        # SBD_SDK_DIR: another checkout's sdk/ (how heap-before.json was made
+        # from the commit before the RAM work, with this same bench).
+        sdk = Path(os.environ.get("SBD_SDK_DIR") or deploy.sdk_dir().parent)
+        for py in sorted((sdk / "sbd").rglob("*.py")):
+            rel = py.relative_to(sdk)
+            deploy.compile_file(py, self.lib / rel.with_suffix(".mpy"), arch=self.arch, source_name=str(rel))
         self.compile(ROOT / "tests" / "device" / "fakeboard.py", "fakeboard")
         # CONFIG and CONFIG_DOC alone, without the fuzzers' other schemas.
         text = (ROOT / "tests" / "device" / "validate_schemas.py").read_text()
@@ -163,21 +169,20 @@ class Bench:
             return None
         raise RuntimeError(f"{module} at {heap_kib}K failed:\n{out.stdout[-1500:]}{out.stderr[-1500:]}")
 
-    def measure(self, body: str) -> tuple[float, int]:
+    def measure(self, body: str, top: int) -> tuple[float, int]:
         """(median live bytes, smallest heap in KiB) of one script body."""
         work = self.tmp / "w"
         mod = self.script((_HEAD + body + _TAIL) % {"dir": str(work)})
-        lives = [self.run(mod, HEAP_HI, work) for _ in range(RUNS)]
+        lives = [self.run(mod, top, work) for _ in range(RUNS)]
         if any(x is None for x in lives):
-            raise RuntimeError(f"does not run at {HEAP_HI}K")
-        lo, hi = HEAP_LO, HEAP_HI  # lo fails (assumed), hi runs
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if self.run(mod, mid, work) is None:
-                lo = mid
-            else:
-                hi = mid
-        return statistics.median(x for x in lives if x is not None), hi
+            raise RuntimeError(f"does not run at {top}K")
+        # Down from `top` in 1 KiB steps to the first failure: fragmentation
+        # makes success not monotonic in the heap size (a bisection would
+        # report a size with failing ones above it).
+        need = top
+        while need > HEAP_LO and self.run(mod, need - 1, work) is not None:
+            need -= 1
+        return statistics.median(x for x in lives if x is not None), need
 
 
 def main() -> None:
@@ -189,14 +194,14 @@ def main() -> None:
     items: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="sbd-bench-heap-") as tmp:
         b = Bench(Path(tmp))
-        if b.run(b.script(PROVISION % {"dir": str(b.board), "it": ITERATIONS}), HEAP_HI) is None:
+        if b.run(b.script(PROVISION % {"dir": str(b.board), "it": ITERATIONS}), 256) is None:
             raise RuntimeError("provisioning ran out of heap")
         for m in MODULES:
-            live, needs = b.measure(f"import {m}\n")
+            live, needs = b.measure(f"import {m}\n", TOP_IMPORT)
             items[f"import {m}"] = {"live": live, "needs": needs}
             print(f"import {m}: {live / 1024:.1f} KiB live, needs {needs} KiB", file=sys.stderr)
         for name, body in OPERATIONS.items():
-            live, needs = b.measure(body)
+            live, needs = b.measure(body, TOP_OPERATION)
             items[name] = {"live": live, "needs": needs}
             print(f"{name}: {live / 1024:.1f} KiB live, needs {needs} KiB", file=sys.stderr)
     if baseline:
@@ -216,7 +221,8 @@ def main() -> None:
         f"- MicroPython unix port ({platform.machine()}, 64-bit: objects and pointers are about twice their "
         "size on a 32-bit board; bytecode about the same), the SDK as .mpy (`-march` for viper code)",
         f"- live: heap in use after the step (gc.collect(), result held), median of {RUNS} processes; "
-        "needs: the smallest `-X heapsize` (1 KiB steps) at which the whole step runs, imports included",
+        "needs: the smallest `-X heapsize` from which every larger one (1 KiB steps) runs the whole step, "
+        "imports included",
         f"- a board provisioned beforehand (PBKDF2 with {ITERATIONS} iterations, pico_w's count)",
         "",
         "| step | live before | live now | needs before | needs now |",

@@ -91,7 +91,10 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability("validate-form", "form / query-string validation", ("validate/form.py",), ("validate",)),
     Capability("validate-layout", "binary record layouts", ("validate/layout.py",), ("validate",)),
     Capability(
-        "identity", "the factory record, bound to the board", ("identity/__init__.py",), ("board", "validate", "hkdf")
+        "identity",
+        "the factory record, bound to the board",
+        ("identity/__init__.py", "identity/_record.py"),
+        ("board", "validate", "hkdf"),
     ),
     Capability(
         "identity-provision", "making a factory record (factory only)", ("identity/provision.py",), ("identity",)

@@ -183,6 +183,19 @@ def test_change_password_rules():
     true("qwerty" not in str(e), "the message does not echo the password")
 
 
+def test_common_passwords_match_whole_entries_only():
+    # The list is one newline-separated string (heap): an entry matches in
+    # any case, a part of an entry or two entries together never do.
+    _fresh()
+    for new in ("0123456789", "asdfghjkl;", "PassWord123", "superman123", "ADMINISTRATOR"):
+        e = raises(auth.WeakPassword, auth.check_new_password, new)
+        eq(str(e), "too common")
+    for new in ("ssword1234", "password12345", "xqwertyuiop", "dragon12345"):
+        auth.check_new_password(new)  # not an entry: no error
+    e = raises(auth.WeakPassword, auth.check_new_password, "0123456789\n1234567890")
+    eq(str(e), "contains a control character")
+
+
 def test_factory_reset_returns_to_this_devices_password():
     _fresh()
     auth.change(PASSWORD, "a-Good-new-Pass")

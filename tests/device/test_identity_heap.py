@@ -24,6 +24,7 @@ def _provisioned():
             _fs.write_atomic(idn.record_path(), f.read())
     idn._unload("sbd.validate")
     idn._unload("sbd.crypto.kdf")
+    idn._unload("sbd.identity._record")
     true("sbd.validate" not in sys.modules, "start without sbd.validate")
 
 
@@ -33,6 +34,7 @@ def test_load_unloads_validate_when_it_loaded_it():
     eq(ident.serial, "SBD-000042")
     true("sbd.validate" not in sys.modules, "sbd.validate unloaded after load()")
     true("sbd.validate._scan" not in sys.modules, "its pre-scan too")
+    true("sbd.identity._record" not in sys.modules, "and the record's parser")
     import sbd
 
     true("validate" not in dir(sbd), "and no attribute of the package keeps it")
@@ -64,6 +66,7 @@ def test_a_failed_load_unloads_too():
     finally:
         FAKE.uid = b"\x10\x32\x54\x76\x98\xba\xdc\xfe"
     true("sbd.validate" not in sys.modules, "unloaded after a refused record")
+    true("sbd.identity._record" not in sys.modules, "the record's parser too")
 
 
 def test_kdf_still_exports_hkdf():
