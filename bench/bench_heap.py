@@ -9,7 +9,8 @@ operation (a fresh process each, on a board already provisioned):
     the peak that matters: what a board must have free, fragmentation
     included (which is why it is a scan down, not a bisection).
 Operations: identity.load() + derive_key(), auth.check(), creds.set() then
-creds.get(), validate.parse_json() of the ~1 KiB configuration document of
+creds.get(), the three in one process (what an app does at start),
+validate.parse_json() of the ~1 KiB configuration document of
 tests/device/validate_schemas.py (its live figure holds the schema and the
 document too).  sbd._fs and the fake `machine` are in every baseline (the
 scripts point the store folders at a temporary copy of a provisioned board).
@@ -93,6 +94,17 @@ if not ok:
 from sbd import creds
 creds.set("wifi", b"correct horse battery staple")
 v = creds.get("wifi")
+""",
+    "a boot: identity, auth.check(), creds": """
+from sbd import identity
+ident = identity.load()
+from sbd import auth
+ok = auth.check("k7mp2-xv9ad-3hrte-nq4fw")
+from sbd import creds
+creds.set("wifi", b"correct horse battery staple")
+v = creds.get("wifi")
+if not ok:
+    raise SystemExit("wrong password?")
 """,
     "validate.parse_json(1 KiB)": """
 from sbd import validate
@@ -221,7 +233,8 @@ def main() -> None:
         f"- MicroPython unix port ({platform.machine()}, 64-bit: objects and pointers are about twice their "
         "size on a 32-bit board; bytecode about the same), the SDK as .mpy (`-march` for viper code)",
         f"- live: heap in use after the step (gc.collect(), result held), median of {RUNS} processes; "
-        "needs: the smallest `-X heapsize` from which every larger one (1 KiB steps) runs the whole step, "
+        "needs: the smallest `-X heapsize` from which every larger one (1 KiB steps, up to "
+        f"{TOP_IMPORT} KiB for an import and {TOP_OPERATION} KiB for an operation) runs the whole step, "
         "imports included",
         f"- a board provisioned beforehand (PBKDF2 with {ITERATIONS} iterations, pico_w's count)",
         "",

@@ -1,6 +1,10 @@
 # sbd.auth: the per-device password check, back-off that a reboot cannot
 # reset, password change rules, factory reset to the device's own password.
-# Heap: as test_identity (identity, validate and the KDFs loaded as .mpy).
+# Heap: this module imports provisioning, PBKDF2 and auth (about 40 KiB live
+# with itself) and provisions again in every test, which fragments the heap:
+# 86-88 KiB is the smallest heap from which every larger one ran it (unix
+# port, .mpy), so it keeps 96K.  A booted device's record, password check and
+# credential store run in 64K (test_boot_heap.py, bench/results/heap.md).
 # sbd-device: heapsize=96K timeout=300
 import os
 

@@ -77,8 +77,10 @@ def _tag_ok(key, uid, signed, tag):
     return True
 
 
-def decode(data, uid):
-    """Check a record's bytes against this board's unique id (rules 2-5)."""
+def decode(data, uid, after_parse=None):
+    """Check a record's bytes against this board's unique id (rules 2-5).
+    after_parse: called once the body is parsed, before the tag is checked
+    (load() unloads sbd.validate there, so the crypto loads into its room)."""
     n = len(data)
     if n < HEADER_LEN + TAG_LEN or n > HEADER_LEN + MAX_BODY + TAG_LEN or data[:4] != MAGIC:
         raise RecordInvalid("not a factory record (damaged or wrong file)")
@@ -89,6 +91,8 @@ def decode(data, uid):
         raise RecordInvalid("factory record length does not match (truncated or damaged)")
     mv = memoryview(data)
     fields = parse_body(mv[HEADER_LEN : HEADER_LEN + blen], RecordInvalid)
+    if after_parse is not None:
+        after_parse()
     key = fields["key"]
     signed = mv[: HEADER_LEN + blen]
     tag = mv[HEADER_LEN + blen :]

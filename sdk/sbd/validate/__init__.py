@@ -258,10 +258,8 @@ def boolean(*, optional=False, default=_MISSING, nullable=False):
 
 def _expand(cls):
     # "A-Z0-9_-" -> every character it names.  ASCII only: the check uses
-    # str.strip, which compares bytes on MicroPython.  Built in bytearrays,
-    # not a list of 1-character strings: PRINTABLE's 95 would be 760 bytes of
-    # list on a 64-bit port, at the peak of building a schema.
-    out = bytearray()
+    # str.strip, which compares bytes on MicroPython.
+    out = []
     i = 0
     n = len(cls)
     while i < n:
@@ -274,23 +272,15 @@ def _expand(cls):
             if b < a or b > 126:
                 raise ValueError("bad range in character class")
             for o in range(a, b + 1):
-                out.append(o)
+                out.append(chr(o))
             i += 3
         else:
-            out.append(ord(c))
+            out.append(c)
             i += 1
     # str.strip searches the class linearly for every character: put the
-    # common characters first (lower case, digits), the rest after, each in
-    # the order given.
-    first = bytearray()
-    rest = bytearray()
-    for o in out:
-        if 97 <= o <= 122 or 48 <= o <= 57:
-            first.append(o)
-        else:
-            rest.append(o)
-    first.extend(rest)
-    return first.decode()
+    # common characters first (lower case, digits), the rest after.
+    first = [c for c in out if "a" <= c <= "z" or "0" <= c <= "9"]
+    return "".join(first + [c for c in out if c not in first])
 
 
 def text(
