@@ -69,9 +69,9 @@ CAPABILITIES: tuple[Capability, ...] = (
     ),
     Capability("sha256", "SHA-256 of buffers, streams and files", ("crypto/sha256.py",), ("crypto",)),
     Capability("hmac", "HMAC-SHA256", ("crypto/hmac.py",), ("crypto",)),
-    Capability("kdf", "HKDF and PBKDF2 (HMAC-SHA256)", ("crypto/kdf.py",), ("hmac",)),
+    Capability("kdf", "PBKDF2 (HMAC-SHA256), and HKDF re-exported", ("crypto/kdf.py",), ("hmac", "hkdf")),
     Capability(
-        "aead", "authenticated encryption records (AES-256-CBC + HMAC-SHA256)", ("crypto/aead.py",), ("hmac", "kdf")
+        "aead", "authenticated encryption records (AES-256-CBC + HMAC-SHA256)", ("crypto/aead.py",), ("hmac", "hkdf")
     ),
     Capability(
         "sha512",
@@ -91,12 +91,15 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability("validate-form", "form / query-string validation", ("validate/form.py",), ("validate",)),
     Capability("validate-layout", "binary record layouts", ("validate/layout.py",), ("validate",)),
     Capability(
-        "identity", "the factory record, bound to the board", ("identity/__init__.py",), ("board", "validate", "kdf")
+        "identity",
+        "the factory record, bound to the board",
+        ("identity/__init__.py", "identity/_record.py"),
+        ("board", "validate", "hkdf"),
     ),
     Capability(
         "identity-provision", "making a factory record (factory only)", ("identity/provision.py",), ("identity",)
     ),
-    Capability("auth", "per-device password check with back-off", ("auth.py",), ("identity", "events")),
+    Capability("auth", "per-device password check with back-off", ("auth.py",), ("identity", "events", "kdf")),
     Capability(
         "creds", "encrypted credential store, atomic and tamper-evident", ("creds.py",), ("identity", "aead", "events")
     ),
@@ -131,6 +134,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         ("net/broker.py",),
         ("net", "creds", "sha512"),
     ),
+    Capability("hkdf", "HKDF-SHA256, without PBKDF2's code", ("crypto/hkdf.py",), ("hmac",)),
 )
 
 

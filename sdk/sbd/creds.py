@@ -92,10 +92,13 @@ def _keys():
     global _aead, _fmac
     if _aead is None:
         from sbd import identity
+
+        # The record first: identity.load() is the peak (sbd.validate comes
+        # and goes), and aead then loads into the room it left.
+        k = identity.load().derive_key(b"creds/v1", 64)
         from sbd.crypto.aead import Aead
         from sbd.crypto.hmac import HmacSha256
 
-        k = identity.load().derive_key(b"creds/v1", 64)
         _fmac = HmacSha256(k[32:])
         _aead = Aead(k[:32], b"creds")
     return _aead

@@ -1,6 +1,10 @@
 # sbd.auth: the per-device password check, back-off that a reboot cannot
 # reset, password change rules, factory reset to the device's own password.
-# Heap: as test_identity (identity, validate and the KDFs loaded as .mpy).
+# Heap: this module imports provisioning, PBKDF2 and auth (about 40 KiB live
+# with itself) and provisions again in every test, which fragments the heap:
+# 86-88 KiB is the smallest heap from which every larger one ran it (unix
+# port, .mpy), so it keeps 96K.  A booted device's record, password check and
+# credential store run in 64K (test_boot_heap.py, bench/results/heap.md).
 # sbd-device: heapsize=96K timeout=300
 import os
 
@@ -181,6 +185,19 @@ def test_change_password_rules():
     eq(auth.check("a-Good-new-Pass"), True)
     e = raises(auth.WeakPassword, auth.change, "a-Good-new-Pass", "qwertyuiop")
     true("qwerty" not in str(e), "the message does not echo the password")
+
+
+def test_common_passwords_match_whole_entries_only():
+    # The list is one newline-separated string (heap): an entry matches in
+    # any case, a part of an entry or two entries together never do.
+    _fresh()
+    for new in ("0123456789", "asdfghjkl;", "PassWord123", "superman123", "ADMINISTRATOR"):
+        e = raises(auth.WeakPassword, auth.check_new_password, new)
+        eq(str(e), "too common")
+    for new in ("ssword1234", "password12345", "xqwertyuiop", "dragon12345"):
+        auth.check_new_password(new)  # not an entry: no error
+    e = raises(auth.WeakPassword, auth.check_new_password, "0123456789\n1234567890")
+    eq(str(e), "contains a control character")
 
 
 def test_factory_reset_returns_to_this_devices_password():

@@ -3,4 +3,5 @@
 metadata(version="0.1.0", description="per-device password check with back-off", license="MIT")
 require("sbd-identity", library="sbd")
 require("sbd-events", library="sbd")
+require("sbd-kdf", library="sbd")
 package("sbd", files=["auth.py"], base_path="../..")

@@ -3,5 +3,5 @@
 metadata(version="0.1.0", description="the factory record, bound to the board", license="MIT")
 require("sbd-board", library="sbd")
 require("sbd-validate", library="sbd")
-require("sbd-kdf", library="sbd")
-package("sbd/identity", files=["__init__.py"], base_path="../..")
+require("sbd-hkdf", library="sbd")
+package("sbd/identity", files=["__init__.py", "_record.py"], base_path="../..")

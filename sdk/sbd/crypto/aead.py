@@ -31,7 +31,7 @@ import hashlib
 from sbd.crypto import BadMAC, MalformedInput, random_bytes, require_bytes
 from sbd.crypto._ct import ct_or  # the compare loop, selected now rather than mid-decrypt
 from sbd.crypto.hmac import key_pads
-from sbd.crypto.kdf import hkdf
+from sbd.crypto.hkdf import hkdf
 
 VERSION = const(1)
 SUITE = const(1)

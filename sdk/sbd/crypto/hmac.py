@@ -16,11 +16,6 @@ BLOCK_SIZE = const(64)
 DIGEST_SIZE = const(32)
 _MIN_TAG = const(16)  # shortest truncated tag verify() accepts (128 bits)
 
-# XOR tables: translate a key byte into key^0x36 / key^0x5c without a loop
-# of Python-level byte operations.
-_IPAD = bytes(i ^ 0x36 for i in range(256))
-_OPAD = bytes(i ^ 0x5C for i in range(256))
-
 
 def key_pads(key):
     """The two 64-byte HMAC-SHA256 blocks (key ^ ipad, key ^ opad), for
@@ -32,10 +27,10 @@ def key_pads(key):
     k[: len(key)] = key
     ipad = bytearray(BLOCK_SIZE)
     opad = bytearray(BLOCK_SIZE)
-    for i in range(BLOCK_SIZE):
+    for i in range(BLOCK_SIZE):  # no XOR tables: 512 B of heap for the whole run
         b = k[i]
-        ipad[i] = _IPAD[b]
-        opad[i] = _OPAD[b]
+        ipad[i] = b ^ 0x36
+        opad[i] = b ^ 0x5C
     return bytes(ipad), bytes(opad)
 
 

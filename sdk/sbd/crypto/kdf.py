@@ -1,4 +1,7 @@
-# Key derivation: HKDF-SHA256 (RFC 5869) and PBKDF2-HMAC-SHA256 (RFC 8018).
+# Key derivation: PBKDF2-HMAC-SHA256 (RFC 8018), and HKDF-SHA256 (RFC 5869)
+# re-exported from sbd.crypto.hkdf, where it lives on its own: a module that
+# only derives keys (identity, creds, aead) then never loads the viper loop
+# and the known-answer test below (about 3 KiB of heap as .mpy).
 #
 # PBKDF2's inner loop is what a password check costs, so it is tuned for
 # MicroPython, whose sha256 objects have no copy() (no saved midstates): each
@@ -14,55 +17,14 @@ import hashlib
 import micropython
 
 from sbd.crypto import MalformedInput, require_bytes
+from sbd.crypto.hkdf import HKDF_MAX_LEN, hkdf, hkdf_expand, hkdf_extract  # noqa: F401 - the public API
 from sbd.crypto.hmac import HmacSha256, key_pads
 
 HASH_LEN = const(32)
-HKDF_MAX_LEN = const(8160)  # 255 * HashLen (RFC 5869 section 2.3)
 PBKDF2_MAX_ITERATIONS = const(10_000_000)  # bounds the time one call can take
 PBKDF2_MAX_LEN = const(1024)  # sbd never needs more; bounds RAM and time
 
 _sha256 = hashlib.sha256
-
-
-# -- HKDF (RFC 5869) ---------------------------------------------------------
-
-
-def hkdf_extract(salt, ikm):
-    require_bytes(salt, ikm)
-    # 2.2: an absent salt is HashLen zero bytes (HMAC pads it anyway).
-    return HmacSha256(salt if salt else bytes(HASH_LEN)).mac(ikm)
-
-
-def hkdf_expand(prk, info, length):
-    require_bytes(prk, info)
-    if length < 0 or length > HKDF_MAX_LEN:
-        raise MalformedInput("HKDF length")
-    if len(prk) < HASH_LEN:
-        raise MalformedInput("HKDF PRK too short")
-    k = HmacSha256(prk)
-    out = bytearray(length)
-    t = b""
-    pos = 0
-    i = 1
-    while pos < length:
-        h = k.inner()  # 2.3: T(i) = HMAC(PRK, T(i-1) | info | i)
-        h.update(t)
-        h.update(info)
-        h.update(bytes((i,)))
-        t = k.finish(h)
-        n = min(HASH_LEN, length - pos)
-        out[pos : pos + n] = t[:n]
-        pos += n
-        i += 1
-    # The bytearray itself, not a bytes copy: a copy needs a second block of
-    # `length` contiguous bytes, which a fragmented 64 KiB heap may not have
-    # for long outputs (found by the Wycheproof 8160-byte cases).
-    return out
-
-
-def hkdf(ikm, salt, info, length):
-    require_bytes(ikm, salt, info)
-    return hkdf_expand(hkdf_extract(salt, ikm), info, length)
 
 
 # -- PBKDF2-HMAC-SHA256 (RFC 8018 section 5.2) --------------------------------

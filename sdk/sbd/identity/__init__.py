@@ -11,7 +11,7 @@
 # field).  File format (one implementation: the host builds offline images
 # with these same modules under CPython):
 #     "SBDF" | version (1 byte) | body length (2 bytes, big-endian) | body | tag
-# body: UTF-8 JSON object (schema in _schema()); tag: HMAC-SHA256 over
+# body: UTF-8 JSON object (schema in sbd/identity/_record.py); tag: HMAC-SHA256 over
 # everything before it, keyed by HKDF(root key, salt = this board's unique
 # id, info = "sbd/identity/mac/v1").
 #
@@ -23,11 +23,14 @@
 #      board's id (so a record copied from another board fails: WrongBoard
 #      when it is intact for the id it names, RecordInvalid when edited);
 #   5. the uid inside the body is this board's (WrongBoard).
+# Every load() reads the file; bytes identical to the ones it verified last,
+# on the same board, return that Identity without parsing them again.
 # Limits of the protection (docs/identity.md): the tag detects corruption,
 # edits and copies; it does not stop an attacker who can read this board's
 # flash from recomputing it, because the key is on the same flash.  Hardware
 # flash encryption is what closes that (real hardware only).
 import os
+import sys
 
 from micropython import const
 
@@ -43,8 +46,6 @@ HEADER_LEN = const(7)
 TAG_LEN = const(32)
 _MAC_INFO = b"sbd/identity/mac/v1"
 
-_SALT_MIN = const(16)
-_SALT_MAX = const(32)
 ITERATIONS_MIN = const(1000)
 ITERATIONS_MAX = const(10000000)
 
@@ -65,41 +66,8 @@ class WrongBoard(IdentityError):
     """The record was made for another board (copied here)."""
 
 
-def _schema():
-    # Built per parse, not cached: a record is read once per boot, and 4 KB
-    # of schema kept for the rest of the run is worth more as free heap.
-    from sbd import validate as v
-
-    return v.obj(
-        {
-            "serial": v.text(1, 32, chars="A-Za-z0-9_.-"),
-            "uid": v.hexbytes(4, 16),
-            "key": v.hexbytes(ROOT_KEY_LEN, ROOT_KEY_LEN),
-            "model": v.text(1, 64, chars=v.PRINTABLE),
-            "support_end": v.text(10, 10, chars="0-9-", check=_check_date),
-            "disclosure": v.text(3, 128, chars=v.PRINTABLE),
-            "pw_salt": v.hexbytes(_SALT_MIN, _SALT_MAX),
-            "pw_iter": v.integer(ITERATIONS_MIN, ITERATIONS_MAX),
-            "pw_dk": v.hexbytes(32, 32),
-            "trust_root": v.hexbytes(32, 32, optional=True),
-            "tls_cert": v.hexbytes(32, 32, optional=True),
-        }
-    )
-
-
-def _check_date(s):
-    # YYYY-MM-DD, a real calendar day (the support period end, ETSI 5.3-13).
-    if s[4] != "-" or s[7] != "-" or "-" in s[:4] + s[5:7] + s[8:]:
-        return "not a YYYY-MM-DD date"
-    y, m, d = int(s[:4]), int(s[5:7]), int(s[8:])
-    days = (31, 29 if (y % 4 == 0 and y % 100 != 0) or y % 400 == 0 else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-    if y < 2000 or not 1 <= m <= 12 or not 1 <= d <= days[m - 1]:
-        return "not a calendar date"
-    return None
-
-
 def mac_key(root_key, uid):
-    from sbd.crypto.kdf import hkdf
+    from sbd.crypto.hkdf import hkdf
 
     return hkdf(root_key, uid, _MAC_INFO, 32)
 
@@ -128,55 +96,42 @@ class Identity:
     def derive_key(self, purpose, length=32):
         """A key for one purpose (bytes, e.g. b"creds/v1"), bound to this
         board: HKDF(root key, salt = unique id, info = "sbd/" + purpose)."""
-        from sbd.crypto.kdf import hkdf
+        from sbd.crypto.hkdf import hkdf
 
         if not isinstance(purpose, bytes) or not purpose:
             raise ValueError("purpose must be non-empty bytes")
         return bytes(hkdf(self._root_key, self.uid, b"sbd/" + purpose, length))
 
 
+def _unload_validate():
+    _unload("sbd.validate")
+
+
+def _unload(name):
+    # A package's submodules are sys.modules entries and attributes of their
+    # parent: both go, so the code can be collected.
+    for m in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+        del sys.modules[m]
+    dot = name.rfind(".")
+    parent = sys.modules.get(name[:dot])
+    attr = name[dot + 1 :]
+    if parent is not None and attr in dir(parent):
+        delattr(parent, attr)
+
+
 def parse_body(body, err):
-    from sbd import validate as v
+    """The record body's fields, checked against the schema (sbd.validate),
+    or err("factory record: ...")."""
+    from sbd.identity._record import parse_body
 
-    try:
-        return v.parse_json(body, _schema(), max_bytes=MAX_BODY, name="record")
-    except v.ValidationError as e:
-        raise err("factory record: %s" % e) from None
-
-
-def _tag_ok(key, uid, signed, tag):
-    from sbd.crypto import BadMAC
-    from sbd.crypto.hmac import verify_hmac_sha256
-
-    try:
-        verify_hmac_sha256(mac_key(key, uid), signed, tag)
-    except BadMAC:
-        return False
-    return True
+    return parse_body(body, err)
 
 
 def decode(data, uid):
     """Check a record's bytes against this board's unique id (rules 2-5)."""
-    n = len(data)
-    if n < HEADER_LEN + TAG_LEN or n > HEADER_LEN + MAX_BODY + TAG_LEN or data[:4] != MAGIC:
-        raise RecordInvalid("not a factory record (damaged or wrong file)")
-    if data[4] != VERSION:
-        raise RecordInvalid("factory record version %d is not supported" % data[4])
-    blen = (data[5] << 8) | data[6]
-    if HEADER_LEN + blen + TAG_LEN != n:
-        raise RecordInvalid("factory record length does not match (truncated or damaged)")
-    mv = memoryview(data)
-    fields = parse_body(mv[HEADER_LEN : HEADER_LEN + blen], RecordInvalid)
-    key = fields["key"]
-    signed = mv[: HEADER_LEN + blen]
-    tag = mv[HEADER_LEN + blen :]
-    if not _tag_ok(key, uid, signed, tag):
-        if fields["uid"] != uid and _tag_ok(key, fields["uid"], signed, tag):
-            raise WrongBoard("this factory record belongs to another board (copied?); provision this board")
-        raise RecordInvalid("factory record failed its integrity check (edited or damaged)")
-    if fields["uid"] != uid:
-        raise WrongBoard("this factory record belongs to another board")
-    return Identity(fields, key)
+    from sbd.identity._record import decode
+
+    return decode(data, uid)
 
 
 def record_path():
@@ -198,9 +153,45 @@ def read_record():
     return data
 
 
+_last = None  # (record bytes, uid, Identity): the record load() verified last
+
+
 def load():
     """The verified factory record of this board (rules 1-5)."""
-    return decode(read_record(), board.unique_id())
+    global _last
+    data = read_record()
+    uid = board.unique_id()
+    # The app, auth and creds each load the record at start: the file is read
+    # every time, and bytes identical (compared in constant time) to the ones
+    # verified last, on the same board, give the same Identity without
+    # parsing again.  Any change to the file is decoded and checked in full.
+    last = _last
+    if last is not None and last[1] == uid and len(last[0]) == len(data):
+        from sbd.crypto import ct_equal
+
+        if ct_equal(last[0], data):
+            return last[2]
+    _last = None
+    # sbd.validate (with its pre-scan: about 23 KiB of heap as .mpy on the
+    # 64-bit unix port) is needed here once per boot.  When nothing had
+    # loaded it before, it is unloaded again afterwards, so a device that
+    # only checks its record and its password does not keep it; an app that
+    # uses it has it loaded already and keeps it (the same module object).
+    keep = "sbd.validate" in sys.modules
+    keep_record = "sbd.identity._record" in sys.modules
+    from sbd.identity import _record
+
+    try:
+        # Unloaded as soon as the body is parsed: the tag check's crypto
+        # then loads into the room sbd.validate left (a lower peak).
+        ident = _record.decode(data, uid, None if keep else _unload_validate)
+    finally:
+        if not keep:
+            _unload("sbd.validate")
+        if not keep_record:
+            _unload("sbd.identity._record")
+    _last = (bytes(data), uid, ident)
+    return ident
 
 
 def is_provisioned():

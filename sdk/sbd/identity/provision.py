@@ -19,7 +19,7 @@ def make_root_key(host_entropy, uid, device_entropy=None):
     host's 32 CSPRNG bytes, salted with the board id.  Either source alone
     being weak (the RP2040's ring oscillator) does not make the key weak."""
     from sbd.crypto import random_bytes
-    from sbd.crypto.kdf import hkdf
+    from sbd.crypto.hkdf import hkdf
 
     if not isinstance(host_entropy, (bytes, bytearray)) or len(host_entropy) != HOST_ENTROPY_LEN:
         raise ValueError("host entropy must be %d bytes" % HOST_ENTROPY_LEN)
