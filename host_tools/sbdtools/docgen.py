@@ -67,6 +67,39 @@ def _doc(node: ast.AST) -> str:
     return (d or "").strip()
 
 
+def _comment_block(lines: list[str], end: int) -> str:
+    """The ``#`` comment lines directly above line index END (exclusive), without the ``# ``.
+    Device modules document themselves in comments (MicroPython's compiler drops docstrings
+    anyway, and comments cost nothing on the board)."""
+    start = end
+    while start > 0 and lines[start - 1].lstrip().startswith("#"):
+        start -= 1
+    out = [ln.strip()[1:] for ln in lines[start:end]]
+    out = [ln[1:] if ln.startswith(" ") else ln for ln in out]
+    return "\n".join(out).strip()
+
+
+def _module_doc(tree: ast.Module, lines: list[str]) -> str:
+    """The module docstring, else the comment block at the top of the file."""
+    if _doc(tree):
+        return _doc(tree)
+    n = 0
+    while n < len(lines) and lines[n].startswith("#!"):
+        n += 1
+    top = n
+    while n < len(lines) and lines[n].lstrip().startswith("#"):
+        n += 1
+    return _comment_block(lines, n) if n > top else ""
+
+
+def _def_doc(node: ast.FunctionDef | ast.ClassDef, lines: list[str]) -> str:
+    """A definition's docstring, else the comment block right above it (and its decorators)."""
+    if _doc(node):
+        return _doc(node)
+    first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+    return _comment_block(lines, first - 1)
+
+
 def _signature(fn: ast.FunctionDef, *, method: bool) -> str:
     args = fn.args
     if method and args.args and args.args[0].arg in ("self", "cls"):
@@ -105,35 +138,37 @@ def _constant(node: ast.stmt) -> tuple[str, str] | None:
 
 
 def api_page(name: str, path: Path) -> str:
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    text = path.read_text(encoding="utf-8")
+    tree = ast.parse(text, filename=str(path))
+    lines = text.splitlines()
     src = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
-    lines = [_HEADER.format(src=f"`{src}`"), f"# `{name}`", ""]
-    lines += _block(_doc(tree))
+    out = [_HEADER.format(src=f"`{src}`"), f"# `{name}`", ""]
+    out += _block(_module_doc(tree, lines))
     consts = [c for c in (_constant(n) for n in tree.body) if c]
     if consts:
-        lines += ["## Constants", "", "| name | value |", "|---|---|"]
-        lines += [f"| `{n}` | `{v.replace('|', chr(92) + '|')}` |" for n, v in consts]
-        lines.append("")
+        out += ["## Constants", "", "| name | value |", "|---|---|"]
+        out += [f"| `{n}` | `{v.replace('|', chr(92) + '|')}` |" for n, v in consts]
+        out.append("")
     funcs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")]
     classes = [n for n in tree.body if isinstance(n, ast.ClassDef) and not n.name.startswith("_")]
     if classes:
-        lines += ["## Classes", ""]
+        out += ["## Classes", ""]
     for c in classes:
         bases = ", ".join(ast.unparse(b) for b in c.bases)
-        lines += [f"### `{c.name}{f'({bases})' if bases else ''}`", ""]
-        lines += _block(_doc(c))
+        out += [f"### `{c.name}{f'({bases})' if bases else ''}`", ""]
+        out += _block(_def_doc(c, lines))
         for m in c.body:
             if isinstance(m, ast.FunctionDef) and (not m.name.startswith("_") or m.name == "__init__"):
-                lines += [f"#### `{c.name}.{_signature(m, method=True)}`", ""]
-                lines += _block(_doc(m))
+                out += [f"#### `{c.name}.{_signature(m, method=True)}`", ""]
+                out += _block(_def_doc(m, lines))
     if funcs:
-        lines += ["## Functions", ""]
+        out += ["## Functions", ""]
     for f in funcs:
-        lines += [f"### `{_signature(f, method=False)}`", ""]
-        lines += _block(_doc(f))
+        out += [f"### `{_signature(f, method=False)}`", ""]
+        out += _block(_def_doc(f, lines))
     if not (consts or funcs or classes):
-        lines += ["No public names at module level.", ""]
-    return "\n".join(lines).rstrip("\n") + "\n"
+        out += ["No public names at module level.", ""]
+    return "\n".join(out).rstrip("\n") + "\n"
 
 
 def api_pages(sdk: Path) -> dict[str, str]:
@@ -151,7 +186,8 @@ def api_pages(sdk: Path) -> dict[str, str]:
         "|---|---|",
     ]
     for name, f in mods:
-        first = (_doc(ast.parse(f.read_text(encoding="utf-8"))).split("\n\n")[0] or "").replace("\n", " ")
+        text = f.read_text(encoding="utf-8")
+        first = _module_doc(ast.parse(text), text.splitlines()).split("\n\n")[0].replace("\n", " ")
         first = first.replace("|", "\\|")
         index.append(f"| [`{name}`]({name}.md) | {first[:160]}{'...' if len(first) > 160 else ''} |")
     pages["docs/reference/api/index.md"] = "\n".join(index) + "\n"
