@@ -1183,7 +1183,7 @@ def pdf(docs: Documents) -> bytes:
     block(docs.etsi_table.split("\n| provision")[0])
     doc.set_font(face, "", 7)
     with doc.table(
-        col_widths=(14, 8, 55, 75, 115),
+        col_widths=(16, 8, 53, 75, 115),
         headings_style=FontFace(emphasis="BOLD"),
         line_height=3.5,
         text_align="LEFT",
