@@ -230,6 +230,13 @@ def _evidence(pv: compliance.Provision) -> str:
     return "<br>".join(f"`{t}`" for t in pv.evidence) or "-"
 
 
+_CLAUSE_TITLES = {"5.0": "Reporting implementation", "6": "Data protection provisions for consumer IoT"}
+
+
+def _clause(pid: str) -> str:
+    return pid.split("-")[0]
+
+
 def compliance_page() -> str:
     provs = compliance.PROVISIONS
     lines = [
@@ -249,26 +256,39 @@ def compliance_page() -> str:
         "",
         "## UK Code of Practice guidelines",
         "",
+        "Guideline n of the Code of Practice is the basis of ETSI EN 303 645 clause 5.n; each links to",
+        "its clause below, with the features and tests.",
+        "",
         "| guideline | ETSI clause | sbd covers (in whole or part) | left to the manufacturer |",
         "|---|---|---|---|",
     ]
     for n, title in enumerate(COP_GUIDELINES, 1):
-        clause = [p for p in provs if p.pid.startswith(f"5.{n}-")]
+        clause = [p for p in provs if _clause(p.pid) == f"5.{n}"]
         ours = ", ".join(p.pid for p in clause if p.kind in ("sbd", "partial")) or "-"
         theirs = ", ".join(p.pid for p in clause if p.kind in ("manufacturer", "partial")) or "-"
-        lines.append(f"| {n}. {title} | 5.{n} | {ours} | {theirs} |")
-    lines += [
-        "",
-        "## ETSI EN 303 645 provisions",
-        "",
-        "| provision | M/R | topic | coverage | sbd feature | tests | manufacturer's part or justification |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for p in provs:
-        lines.append(
-            f"| {p.pid} | {p.modality} | {p.topic} | {p.kind} | {p.feature or '-'} | {_evidence(p)} | {p.note or '-'} |"
-        )
-    return "\n".join(lines) + "\n"
+        lines.append(f"| {n}. {title} | [5.{n}](#clause-5-{n}) | {ours} | {theirs} |")
+    lines += ["", "## ETSI EN 303 645 provisions", ""]
+    clauses = list(dict.fromkeys(_clause(p.pid) for p in provs))
+    for c in clauses:
+        if c in _CLAUSE_TITLES:
+            title = _CLAUSE_TITLES[c]
+        else:
+            n = int(c.split(".")[1])
+            title = f"{COP_GUIDELINES[n - 1]} (Code of Practice guideline {n})"
+        lines += [
+            f"### {c} {title} {{#clause-{c.replace('.', '-')}}}",
+            "",
+            "| provision | M/R | topic | coverage | sbd feature | tests | manufacturer's part or justification |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for p in provs:
+            if _clause(p.pid) == c:
+                lines.append(
+                    f"| {p.pid} | {p.modality} | {p.topic} | {p.kind} | {p.feature or '-'} | {_evidence(p)} "
+                    f"| {p.note or '-'} |"
+                )
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def mkdocs_nav(mkdocs_yml: str, sdk: Path) -> str:
