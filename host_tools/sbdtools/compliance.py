@@ -1069,10 +1069,40 @@ def _image_files(root: Path, *, skip_sdk: bool) -> list[Path]:
     return out
 
 
+def _image_contents(app: Path, sdk: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]], str]:
+    """(SDK files, app files, where) as (path on the board, SHA-256) pairs.  From a device image
+    (littlefs, whole-flash .bin or .uf2): the bytes on its filesystem, sbd's own state under
+    /.sbd left out (per-device data, not software).  From a folder or file: the sources the
+    image is built from (the SDK from SDK)."""
+    from .audit import IMAGE_EXT, AuditError, image_files
+
+    if app.is_file() and app.name.lower().endswith(IMAGE_EXT):
+        try:
+            board, files = image_files(app)
+        except AuditError as e:
+            raise ComplianceError(str(e)) from None
+        sdk_files = [(p, hashlib.sha256(d).hexdigest()) for p, d in sorted(files.items()) if p.startswith("lib/sbd/")]
+        app_files = [
+            (p, hashlib.sha256(d).hexdigest())
+            for p, d in sorted(files.items())
+            if not p.startswith(("lib/sbd/", ".sbd/"))
+        ]
+        if not sdk_files:
+            raise ComplianceError(f"{app}: the image has no /lib/sbd: is the SDK on it?")
+        return sdk_files, app_files, f"the {board} image {app.name}"
+    srcs = sorted(p for p in sdk.rglob("*.py") if "__pycache__" not in p.parts)
+    sdk_pairs = [("lib/sbd/" + f.relative_to(sdk).as_posix(), _sha256(f)) for f in srcs]
+    root = app.parent if app.is_file() else app
+    paths = [app] if app.is_file() else _image_files(app, skip_sdk=True)
+    return sdk_pairs, [(f.relative_to(root).as_posix(), _sha256(f)) for f in paths], "the sources"
+
+
 def sbom(product: Mapping[str, Any], app: Path, *, sdk: Path | None = None) -> str:
     """A CycloneDX 1.6 SBOM (JSON) of the device image: MicroPython (the version in the product
     file's ``firmware.micropython``), the sbd SDK with each module file and its SHA-256, and
-    the app's files (APP, a folder or one file) with theirs.  Raises ComplianceError."""
+    the app's files with theirs.  APP is a device image (the files as they are on its
+    filesystem), or an app folder or file (the sources the image is built from, with the SDK
+    from this installation).  Raises ComplianceError."""
     try:
         from cyclonedx.model import HashAlgorithm, HashType
         from cyclonedx.model.bom import Bom
@@ -1086,28 +1116,24 @@ def sbom(product: Mapping[str, Any], app: Path, *, sdk: Path | None = None) -> s
     mp_version = _get(product, "firmware.micropython")
     if not mp_version:
         raise ComplianceError("missing the MicroPython version of the image (firmware.micropython)")
-    sdk = sdk or sdk_dir()
+    sdk_files, app_files, where = _image_contents(app, sdk or sdk_dir())
 
-    def files(root: Path, paths: list[Path], prefix: str) -> list[Any]:
+    def files(pairs: list[tuple[str, str]]) -> list[Any]:
         return [
             Component(
                 type=ComponentType.FILE,
-                name=prefix + f.relative_to(root).as_posix(),
-                bom_ref=f"file:{prefix}{f.relative_to(root).as_posix()}",
-                hashes=[HashType(alg=HashAlgorithm.SHA_256, content=_sha256(f))],
+                name=name,
+                bom_ref=f"file:{name}",
+                hashes=[HashType(alg=HashAlgorithm.SHA_256, content=digest)],
             )
-            for f in paths
+            for name, digest in pairs
         ]
 
-    sdk_files = sorted(p for p in sdk.rglob("*.py") if "__pycache__" not in p.parts)
-    app_root = app.parent if app.is_file() else app
-    app_files = [app] if app.is_file() else _image_files(app, skip_sdk=True)
     micropython = Component(
         type=ComponentType.FIRMWARE,
         name="micropython",
         version=str(mp_version),
         bom_ref="micropython",
-        purl=None,
         description=f"MicroPython firmware for {_get(product, 'firmware.board') or 'the board'}",
     )
     sbd_lib = Component(
@@ -1115,8 +1141,8 @@ def sbom(product: Mapping[str, Any], app: Path, *, sdk: Path | None = None) -> s
         name="sbd",
         version=__version__,
         bom_ref="sbd",
-        description="sbd secure-by-design SDK (device modules)",
-        components=files(sdk, sdk_files, "lib/sbd/"),
+        description=f"sbd secure-by-design SDK (device modules; hashes of {where})",
+        components=files(sdk_files),
     )
     manufacturer = OrganizationalEntity(name=str(_get(product, "manufacturer.name") or "unknown"))
     device = Component(
@@ -1124,14 +1150,14 @@ def sbom(product: Mapping[str, Any], app: Path, *, sdk: Path | None = None) -> s
         name=str(_get(product, "product.model") or "device"),
         version=str(_get(product, "product.version") or _get(product, "product.batch") or "0"),
         bom_ref="device-image",
-        description=f"device image of {_get(product, 'product.name') or 'the product'}",
+        description=f"device image of {_get(product, 'product.name') or 'the product'} (hashes of {where})",
         manufacturer=manufacturer,
     )
     bom = Bom()
     bom.metadata.component = device
     bom.components.add(micropython)
     bom.components.add(sbd_lib)
-    for c in files(app_root, app_files, ""):
+    for c in files(app_files):
         bom.components.add(c)
     bom.register_dependency(device, [micropython, sbd_lib])
     return str(JsonV1Dot6(bom).output_as_string(indent=2))

@@ -211,6 +211,49 @@ def test_sbom_validates_and_lists_the_image(tmp_path: Path) -> None:
         compliance.sbom(_without("firmware"), app)
 
 
+def test_sbom_of_a_device_image_hashes_the_bytes_on_its_filesystem(tmp_path: Path) -> None:
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    from sbdtools import boards, fsimage
+
+    src = tmp_path / "fs"
+    files = {
+        "main.py": b"import app\n",
+        "lib/app.mpy": b"M\x06app",
+        "lib/sbd/auth.mpy": b"M\x06auth",
+        "lib/sbd/crypto/aead.mpy": b"M\x06aead",
+        ".sbd/factory/identity.bin": b"SBDF per-device record",
+    }
+    for rel, data in files.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(data)
+    img = tmp_path / "dev.img"
+    img.write_bytes(fsimage.build_image(src, boards.load("pico_w")))
+    text = compliance.sbom(PRODUCT, img)
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    bom = json.loads(text)
+    by_name = {c["name"]: c for c in bom["components"]}
+
+    def digest(rel: str) -> list[dict[str, str]]:
+        return [{"alg": "SHA-256", "content": hashlib.sha256(files[rel]).hexdigest()}]
+
+    sdk = {c["name"]: c["hashes"] for c in by_name["sbd"]["components"]}
+    assert sdk == {
+        "lib/sbd/auth.mpy": digest("lib/sbd/auth.mpy"),
+        "lib/sbd/crypto/aead.mpy": digest("lib/sbd/crypto/aead.mpy"),
+    }
+    assert by_name["main.py"]["hashes"] == digest("main.py") and by_name["lib/app.mpy"]["hashes"] == digest(
+        "lib/app.mpy"
+    )
+    assert not any(".sbd" in n for n in by_name)  # the per-device record is data, not software
+    assert "pico_w image dev.img" in bom["metadata"]["component"]["description"]
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\x00" * 4096)
+    with pytest.raises(compliance.ComplianceError, match="no littlefs filesystem"):
+        compliance.sbom(PRODUCT, junk)
+
+
 def test_pdf_reads_back(tmp_path: Path) -> None:
     from pypdf import PdfReader
 

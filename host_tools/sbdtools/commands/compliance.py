@@ -24,7 +24,8 @@ from .. import compliance
 @click.option(
     "--app",
     type=click.Path(exists=True, path_type=Path),
-    help="The app files that go on the device, for the SBOM (default: --project).",
+    help="For the SBOM: a device image (.img/.bin/.uf2: the files on its filesystem) or the app "
+    "folder the image is built from (default: --project).",
 )
 @click.option("--sbom/--no-sbom", default=True, show_default=True, help="Write sbom.cdx.json (CycloneDX 1.6).")
 @click.option("--pdf/--no-pdf", default=True, show_default=True, help="Write the statement and the table as a PDF too.")
