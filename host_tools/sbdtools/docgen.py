@@ -17,6 +17,7 @@ exits 1 (``tests/host/test_docs_site.py`` does the same in ``make test``).
 from __future__ import annotations
 
 import ast
+import difflib
 import sys
 from pathlib import Path
 
@@ -324,8 +325,12 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args == ["--check"]:
         bad = stale()
+        gen = generated() if bad else {}
         for p in bad:
             print(f"stale: {p}")
+            before = (ROOT / p).read_text(encoding="utf-8") if (ROOT / p).is_file() else ""
+            diff = difflib.unified_diff(before.splitlines(True), gen.get(p, "").splitlines(True), p, "generated")
+            print("".join(list(diff)[:40]))
         return 1 if bad else 0
     gen = generated()
     for old in (ROOT / "docs" / "reference" / "api").glob("*.md"):
