@@ -84,9 +84,21 @@ def test_messages_never_carry_the_secret(tmp_path: Path) -> None:
         assert "tr0ub4dor" not in out
 
 
+SARIF_SCHEMA = Path(__file__).parent / "sarif" / "sarif-2.1.0-rtm.5.json"
+
+
+def _schema_errors(doc: dict[str, Any]) -> list[str]:
+    import jsonschema
+
+    schema = json.loads(SARIF_SCHEMA.read_text())
+    validator = jsonschema.Draft4Validator(schema)
+    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(doc)]
+
+
 def _check_sarif(doc: dict[str, Any]) -> None:
-    """The SARIF 2.1.0 structure code scanning requires (no schema package is
-    available offline; these are the schema's required properties and enums)."""
+    """Valid against the SARIF 2.1.0 JSON schema (tests/host/sarif/), plus what code
+    scanning needs beyond it (rule ids unique, results pointing at their rule, relative URIs)."""
+    assert _schema_errors(doc) == []
     assert doc["version"] == "2.1.0" and doc["$schema"].endswith("sarif-2.1.0.json")
     (run,) = doc["runs"]
     driver = run["tool"]["driver"]
@@ -129,6 +141,27 @@ def test_exit_code_follows_fail_on(tmp_path: Path, fail_on: str, code: int) -> N
     (tmp_path / "a.py").write_text("def f(password):\n    print(password)\n")  # SBD006: a warning
     r = CliRunner().invoke(group, ["audit", str(tmp_path), "--fail-on", fail_on])
     assert r.exit_code == code, r.output
+
+
+def test_the_schema_check_refuses_invalid_sarif(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text(LEAK + "exec(x)  # sbd-audit: ignore SBD005 dev only\n")
+    good = json.loads(json.dumps(to_sarif(audit(tmp_path))))
+    assert _schema_errors(good) == []
+    for path, value in (
+        (("runs", 0, "results", 0, "level"), "fatal"),  # not a SARIF level
+        (("runs", 0, "results", 0, "locations", 0, "physicalLocation", "region", "startLine"), 0),  # minimum 1
+        (("runs", 0, "results", 1, "suppressions", 0, "kind"), "maybe"),
+        (("runs", 0, "tool", "driver", "unknownProperty"), 1),  # additionalProperties: false
+    ):
+        bad = json.loads(json.dumps(good))
+        cur: Any = bad
+        for k in path[:-1]:
+            cur = cur[k]
+        cur[path[-1]] = value
+        assert _schema_errors(bad), path
+    bad = json.loads(json.dumps(good))
+    del bad["runs"][0]["tool"]
+    assert _schema_errors(bad)
 
 
 def test_cli_writes_sarif(tmp_path: Path) -> None:

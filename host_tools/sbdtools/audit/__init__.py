@@ -115,6 +115,26 @@ def audit(path: str | os.PathLike[str], *, limits: Limits | None = None) -> Repo
     return report
 
 
+def image_files(path: Path, *, max_bytes: int = Limits().max_image_bytes) -> tuple[str, dict[str, bytes]]:
+    """The board and the files of the littlefs filesystem in an image file (a filesystem
+    image, a whole-flash .bin or a .uf2), read in a child process as the audit does.
+    Raises AuditError when the file is too big or holds no readable filesystem."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as e:
+        raise AuditError(f"{path}: cannot read ({e.strerror})") from None
+    if len(data) > max_bytes:
+        raise AuditError(f"{path}: over {max_bytes} bytes")
+    for board, region in _filesystems(_Unit(path.name, data)):
+        files = _read_fs(board, region)
+        if files is not None:
+            return board, files
+    raise AuditError(f"{path}: no littlefs filesystem of a known board found")
+
+
 def _is_image(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXT)
 
