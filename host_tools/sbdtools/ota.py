@@ -52,6 +52,16 @@ LIFETIME = {
     "snapshot": timedelta(days=30),
     "timestamp": timedelta(days=7),
 }
+# What a device takes (sdk/sbd/ota/__init__.py; tests/host/test_ota_cli.py
+# checks these are the device's): a repository beyond them is refused whole.
+DEVICE_MAX_TARGETS = 128
+DEVICE_MAX_TARGETS_BYTES = 32768
+DEVICE_MAX_TARGET_PATH = 128
+# The boot stage stays outside the app slots (DESIGN.md): a release never
+# carries it, even with the SDK.
+BOOT_STAGE = ("lib/sbd/boot.mpy", "lib/sbd/boot.py")
+# Room left in targets.json for signatures (one is about 150 bytes).
+_SIGNATURE_ROOM = 8 * 160
 
 
 class OtaError(SbdError):
@@ -363,8 +373,17 @@ def add_release(
         parts = rel_path.split("/")
         if rel_path.startswith("/") or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
             raise OtaError(f"{rel_path}: not a path inside the app")
-        repo.add_target(release_prefix(product, board, number) + rel_path, data, rel.custom())
+        target = release_prefix(product, board, number) + rel_path
+        if len(target) > DEVICE_MAX_TARGET_PATH:
+            raise OtaError(f"{target}: longer than the {DEVICE_MAX_TARGET_PATH} characters a device takes")
+        repo.add_target(target, data, rel.custom())
     _bump_chain(repo, ("targets", "snapshot", "timestamp"))
+    count, size = len(repo.targets.signed.targets), len(compact(repo.targets)) + _SIGNATURE_ROOM
+    if count > DEVICE_MAX_TARGETS or size > DEVICE_MAX_TARGETS_BYTES:
+        raise OtaError(
+            f"targets metadata would hold {count} targets in about {size} bytes; a device takes at most "
+            f"{DEVICE_MAX_TARGETS} in {DEVICE_MAX_TARGETS_BYTES} bytes: remove old releases first"
+        )
     repo.publish(path)
     return number
 

@@ -58,15 +58,31 @@ def init(
 @click.option("--version", "version", required=True, help="the version people see, e.g. 1.4.0")
 @click.option("--release", type=int, default=None, help="release number (default: the newest + 1)")
 @click.option("--floor", type=int, default=0, help="security floor: devices refuse releases below it afterwards")
-def add(repo: Path, appdir: Path, board: str, product: str, version: str, release: int | None, floor: int) -> None:
-    """Compile APPDIR for BOARD with mpy-cross and add it as a release."""
+@click.option(
+    "--with-sdk",
+    is_flag=True,
+    help="also carry the SDK (sdk/sbd as .mpy under lib/sbd/, all but the boot stage sbd/boot)",
+)
+def add(
+    repo: Path, appdir: Path, board: str, product: str, version: str, release: int | None, floor: int, with_sdk: bool
+) -> None:
+    """Compile APPDIR for BOARD with mpy-cross and add it as a release.
+
+    main.py and boot.py stay source, modules become .mpy under lib/ (as
+    `sbd deploy` does); each file is a target at
+    <product>/<board>/<release>/<path>.  With --with-sdk the SDK's modules
+    are targets too (lib/sbd/...), compiled for the same architecture; the
+    boot stage (sbd.boot) is left out: it stays outside the app slots.
+    """
     cfg = boards.load(board)
     with tempfile.TemporaryDirectory(prefix="sbd-ota-") as tmp:
         out = Path(tmp) / "app"
-        names = deploy.build_bundle(out, arch=cfg.mpy_arch, app=appdir, with_sdk=False)
-        files = {n: (out / n).read_bytes() for n in names}
+        names = deploy.build_bundle(out, arch=cfg.mpy_arch, app=appdir, with_sdk=with_sdk)
+        files = {n: (out / n).read_bytes() for n in names if n not in ota.BOOT_STAGE}
     n = ota.add_release(repo, files, product=product, board=board, version=version, release=release, floor=floor)
-    click.echo(f"{repo}: release {n} ({len(files)} files); sign targets, snapshot and timestamp")
+    sdk = sum(1 for f in files if f.startswith("lib/sbd/"))
+    extra = f", {sdk} of them the SDK" if sdk else ""
+    click.echo(f"{repo}: release {n} ({len(files)} files{extra}); sign targets, snapshot and timestamp")
 
 
 @cli.command("sign")
