@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .. import boards, deploy, ota, ota_verify
+from .. import boards, deploy, ota, ota_push, ota_verify
 from .keys import passphrase
 
 
@@ -261,6 +261,70 @@ def _print_verdict(v: ota_verify.Verdict) -> None:
         click.echo(f"  REFUSED: {p}")
     for d in v.disagreements:
         click.echo(f"  DISAGREEMENT between the device and ngclient: {d}", err=True)
+
+
+@cli.command("push")
+@click.argument("repo", type=_REPO)
+@click.option("--vboard", "vboard_name", metavar="NAME", help="a virtual board")
+@click.option("--port", metavar="DEV", help="serial port of a real board (e.g. /dev/ttyACM0)")
+@click.option("--board", help="board type of --port (a virtual board knows its own)")
+@click.option("--product", help="the product to install (default: the only one with a release for the board)")
+@click.option(
+    "--trusted-root",
+    type=_KEYFILE,
+    help="the root you vouch for, for a board that trusts none yet and has no pin in its factory record",
+)
+@click.option("--now", help="the trusted time to give the board, ISO 8601 UTC (default: this machine's clock)")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@click.pass_context
+def push(
+    ctx: click.Context,
+    repo: Path,
+    vboard_name: str | None,
+    port: str | None,
+    board: str | None,
+    product: str | None,
+    trusted_root: Path | None,
+    now: str | None,
+    as_json: bool,
+) -> None:
+    """Install the newest release from REPO over the serial line.
+
+    Copies the repository's metadata and the newest release's files for
+    the board to /.sbd/push/ on the board, then runs the board's own update
+    client on them (sbd.ota.client.DirFetcher): the board verifies it all
+    itself, from the root it already trusts or the one its factory record
+    pins, and installs into the slot that is not running, on trial.  The
+    copy is removed afterwards.  Reboot the board to boot the release; the
+    app confirms it with sbd.boot.confirm(), or it rolls back.
+
+    Exit status 1 when the board refuses (the reason is printed).
+
+    \b
+    sbd ota push repo --vboard b1
+    sbd ota push repo --port /dev/ttyACM0 --board pico_w --product acme-sensor
+    """
+    from .. import station
+
+    if (port is None) == (vboard_name is None):
+        raise click.UsageError("give either --port (a real board) or --vboard (a virtual board)")
+    if port is not None and board is None:
+        raise click.UsageError("--port needs --board (which releases are for it)")
+    when = ota_verify.parse_now(now) if now else None
+    link = station.VBoardLink(vboard_name) if vboard_name is not None else station.serial_link(port or "", board or "")
+    try:
+        r = ota_push.push(
+            link, repo, board=board or link.config.name, product=product, trusted_root=trusted_root, now=when
+        )
+    finally:
+        link.close()
+    if as_json:
+        click.echo(ota_push.result_json(r))
+    elif r.refused is None:
+        click.echo(f"{link.name}: release {r.installed} ({r.version}) installed on trial; reboot to boot it")
+    else:
+        click.echo(f"{link.name}: REFUSED ({r.refused}): {r.detail}; the running release stays")
+    ctx.exit(0 if r.refused is None else 1)
 
 
 @cli.command("serve")
