@@ -450,15 +450,22 @@ def resolve_keyid(text: str, candidates: Iterable[str]) -> str:
     return hits[0]
 
 
+def _root_result(repo: Repo) -> tuple[Root | None, Any]:
+    """The previous root (None for v1) and the RootVerificationResult of
+    the newest root: a threshold of the previous root's keys and of its own."""
+    md = repo.root
+    prev_bytes = repo.roots.get(md.signed.version - 1)
+    prev = Metadata[Root].from_bytes(prev_bytes).signed if prev_bytes is not None else None
+    return prev, md.signed.get_root_verification_result(prev, md.signed_bytes, md.signatures)
+
+
 def role_status(repo: Repo, role: str) -> str:
     """'<role> vN: signed' or what it still misses, for people."""
     md = repo.md(role)
     root = repo.root.signed
     v = md.signed.version
     if role == "root":
-        prev_bytes = repo.roots.get(v - 1)
-        prev = Metadata[Root].from_bytes(prev_bytes).signed if prev_bytes is not None else None
-        res = root.get_root_verification_result(prev, md.signed_bytes, md.signatures)
+        prev, res = _root_result(repo)
         if res.verified:
             return f"root v{v}: signed"
         parts = []
@@ -494,7 +501,7 @@ def change_keys(
         raise OtaError(f"no role {role!r}")
     repo = Repo.load(path)
     old = repo.root
-    if not role_status(repo, "root").endswith("signed"):
+    if not _root_result(repo)[1].verified:
         raise OtaError(
             f"root v{old.signed.version} is not fully signed yet: finish it (sbd ota sign --role root) before "
             "changing keys again, or devices cannot walk from it"

@@ -218,3 +218,12 @@ def test_revoke_and_rotate_refuse_bad_input(published: Path, keys: dict[str, Pat
     r = sbd("ota", "rotate-root", str(tmp_path / "empty"), tmp=tmp_path, ok=False)
     assert r.returncode == 1 and "not an sbd update repository" in r.stderr, r.stderr
     assert not (repo / "metadata" / "2.root.json").exists()
+    # A rotation not signed yet: nothing may be built on it until it is.
+    r = sbd("ota", "rotate-root", str(repo), "--new-key", f"{keys['root2']}.pub", tmp=tmp_path)
+    assert "root v2: needs 1 more from the v1 root keys and 1 more from its own root keys" in r.stdout, r.stdout
+    r = sbd(
+        "ota", "revoke", str(repo), "--role", "targets", "--key", f"{keys['targets']}.pub", "--new-key",
+        f"{keys['targets2']}.pub", tmp=tmp_path, ok=False,
+    )  # fmt: skip
+    assert r.returncode == 1 and "root v2 is not fully signed yet" in r.stderr, r.stderr
+    assert not (repo / "metadata" / "3.root.json").exists()
