@@ -52,6 +52,16 @@ LIFETIME = {
     "snapshot": timedelta(days=30),
     "timestamp": timedelta(days=7),
 }
+# What a device takes (sdk/sbd/ota/__init__.py; tests/host/test_ota_cli.py
+# checks these are the device's): a repository beyond them is refused whole.
+DEVICE_MAX_TARGETS = 128
+DEVICE_MAX_TARGETS_BYTES = 32768
+DEVICE_MAX_TARGET_PATH = 128
+# The boot stage stays outside the app slots (DESIGN.md): a release never
+# carries it, even with the SDK.
+BOOT_STAGE = ("lib/sbd/boot.mpy", "lib/sbd/boot.py")
+# Room left in targets.json for signatures (one is about 150 bytes).
+_SIGNATURE_ROOM = 8 * 160
 
 
 class OtaError(SbdError):
@@ -363,8 +373,17 @@ def add_release(
         parts = rel_path.split("/")
         if rel_path.startswith("/") or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
             raise OtaError(f"{rel_path}: not a path inside the app")
-        repo.add_target(release_prefix(product, board, number) + rel_path, data, rel.custom())
+        target = release_prefix(product, board, number) + rel_path
+        if len(target) > DEVICE_MAX_TARGET_PATH:
+            raise OtaError(f"{target}: longer than the {DEVICE_MAX_TARGET_PATH} characters a device takes")
+        repo.add_target(target, data, rel.custom())
     _bump_chain(repo, ("targets", "snapshot", "timestamp"))
+    count, size = len(repo.targets.signed.targets), len(compact(repo.targets)) + _SIGNATURE_ROOM
+    if count > DEVICE_MAX_TARGETS or size > DEVICE_MAX_TARGETS_BYTES:
+        raise OtaError(
+            f"targets metadata would hold {count} targets in about {size} bytes; a device takes at most "
+            f"{DEVICE_MAX_TARGETS} in {DEVICE_MAX_TARGETS_BYTES} bytes: remove old releases first"
+        )
     repo.publish(path)
     return number
 
@@ -401,3 +420,132 @@ def timestamp_again(path: Path) -> None:
     repo = Repo.load(path)
     _bump_chain(repo, ("timestamp",))
     repo.publish(path)
+
+
+# -- key changes: root rotation and revocation ---------------------------------------
+
+# What a changed key of a role makes stale: that role's metadata, and what
+# names its version (snapshot names targets, timestamp names snapshot).
+_RESIGN = {"root": (), "targets": ("targets", "snapshot", "timestamp"), "snapshot": ("snapshot", "timestamp")}
+_RESIGN["timestamp"] = ("timestamp",)
+
+
+def resolve_keyid(text: str, candidates: Iterable[str]) -> str:
+    """A key named by its .pub file, its key id, or a unique prefix of at
+    least 8 hex digits of it (`sbd keys new` prints 16)."""
+    cands = list(candidates)
+    p = Path(text)
+    if p.is_file():
+        try:
+            keyid = load_public(p).keyid
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise OtaError(f"{p}: not a public key file (.pub from `sbd keys new`)") from e
+        return keyid
+    t = text.lower()
+    if len(t) < 8 or any(c not in "0123456789abcdef" for c in t):
+        raise OtaError(f"{text!r}: neither a .pub file nor a key id (64 hex digits, or a prefix of 8 or more)")
+    hits = [k for k in cands if k.startswith(t)]
+    if len(hits) != 1:
+        raise OtaError(f"key {text}: {'no' if not hits else 'more than one'} key of the role has this id")
+    return hits[0]
+
+
+def _root_result(repo: Repo) -> tuple[Root | None, Any]:
+    """The previous root (None for v1) and the RootVerificationResult of
+    the newest root: a threshold of the previous root's keys and of its own."""
+    md = repo.root
+    prev_bytes = repo.roots.get(md.signed.version - 1)
+    prev = Metadata[Root].from_bytes(prev_bytes).signed if prev_bytes is not None else None
+    return prev, md.signed.get_root_verification_result(prev, md.signed_bytes, md.signatures)
+
+
+def role_status(repo: Repo, role: str) -> str:
+    """'<role> vN: signed' or what it still misses, for people."""
+    md = repo.md(role)
+    root = repo.root.signed
+    v = md.signed.version
+    if role == "root":
+        prev, res = _root_result(repo)
+        if res.verified:
+            return f"root v{v}: signed"
+        parts = []
+        if prev is not None and res.first.missing:
+            parts.append(f"{res.first.missing} more from the v{v - 1} root keys")
+        if res.second.missing:
+            parts.append(f"{res.second.missing} more from its own root keys")
+        return f"root v{v}: needs " + " and ".join(parts) + " (sbd ota sign --role root)"
+    r = root.get_verification_result(role, md.signed_bytes, md.signatures)
+    if r.verified:
+        return f"{role} v{v}: signed"
+    return f"{role} v{v}: needs {r.missing} more signature(s) from its keys (sbd ota sign --role {role})"
+
+
+def change_keys(
+    path: Path,
+    role: str,
+    *,
+    add: Iterable[Key] = (),
+    remove: Iterable[str] = (),
+    threshold: int | None = None,
+    signers: Iterable[Signer] = (),
+) -> list[str]:
+    """A new root version (the trusted one + 1) with role's keys changed:
+    `remove` (key ids) taken out, `add` put in, `threshold` set.  When role
+    is not root, what its keys signed is bumped and must be signed again
+    (targets -> targets, snapshot, timestamp; snapshot -> snapshot,
+    timestamp; timestamp -> timestamp).  Each signer signs everything it is
+    a key for: the new root needs a threshold of the OLD root keys and of
+    its own (TUF 5.3.4), the bumped roles their role's keys.  Returns a
+    status line per changed role."""
+    if role not in ROLES:
+        raise OtaError(f"no role {role!r}")
+    repo = Repo.load(path)
+    old = repo.root
+    if not _root_result(repo)[1].verified:
+        raise OtaError(
+            f"root v{old.signed.version} is not fully signed yet: finish it (sbd ota sign --role root) before "
+            "changing keys again, or devices cannot walk from it"
+        )
+    new = Metadata[Root].from_bytes(compact(old))
+    new.signatures.clear()
+    r = new.signed
+    r.version += 1
+    r.expires = utcnow() + LIFETIME["root"]
+    removed = list(dict.fromkeys(remove))
+    for keyid in removed:
+        if keyid not in r.roles[role].keyids:
+            raise OtaError(f"key {keyid[:16]}… is not a {role} key of the repository")
+        r.revoke_key(keyid, role)
+    for k in add:
+        if k.keyid in r.roles[role].keyids:
+            raise OtaError(f"key {k.keyid[:16]}… is already a {role} key")
+        if k.keyid in removed:
+            raise OtaError(f"key {k.keyid[:16]}… is both removed and added")
+        r.add_key(k, role)
+    n = len(r.roles[role].keyids)
+    if n == 0:
+        raise OtaError(f"the {role} role would have no key left: give a new key")
+    thr = r.roles[role].threshold if threshold is None else threshold
+    if not 1 <= thr <= n:
+        raise OtaError(f"{role}: threshold {thr} with {n} key(s): give --threshold between 1 and {n}")
+    r.roles[role].threshold = thr
+    repo.root = new
+    stale = _RESIGN[role]
+    if stale:
+        _bump_chain(repo, stale)
+    old_root_ids = set(old.signed.roles["root"].keyids)
+    for s in signers:
+        kid = s.public_key.keyid
+        used = False
+        if kid in old_root_ids or kid in r.roles["root"].keyids:
+            new.sign(s, append=True)
+            used = True
+        for other in stale:
+            if kid in r.roles[other].keyids:
+                repo.md(other).sign(s, append=True)
+                used = True
+        if not used:
+            what = " or ".join(("root", *stale))
+            raise OtaError(f"key {kid[:16]}… signs none of what changed (not a {what} key)")
+    repo.publish(path)
+    return [role_status(repo, x) for x in ("root", *stale)]

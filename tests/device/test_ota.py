@@ -62,7 +62,7 @@ def test_release_numbers_only_go_up_and_never_below_the_floor():
 
 
 def test_app_paths_stay_in_the_slot():
-    for good in ("app.mpy", "lib/util.mpy", "a/b/c.bin"):
+    for good in ("app.mpy", "lib/util.mpy", "a/b/c.bin", "lib/sbd/ota/client.mpy"):
         eq(rl.app_path(good), True, good)
     for bad in (
         "",

@@ -221,3 +221,63 @@ def test_an_external_signer_command_signs(tmp_path: Path, keys: dict[str, Path])
         ok=False,
     )
     assert r.returncode != 0 and "does not verify" in r.stderr
+
+
+def test_a_release_can_carry_the_sdk(tmp_path: Path, keys: dict[str, Path]) -> None:
+    from sbdtools import ota, ota_verify
+    from sbdtools.mpytools import NATIVE_ARCHS
+
+    repo = _init(tmp_path, keys)
+    r = sbd(
+        "ota", "add", str(repo), str(_app(tmp_path, 1)), "--board", "pico_w", "--product", "acme", "--version",
+        "1.0.0", "--with-sdk", tmp=tmp_path,
+    )  # fmt: skip
+    for role in ("root", "targets", "snapshot", "timestamp"):
+        sbd("ota", "sign", str(repo), "--role", role, "--key", str(keys[role]), tmp=tmp_path)
+    base = repo / "targets" / "acme" / "pico_w" / "1"
+    sdk = sorted(str(p.relative_to(base)) for p in (base / "lib" / "sbd").rglob("*") if p.is_file())
+    want = sorted(
+        "lib/" + str(p.relative_to(ROOT / "sdk").with_suffix(".mpy"))
+        for p in (ROOT / "sdk" / "sbd").rglob("*.py")
+        if "__pycache__" not in p.parts
+    )
+    # Every SDK module but the boot stage, which stays outside the slots.
+    assert "lib/sbd/boot.mpy" not in sdk and set(ota.BOOT_STAGE) & set(sdk) == set()
+    assert sdk == [p for p in want if p != "lib/sbd/boot.mpy"], r.stdout
+    assert f"{len(sdk)} of them the SDK" in r.stdout
+    # Compiled for the board: the native (viper) modules carry armv6m.
+    native = [p for p in sdk if (base / p).read_bytes()[2] >> 2]
+    assert "lib/sbd/validate/_scan.mpy" in native
+    assert {NATIVE_ARCHS[(base / p).read_bytes()[2] >> 2] for p in native} == {"armv6m"}
+    # The device's own checks take the SDK paths (release.app_path: lib/sbd/...).
+    v = ota_verify.verify(repo, board="pico_w")
+    assert not v.refused and not v.disagreements, v
+    assert len([t for t in v.targets if t.path.startswith("acme/pico_w/1/lib/sbd/")]) == len(sdk)
+    assert device_decides(repo, tmp_path).startswith("1 1.0.0 lib/sbd/")
+
+
+def test_add_refuses_what_a_device_could_not_take(tmp_path: Path, keys: dict[str, Path]) -> None:
+    # Three releases with the SDK fit in the device's 32 KiB targets.json; a
+    # fourth would not, and is refused before anything is written.
+    repo = _init(tmp_path, keys)
+    app = _app(tmp_path, 1)
+    for n in range(3):
+        sbd("ota", "add", str(repo), str(app), "--board", "pico_w", "--product", "acme", "--version", f"1.{n}",
+            "--with-sdk", tmp=tmp_path)  # fmt: skip
+    before = (repo / "metadata" / "targets.json").read_bytes()
+    r = sbd("ota", "add", str(repo), str(app), "--board", "pico_w", "--product", "acme", "--version", "1.3",
+            "--with-sdk", tmp=tmp_path, ok=False)  # fmt: skip
+    assert r.returncode == 1 and "a device takes at most" in r.stderr, r.stderr
+    assert (repo / "metadata" / "targets.json").read_bytes() == before
+
+
+def test_the_host_bounds_are_the_devices() -> None:
+    from sbdtools import ota, shims
+
+    shims.install()
+    import importlib
+
+    dev = importlib.import_module("sbd.ota")
+    assert ota.DEVICE_MAX_TARGETS == dev.MAX_TARGETS
+    assert ota.DEVICE_MAX_TARGETS_BYTES == dev.MAX_TARGETS_BYTES
+    assert ota.DEVICE_MAX_TARGET_PATH == dev.MAX_TARGET_PATH

@@ -10,13 +10,13 @@ import click
 from .. import ota
 
 
-def passphrase(confirm: bool = False) -> bytes:
+def passphrase(confirm: bool = False, prompt: str = "key passphrase") -> bytes:
     """SBD_KEY_PASSPHRASE for scripts, else a prompt (never an argument:
     arguments end up in shell history and process lists)."""
     env = os.environ.get("SBD_KEY_PASSPHRASE")
     if env is not None:
         return env.encode()
-    return str(click.prompt("key passphrase", hide_input=True, confirmation_prompt=confirm)).encode()
+    return str(click.prompt(prompt, hide_input=True, confirmation_prompt=confirm)).encode()
 
 
 @click.group("keys")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import shlex
 import tempfile
 from pathlib import Path
 
 import click
 
-from .. import boards, deploy, ota
+from .. import boards, deploy, ota, ota_push, ota_verify
 from .keys import passphrase
 
 
@@ -57,15 +58,31 @@ def init(
 @click.option("--version", "version", required=True, help="the version people see, e.g. 1.4.0")
 @click.option("--release", type=int, default=None, help="release number (default: the newest + 1)")
 @click.option("--floor", type=int, default=0, help="security floor: devices refuse releases below it afterwards")
-def add(repo: Path, appdir: Path, board: str, product: str, version: str, release: int | None, floor: int) -> None:
-    """Compile APPDIR for BOARD with mpy-cross and add it as a release."""
+@click.option(
+    "--with-sdk",
+    is_flag=True,
+    help="also carry the SDK (sdk/sbd as .mpy under lib/sbd/, all but the boot stage sbd/boot)",
+)
+def add(
+    repo: Path, appdir: Path, board: str, product: str, version: str, release: int | None, floor: int, with_sdk: bool
+) -> None:
+    """Compile APPDIR for BOARD with mpy-cross and add it as a release.
+
+    main.py and boot.py stay source, modules become .mpy under lib/ (as
+    `sbd deploy` does); each file is a target at
+    <product>/<board>/<release>/<path>.  With --with-sdk the SDK's modules
+    are targets too (lib/sbd/...), compiled for the same architecture; the
+    boot stage (sbd.boot) is left out: it stays outside the app slots.
+    """
     cfg = boards.load(board)
     with tempfile.TemporaryDirectory(prefix="sbd-ota-") as tmp:
         out = Path(tmp) / "app"
-        names = deploy.build_bundle(out, arch=cfg.mpy_arch, app=appdir, with_sdk=False)
-        files = {n: (out / n).read_bytes() for n in names}
+        names = deploy.build_bundle(out, arch=cfg.mpy_arch, app=appdir, with_sdk=with_sdk)
+        files = {n: (out / n).read_bytes() for n in names if n not in ota.BOOT_STAGE}
     n = ota.add_release(repo, files, product=product, board=board, version=version, release=release, floor=floor)
-    click.echo(f"{repo}: release {n} ({len(files)} files); sign targets, snapshot and timestamp")
+    sdk = sum(1 for f in files if f.startswith("lib/sbd/"))
+    extra = f", {sdk} of them the SDK" if sdk else ""
+    click.echo(f"{repo}: release {n} ({len(files)} files{extra}); sign targets, snapshot and timestamp")
 
 
 @cli.command("sign")
@@ -92,6 +109,222 @@ def sign(repo: Path, role: str, key: Path | None, signer: str | None, public: Pa
 def timestamp(repo: Path) -> None:
     """A new timestamp version (then sign it): devices refuse an expired one."""
     ota.timestamp_again(repo)
+
+
+def _signers(files: tuple[Path, ...]) -> list[ota.Signer]:
+    out: list[ota.Signer] = []
+    for f in files:
+        out.append(ota.load_signer(f, passphrase(prompt=f"passphrase of {f}")))
+    return out
+
+
+_REPO = click.Path(file_okay=False, exists=True, path_type=Path)
+_KEYFILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@cli.command("rotate-root")
+@click.argument("repo", type=_REPO)
+@click.option("--new-key", "new", multiple=True, type=_PUB, help="a new root key (.pub); repeat for several")
+@click.option("--remove-key", "remove", multiple=True, metavar="PUB|KEYID", help="a root key to drop; repeatable")
+@click.option("--threshold", type=int, default=None, help="root signatures needed from now on (default: unchanged)")
+@click.option(
+    "--sign", "sign_with", multiple=True, type=_KEYFILE, help="a root key file (old or new) to sign with; repeatable"
+)
+def rotate_root(
+    repo: Path, new: tuple[Path, ...], remove: tuple[str, ...], threshold: int | None, sign_with: tuple[Path, ...]
+) -> None:
+    """Publish root version N+1 with new root keys.
+
+    TUF's rule: the new root must be signed by a threshold of the OLD root
+    keys and by a threshold of its OWN, so a device pinned to any earlier
+    root walks the chain (1.root.json, 2.root.json, ...) to it, and a root
+    made with stolen new keys alone is refused.  Sign now with --sign (old
+    and new key files), or later with `sbd ota sign --role root`.
+
+    \b
+    sbd ota rotate-root repo --new-key keys/root2.key.pub --remove-key keys/root.key.pub \\
+        --sign keys/root.key --sign keys/root2.key
+    """
+    cur = ota.Repo.load(repo).root.signed.roles["root"].keyids
+    removed = [ota.resolve_keyid(k, cur) for k in remove]
+    lines = ota.change_keys(
+        repo, "root", add=_keys(new), remove=removed, threshold=threshold, signers=_signers(sign_with)
+    )
+    for line in lines:
+        click.echo(f"{repo}: {line}")
+
+
+@cli.command("revoke")
+@click.argument("repo", type=_REPO)
+@click.option("--role", required=True, type=click.Choice(ota.ROLES), help="the role whose key is compromised")
+@click.option("--key", "key", required=True, metavar="PUB|KEYID", help="the compromised key: .pub file or key id")
+@click.option("--new-key", "new", multiple=True, type=_PUB, help="its replacement (.pub); repeatable")
+@click.option("--threshold", type=int, default=None, help="signatures the role needs from now on")
+@click.option(
+    "--sign", "sign_with", multiple=True, type=_KEYFILE, help="a key file to sign with (root, and the new role key)"
+)
+def revoke(
+    repo: Path, role: str, key: str, new: tuple[Path, ...], threshold: int | None, sign_with: tuple[Path, ...]
+) -> None:
+    """Replace a compromised key of ROLE.
+
+    Publishes root version N+1 without the key (and with --new-key), and
+    bumps what the role signed so it is signed again by the keys it has now:
+    targets -> targets, snapshot, timestamp; snapshot -> snapshot,
+    timestamp; timestamp -> timestamp.  Devices take the new root on their
+    next refresh and from then on refuse anything the revoked key signs.
+    --sign signs every changed role the key file belongs to (root needs its
+    old and new threshold); or sign later with `sbd ota sign`.
+
+    \b
+    sbd ota revoke repo --role targets --key keys/targets.key.pub \\
+        --new-key keys/targets2.key.pub --sign keys/root.key --sign keys/targets2.key
+    """
+    cur = ota.Repo.load(repo).root.signed.roles[role].keyids
+    keyid = ota.resolve_keyid(key, cur)
+    lines = ota.change_keys(
+        repo, role, add=_keys(new), remove=[keyid], threshold=threshold, signers=_signers(sign_with)
+    )
+    click.echo(f"{repo}: {role} key {keyid[:16]}… revoked")
+    for line in lines:
+        click.echo(f"{repo}: {line}")
+
+
+@cli.command("verify")
+@click.argument("repo", type=_REPO)
+@click.option("--board", help="judge as a device of this board (default: every board the releases name)")
+@click.option(
+    "--trusted-root",
+    type=_KEYFILE,
+    help="the root the device is pinned to (default: the repository's metadata/1.root.json)",
+)
+@click.option("--now", help="the device's trusted time, ISO 8601 UTC (default: this machine's clock)")
+@click.option("--no-ngclient", is_flag=True, help="skip the cross-check with python-tuf's ngclient")
+@click.option("--json", "as_json", is_flag=True, help="print the verdict as JSON")
+@click.pass_context
+def verify(
+    ctx: click.Context,
+    repo: Path,
+    board: str | None,
+    trusted_root: Path | None,
+    now: str | None,
+    no_ngclient: bool,
+    as_json: bool,
+) -> None:
+    """What a device would decide about REPO.
+
+    Runs the device's own verifier (sdk/sbd/ota, the code the boards run)
+    from the pinned root, as a fresh device would: root rotations,
+    timestamp, snapshot, targets, every target's length and SHA-256, then
+    sbd's release checks against the board (product, board, one release
+    number, floor, paths).  python-tuf's ngclient judges the same files at
+    the same time as a cross-check.
+
+    Exit status: 0 when the device accepts everything, 1 when it refuses
+    anything (metadata or a target of any release), 3 when the device and
+    ngclient disagree.
+    """
+    if board is not None:
+        boards.load(board)  # an unknown board name is a usage error, not "no releases"
+    when = ota_verify.parse_now(now) if now else None
+    v = ota_verify.verify(repo, trusted_root=trusted_root, board=board, now=when, cross_check=not no_ngclient)
+    if as_json:
+        click.echo(json.dumps(v.to_dict(), indent=1))
+    else:
+        _print_verdict(v)
+    ctx.exit(3 if v.disagreements else 1 if v.refused else 0)
+
+
+def _print_verdict(v: ota_verify.Verdict) -> None:
+    click.echo(f"{v.repo}: as a device pinned to {v.trusted_root}, at {v.now}")
+    if v.metadata == "accepted":
+        roles = ", ".join(f"{r} v{d['version']} (expires {d['expires']})" for r, d in v.roles.items())
+        click.echo(f"  metadata: accepted: {roles}")
+    else:
+        click.echo(f"  metadata: REFUSED ({v.metadata}): {v.detail}; a device installs nothing")
+    if v.ngclient is not None:
+        click.echo(f"  ngclient: {v.ngclient}")
+    head = None
+    for t in v.targets:
+        key = (t.product, t.board, t.release)
+        if key != head:
+            head = key
+            if t.product is None:
+                click.echo("  not in any sbd release:")
+            else:
+                mark = ", the newest: a fresh device installs it" if t.newest else ""
+                ver = f" ({t.version})" if t.version else ""
+                click.echo(f"  {t.product} for {t.board}, release {t.release}{ver}{mark}:")
+        what = "accepted" if t.device == "accepted" else f"REFUSED ({t.device}: {t.detail})"
+        click.echo(f"    {what}  {t.path}")
+    for p in v.problems:
+        click.echo(f"  REFUSED: {p}")
+    for d in v.disagreements:
+        click.echo(f"  DISAGREEMENT between the device and ngclient: {d}", err=True)
+
+
+@cli.command("push")
+@click.argument("repo", type=_REPO)
+@click.option("--vboard", "vboard_name", metavar="NAME", help="a virtual board")
+@click.option("--port", metavar="DEV", help="serial port of a real board (e.g. /dev/ttyACM0)")
+@click.option("--board", help="board type of --port (a virtual board knows its own)")
+@click.option("--product", help="the product to install (default: the only one with a release for the board)")
+@click.option(
+    "--trusted-root",
+    type=_KEYFILE,
+    help="the root you vouch for, for a board that trusts none yet and has no pin in its factory record",
+)
+@click.option("--now", help="the trusted time to give the board, ISO 8601 UTC (default: this machine's clock)")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@click.pass_context
+def push(
+    ctx: click.Context,
+    repo: Path,
+    vboard_name: str | None,
+    port: str | None,
+    board: str | None,
+    product: str | None,
+    trusted_root: Path | None,
+    now: str | None,
+    as_json: bool,
+) -> None:
+    """Install the newest release from REPO over the serial line.
+
+    Copies the repository's metadata and the newest release's files for
+    the board to /.sbd/push/ on the board, then runs the board's own update
+    client on them (sbd.ota.client.DirFetcher): the board verifies it all
+    itself, from the root it already trusts or the one its factory record
+    pins, and installs into the slot that is not running, on trial.  The
+    copy is removed afterwards.  Reboot the board to boot the release; the
+    app confirms it with sbd.boot.confirm(), or it rolls back.
+
+    Exit status 1 when the board refuses (the reason is printed).
+
+    \b
+    sbd ota push repo --vboard b1
+    sbd ota push repo --port /dev/ttyACM0 --board pico_w --product acme-sensor
+    """
+    from .. import station
+
+    if (port is None) == (vboard_name is None):
+        raise click.UsageError("give either --port (a real board) or --vboard (a virtual board)")
+    if port is not None and board is None:
+        raise click.UsageError("--port needs --board (which releases are for it)")
+    when = ota_verify.parse_now(now) if now else None
+    link = station.VBoardLink(vboard_name) if vboard_name is not None else station.serial_link(port or "", board or "")
+    try:
+        r = ota_push.push(
+            link, repo, board=board or link.config.name, product=product, trusted_root=trusted_root, now=when
+        )
+    finally:
+        link.close()
+    if as_json:
+        click.echo(ota_push.result_json(r))
+    elif r.refused is None:
+        click.echo(f"{link.name}: release {r.installed} ({r.version}) installed on trial; reboot to boot it")
+    else:
+        click.echo(f"{link.name}: REFUSED ({r.refused}): {r.detail}; the running release stays")
+    ctx.exit(0 if r.refused is None else 1)
 
 
 @cli.command("serve")
