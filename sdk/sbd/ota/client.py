@@ -174,11 +174,37 @@ def refresh(fetcher, now, initial_root=None, pin=None):
     """Run the TUF client workflow; return the sbd.ota.Trusted with the
     repository's current targets.  Raises OtaError (and emits ota.rejected)
     on any refusal; what was persisted before it stays valid."""
+    import sys
+
+    # Ed25519 and SHA-512 (~18 KiB of code and tables as .mpy) are needed
+    # only here: unless the app had them loaded already, drop them after the
+    # refresh so the install that follows has that heap back.
+    unload = "sbd.crypto.ed25519" not in sys.modules
     try:
+        # Loaded first, before any metadata is read or parsed: the code then
+        # sits in one piece at the bottom of the heap (less fragmentation).
+        from sbd.crypto import sha512, ed25519  # noqa: F401
+
         return _refresh(fetcher, now, initial_root, pin)
     except ota.OtaError as e:
         _emit(e)
         raise
+    finally:
+        if unload:
+            _unload(sys)
+
+
+def _unload(sys):
+    import gc
+
+    pkg = sys.modules.get("sbd.crypto")
+    for name in ("ed25519", "sha512"):
+        if sys.modules.pop("sbd.crypto." + name, None) is not None and pkg is not None:
+            try:
+                delattr(pkg, name)
+            except AttributeError:
+                pass
+    gc.collect()
 
 
 def _refresh(fetcher, now, initial_root, pin):
