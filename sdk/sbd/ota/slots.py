@@ -13,9 +13,10 @@ def install(t, rel, fetcher):
     release.check_newer) into the slot not booted, check it, then switch
     the pointer to it on trial.  Raises OtaError (the running release and
     pointer stay) or SlotError."""
-    from sbd.ota import client
+    from sbd.ota import download as dl
     from sbd.ota import release as rl
     import binascii
+    import os
 
     p = read_pointer()
     if p is not None and not p["confirmed"]:
@@ -30,18 +31,24 @@ def install(t, rel, fetcher):
         write_pointer(p)
     _fs.makedirs(boot.APP_DIR)
     try:
-        import os
-
         os.remove(boot.path(slot + ".manifest"))
     except OSError:
         pass
-    _fs.remove_tree(slot_dir(slot))
+    # An install cut short (power, network) left the files it had in the
+    # slot and a staging note naming release and slot: the same install
+    # again keeps them and fetches only what is missing (every byte is still
+    # hashed against the signed targets).  Anything else empties the slot.
+    stage = ("%d %s" % (rel.number, slot)).encode()
+    resume = _staged() == stage
+    if not resume:
+        _fs.remove_tree(slot_dir(slot))
+        _fs.write_atomic(boot.path("staging"), stage)
     lines = []
     for target, path in rel.files:
         dest = slot_dir(slot) + "/" + path
         i = dest.rfind("/")
         _fs.makedirs(dest[:i])
-        client.download(t, fetcher, target, dest)
+        dl.download(t, fetcher, target, dest, resume)
         length, sha, _ = t.target(target)
         lines.append("%d %s %s" % (length, binascii.hexlify(sha).decode(), path))
     _fs.write_atomic(boot.path(slot + ".manifest"), ("\n".join(lines) + "\n").encode())
@@ -56,8 +63,20 @@ def install(t, rel, fetcher):
         "prev": None if p is None else boot.entry(p),
     }
     write_pointer(new)  # the commit point
+    try:
+        os.remove(boot.path("staging"))
+    except OSError:
+        pass
     from sbd import events
 
     if events.listening:
         events.emit("ota.installed", release=rel.number)
     return slot
+
+
+def _staged():
+    try:
+        with open(boot.path("staging"), "rb") as f:
+            return f.read(32)
+    except OSError:
+        return None
