@@ -2,7 +2,9 @@
 # code runs:
 #     from sbd import boot
 #     boot.run()           # imports the app's main from the chosen slot
-# It decides which app slot boots:
+# First it finishes a "delete my data" a power cut interrupted
+# (sbd.privacy.resume), so no app code ever sees half-wiped user data.
+# Then it decides which app slot boots:
 #   1. a release on trial uses up one of its trial boots; with none left and
 #      no confirm (the app calls sbd.boot.confirm() once it works), the
 #      previous release boots again: automatic rollback;
@@ -219,8 +221,13 @@ def select():
 
 
 def run(module="main"):
-    """Select a slot and import its `module`; the slot's folder, or None in
-    safe mode (nothing imported)."""
+    """Finish a user data wipe a power cut interrupted (sbd.privacy.resume:
+    no app code runs before personal data is gone), then select a slot and
+    import its `module`; the slot's folder, or None in safe mode (nothing
+    imported)."""
+    from sbd import privacy
+
+    privacy.resume()
     d = select()
     if d is None:
         return None
