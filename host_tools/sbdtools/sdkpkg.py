@@ -107,7 +107,15 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         "ota",
         "signed updates: the TUF client, verified in place",
-        ("ota/__init__.py", "ota/client.py", "ota/release.py", "ota/slots.py", "ota/http.py", "ota/download.py"),
+        (
+            "ota/__init__.py",
+            "ota/client.py",
+            "ota/release.py",
+            "ota/slots.py",
+            "ota/http.py",
+            "ota/download.py",
+            "ota/firmware.py",
+        ),
         ("validate", "ed25519", "sha256", "events", "boot"),
     ),
     Capability("boot", "the boot stage: A/B app slots, trial boot, rollback", ("boot.py",), ("core", "events")),

@@ -90,25 +90,44 @@ def _have(dest, length, h, buf):
 def _download(t, fetcher, path, dest, resume):
     import hashlib
 
+    length, want, _ = t.target(path)
+    h = hashlib.sha256()
+    have = _have(dest, length, h, _scratch()) if resume else 0
+    with open(dest, "ab" if have else "wb") as out:
+        _stream(t, fetcher, path, have, h, out.write)
+
+
+def to_sink(t, fetcher, path, write):
+    """Stream one target into write(memoryview) (an app partition, say),
+    checking its length and SHA-256 on the way; OtaError (and an
+    ota.rejected event) when they differ, after which the caller must not
+    use what it was given.  No resume: a cut stream starts over."""
+    import hashlib
+
+    try:
+        _stream(t, fetcher, path, 0, hashlib.sha256(), write)
+    except ota.OtaError as e:
+        client.emit_rejected(e)
+        raise
+
+
+def _stream(t, fetcher, path, have, h, write):
     from sbd.crypto import ct_equal
 
     length, want, _ = t.target(path)
     buf = _scratch()
-    h = hashlib.sha256()
-    have = _have(dest, length, h, buf) if resume else 0
     left = length - have
     src = fetcher.open(target_name(t, path, want), have) if left else None
     if src is None and left:
         raise ota.NotFound("target: not in the repository")
     try:
-        with open(dest, "ab" if have else "wb") as out:
-            while left:
-                n = src.readinto(buf if left >= _CHUNK else buf[:left])
-                if not n:
-                    raise Interrupted("target: %d bytes short of its signed length" % left)
-                h.update(buf[:n])
-                out.write(buf[:n])
-                left -= n
+        while left:
+            n = src.readinto(buf if left >= _CHUNK else buf[:left])
+            if not n:
+                raise Interrupted("target: %d bytes short of its signed length" % left)
+            h.update(buf[:n])
+            write(buf[:n])
+            left -= n
         # One more byte means the server sends more than was signed.
         if src is not None and src.readinto(buf[:1]):
             raise ota.TooLarge("target: more than its signed %d bytes" % length)

@@ -18,6 +18,8 @@ def install(t, rel, fetcher):
     import binascii
     import os
 
+    if rel.firmware is not None:
+        raise SlotError("a firmware release: sbd.ota.firmware.install writes it")
     p = read_pointer()
     if p is not None and not p["confirmed"]:
         raise SlotError("the running release is on trial: confirm or roll back first")
