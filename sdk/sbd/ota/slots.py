@@ -45,15 +45,20 @@ def install(t, rel, fetcher):
     if not resume:
         _fs.remove_tree(slot_dir(slot))
         _fs.write_atomic(boot.path("staging"), stage)
-    lines = []
     for target, path in rel.files:
         dest = slot_dir(slot) + "/" + path
         i = dest.rfind("/")
         _fs.makedirs(dest[:i])
         dl.download(t, fetcher, target, dest, resume)
-        length, sha, _ = t.target(target)
-        lines.append("%d %s %s" % (length, binascii.hexlify(sha).decode(), path))
-    _fs.write_atomic(boot.path(slot + ".manifest"), ("\n".join(lines) + "\n").encode())
+    # The manifest, written line by line (one big string would need a
+    # contiguous block as large as the manifest, three times), then renamed
+    # into place as write_atomic does.
+    man = boot.path(slot + ".manifest")
+    with open(man + ".tmp", "wb") as f:
+        for target, path in rel.files:
+            length, sha, _ = t.target(target)
+            f.write(b"%d %s %s\n" % (length, binascii.hexlify(sha), path.encode()))
+    os.rename(man + ".tmp", man)
     new = {
         "slot": slot,
         "release": rel.number,
