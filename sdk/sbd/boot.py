@@ -287,8 +287,10 @@ def _json(d):
 
 
 def _running_label():
-    import esp32
-
+    try:
+        import esp32
+    except ImportError:
+        return None  # not an ESP32: no firmware trial can be running
     return esp32.Partition(esp32.Partition.RUNNING).info()[4]
 
 
@@ -299,7 +301,10 @@ def _firmware_boot():
     if _fw_set_now:
         return
     fw = read_firmware()
-    if fw is None or not fw["trial"] or _running_label() == fw["label"]:
+    if fw is None or not fw["trial"]:
+        return
+    label = _running_label()
+    if label is None or label == fw["label"]:
         return
     _emit("boot.rollback", release=fw["trial"], firmware=True)
     end_firmware_trial(fw, False)

@@ -173,3 +173,17 @@ def test_another_release_does_not_resume_into_old_bytes():
     cut.asked = []
     slots.install(t, rl.release(t, P, B, 2), cut)
     eq(cut.asked, [("app.mpy", 0), ("util.mpy", 0)], "the slot was emptied first")
+
+
+def test_a_firmware_trial_record_on_a_board_without_esp32_is_ignored():
+    t = _fresh("fw-record")
+    _install(t, 1)
+    with open(boot.APP_DIR + "/firmware", "wb") as f:
+        f.write(b'{"release": 0, "floor": 0, "trial": 3, "label": "ota_1", "rfloor": 0}')
+    eq(boot.read_firmware()["trial"], 3)
+    true(boot.select() is not None, "the app slot still boots")
+    true(boot.confirm(), "the app release confirms")
+    eq(boot.read_firmware()["trial"], 3, "no firmware confirmed without esp32")
+    with open(boot.APP_DIR + "/firmware", "wb") as f:
+        f.write(b'{"release": "x"}')
+    eq(boot.read_firmware(), None, "a damaged record reads as none")
