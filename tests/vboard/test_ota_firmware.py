@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from ota_repo import NOW, PRODUCT, board_files, esp32_app, make_repo
 
-from harness.vboards import SdkBoard
+from harness.vboards import SdkBoard, power_cut_sweep
+from sbdtools.vboard import runner
 
 FW = {1: esp32_app("fw-1", 20000), 2: esp32_app("fw-2", 30000)}
 
@@ -35,7 +36,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 HEAD = f"""
 import gc
-from sbd import boot, ota, events
+from sbd import ota, events
 seen = []
 events.subscribe(lambda n, f: seen.append(n))
 def install(n, targets='/repo/targets'):
@@ -48,12 +49,13 @@ def install(n, targets='/repo/targets'):
     from sbd.ota import release, firmware
     return firmware.install(t, release.release(t, {PRODUCT!r}, 'esp32', n), client.DirFetcher(targets))
 def state():
+    from sbd import boot
     fw = boot.read_firmware()
     print('FW', fw and (fw['release'], fw['trial'], fw['label']))
 """
 
 # The trial boot and a later one: the boot stage, then state.
-BOOT = HEAD + "boot.select()\nstate()\nprint('EVENTS', seen)\n"
+BOOT = HEAD + "from sbd import boot\nboot.select()\nstate()\nprint('EVENTS', seen)\n"
 
 
 def _board(make_sdk_board: Callable[..., SdkBoard], repo: Path) -> SdkBoard:
@@ -67,7 +69,9 @@ def test_unconfirmed_firmware_rolls_back_even_with_a_confirm_before_the_reset(
 ) -> None:
     board = _board(make_sdk_board, repo)
     # confirm() right after install is the pitfall: it must not confirm anything.
-    out = board.exec(HEAD + "print('SET', install(1))\nprint('CONFIRM', boot.confirm())\nstate()").output
+    out = board.exec(
+        HEAD + "print('SET', install(1))\nfrom sbd import boot\nprint('CONFIRM', boot.confirm())\nstate()"
+    ).output
     assert "SET ota_1" in out and "CONFIRM False" in out and "FW (0, 1, 'ota_1')" in out, out
     trial = board.exec(BOOT)
     assert trial.running == "ota_1", trial.output
@@ -118,3 +122,26 @@ def test_a_tampered_or_invalid_image_is_never_set_to_boot(
         assert "FW None" in out.output or "FW (0, 0, 'ota_1')" in out.output, out.output
     after = board.exec(BOOT)
     assert after.running == "ota_0" and "boot.rollback" not in after.output, after.output
+
+
+def test_power_cut_at_every_write_of_a_firmware_install(make_sdk_board: Callable[..., SdkBoard], repo: Path) -> None:
+    board = _board(make_sdk_board, repo)
+    seen: set[str] = set()
+
+    def check(b: SdkBoard, res: runner.BootResult) -> None:
+        out = res.output
+        assert "Traceback" not in out, out
+        if res.running == "ota_1":  # set_boot was reached: the new image boots on trial
+            assert "FW (0, 1, 'ota_1')" in out, out
+            seen.add("trial")
+        else:  # cut before set_boot: the old image, no trial left behind
+            assert res.running == "ota_0", out
+            assert "FW None" in out or "FW (0, 0, 'ota_1')" in out, out
+            seen.add("old")
+            # and the same install still works afterwards
+            assert "SET ota_1" in b.exec(HEAD + "print('SET', install(1))").output
+            assert b.exec(BOOT).running == "ota_1"
+
+    sweep = power_cut_sweep(board, HEAD + "install(1)", check, inspect=BOOT, timeout=300)
+    assert seen == {"old", "trial"}, seen
+    print(f"firmware install: {len(sweep.cuts)} cut points")
