@@ -110,10 +110,20 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         "ota",
         "signed updates: the TUF client, verified in place",
-        ("ota/__init__.py", "ota/client.py", "ota/release.py", "ota/slots.py", "ota/http.py"),
+        (
+            "ota/__init__.py",
+            "ota/client.py",
+            "ota/release.py",
+            "ota/slots.py",
+            "ota/http.py",
+            "ota/download.py",
+            "ota/firmware.py",
+        ),
         ("validate", "ed25519", "sha256", "events", "boot"),
     ),
-    Capability("boot", "the boot stage: A/B app slots, trial boot, rollback", ("boot.py",), ("core", "events")),
+    Capability(
+        "boot", "the boot stage: A/B app slots, trial boot, rollback", ("boot.py",), ("core", "events", "privacy")
+    ),
     Capability(
         "telemetry", "events, metrics and anomaly rules in a bounded ring", ("telemetry.py",), ("events", "board")
     ),
@@ -233,8 +243,17 @@ def capability_manifest(name: str) -> str:
     for f in cap.files:
         d, _, base = f"sbd/{f}".rpartition("/")
         dirs.setdefault(d, []).append(base)
-    lines += [f'package("{d}", files={json.dumps(sorted(fs))}, base_path="../..")' for d, fs in sorted(dirs.items())]
+    lines += [_package_line(d, sorted(fs)) for d, fs in sorted(dirs.items())]
     return "\n".join(lines) + "\n"
+
+
+def _package_line(d: str, files: list[str]) -> str:
+    """package(...) as `ruff format` leaves it: one line when it fits in 120
+    characters, else one argument per line."""
+    line = f'package("{d}", files={json.dumps(files)}, base_path="../..")'
+    if len(line) <= 120:
+        return line
+    return f'package(\n    "{d}",\n    files={json.dumps(files)},\n    base_path="../..",\n)'
 
 
 def top_manifest() -> str:

@@ -2,7 +2,9 @@
 # code runs:
 #     from sbd import boot
 #     boot.run()           # imports the app's main from the chosen slot
-# It decides which app slot boots:
+# First it finishes a "delete my data" a power cut interrupted
+# (sbd.privacy.resume), so no app code ever sees half-wiped user data.
+# Then it decides which app slot boots:
 #   1. a release on trial uses up one of its trial boots; with none left and
 #      no confirm (the app calls sbd.boot.confirm() once it works), the
 #      previous release boots again: automatic rollback;
@@ -155,10 +157,13 @@ def check_slot(slot):
 
 def confirm():
     """The running release works: keep it, and raise the security floor to
-    what it asks (releases below it are refused from now on)."""
+    what it asks (releases below it are refused from now on).  On ESP32
+    this also confirms a firmware image on trial, but only once the board
+    runs it (below)."""
+    fw = _confirm_firmware()
     p = read_pointer()
     if p is None or p["confirmed"]:
-        return False
+        return fw
     p["confirmed"] = True
     if p["rfloor"] > p["floor"]:
         p["floor"] = p["rfloor"]
@@ -194,6 +199,7 @@ def _emit(name, **fields):
 
 def select():
     """The folder of the app slot to boot, or None (safe mode)."""
+    _firmware_boot()
     p = read_pointer()
     if p is None:
         return None
@@ -218,9 +224,111 @@ def select():
     return None
 
 
+# -- ESP32 firmware images (installed by sbd.ota.firmware) --------------------
+# The image goes into the next app partition (esp32.Partition.get_next_update)
+# and set_boot makes ESP-IDF's bootloader boot it once, on trial
+# (PENDING_VERIFY); if the app has not called
+# esp32.Partition.mark_app_valid_cancel_rollback() by the next reset, the
+# bootloader boots the old image again.  That call marks the *running*
+# image valid: made between set_boot and the reset it would confirm the old
+# image and cancel the new one's trial (docs/virtual-board.md shows this
+# pitfall).  So confirm() makes it only when the partition running is the
+# one the trial was set to.  The state, /.sbd/app/firmware, one JSON object
+# replaced with write_atomic: {"release": confirmed firmware release,
+# "floor": its security floor, "trial": release on trial or 0, "label": the
+# partition set to boot, "rfloor": the trial's floor}.
+_fw_set_now = False  # set_boot ran since this boot: no reboot into it yet
+
+
+def read_firmware():
+    """The firmware state as a dict, or None when absent or unreadable."""
+    import json
+
+    try:
+        with open(path("firmware"), "rb") as f:
+            data = f.read(_MAX_POINTER + 1)
+        fw = json.loads(data)
+    except (OSError, ValueError):
+        return None
+    if len(data) > _MAX_POINTER or type(fw) is not dict or type(fw.get("label")) is not str:
+        return None
+    for k in ("release", "floor", "trial", "rfloor"):
+        if type(fw.get(k)) is not int:
+            return None
+    return fw
+
+
+def begin_firmware_trial(release, label, rfloor):
+    """Record a firmware release about to be set to boot from `label`
+    (sbd.ota.firmware, just before set_boot)."""
+    global _fw_set_now
+    fw = read_firmware() or {"release": 0, "floor": 0}
+    fw["trial"] = release
+    fw["label"] = label
+    fw["rfloor"] = rfloor
+    _fs.makedirs(APP_DIR)
+    _fs.write_atomic(path("firmware"), _json(fw))
+    _fw_set_now = True
+
+
+def end_firmware_trial(fw, confirmed):
+    if confirmed:
+        fw["release"] = fw["trial"]
+        if fw["rfloor"] > fw["floor"]:
+            fw["floor"] = fw["rfloor"]
+    fw["trial"] = 0
+    _fs.write_atomic(path("firmware"), _json(fw))
+
+
+def _json(d):
+    import json
+
+    return json.dumps(d).encode()
+
+
+def _running_label():
+    try:
+        import esp32
+    except ImportError:
+        return None  # not an ESP32: no firmware trial can be running
+    return esp32.Partition(esp32.Partition.RUNNING).info()[4]
+
+
+def _firmware_boot():
+    # After a reset, a firmware trial whose partition is not running is over:
+    # the bootloader rolled it back (never confirmed, or it did not load), or
+    # power went before set_boot.
+    if _fw_set_now:
+        return
+    fw = read_firmware()
+    if fw is None or not fw["trial"]:
+        return
+    label = _running_label()
+    if label is None or label == fw["label"]:
+        return
+    _emit("boot.rollback", release=fw["trial"], firmware=True)
+    end_firmware_trial(fw, False)
+
+
+def _confirm_firmware():
+    fw = read_firmware()
+    if fw is None or not fw["trial"] or _fw_set_now or _running_label() != fw["label"]:
+        return False
+    import esp32
+
+    esp32.Partition.mark_app_valid_cancel_rollback()
+    end_firmware_trial(fw, True)
+    return True
+
+
 def run(module="main"):
-    """Select a slot and import its `module`; the slot's folder, or None in
-    safe mode (nothing imported)."""
+    """Finish a user data wipe a power cut interrupted (sbd.privacy.resume:
+    no app code runs before personal data is gone), then select a slot and
+    import its `module`; the slot's folder, or None in safe mode (nothing
+    imported)."""
+    from sbd import privacy
+
+    privacy.resume()
     d = select()
     if d is None:
         return None

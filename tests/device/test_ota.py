@@ -170,3 +170,36 @@ def test_rejections_are_events_with_a_reason_only():
     finally:
         events.unsubscribe(hook)
     eq(got, [("ota.rejected", {"reason": "signature"})])
+
+
+class _Fake:
+    """Stands for a Trusted whose targets carry these custom values (the
+    release checks read only targets; signatures are tested above)."""
+
+    def __init__(self, entries):
+        self.targets = {"targets": {}}
+        for path, kind in entries:
+            sbd = {"product": "p", "boards": ["esp32"], "release": 4, "version": "4.0", "floor": 1}
+            if kind is not None:
+                sbd["kind"] = kind
+            self.targets["targets"][path] = {"custom": {"sbd": sbd}}
+
+
+def test_a_firmware_target_is_kept_apart_from_app_files():
+    r = rl.release(_Fake([("p/esp32/4/fw.bin", "firmware")]), "p", "esp32", 4)
+    eq((r.firmware, r.files), ("p/esp32/4/fw.bin", []))
+    r = rl.release(_Fake([("p/esp32/4/main.py", None), ("p/esp32/4/lib/a.mpy", "app")]), "p", "esp32", 4)
+    eq((r.firmware, [p for _, p in r.files]), (None, ["lib/a.mpy", "main.py"]))
+    mixed = _Fake([("p/esp32/4/fw.bin", "firmware"), ("p/esp32/4/main.py", "app")])
+    raises(ota.Refused, rl.release, mixed, "p", "esp32", 4)
+    two = _Fake([("p/esp32/4/fw.bin", "firmware"), ("p/esp32/4/fw2.bin", "firmware")])
+    raises(ota.Malformed, rl.release, two, "p", "esp32", 4)
+    raises(ota.Malformed, rl.release, _Fake([("p/esp32/4/fw.bin", "bootloader")]), "p", "esp32", 4)
+
+
+def test_slots_refuse_a_firmware_release():
+    from sbd.boot import SlotError
+    from sbd.ota import slots
+
+    r = rl.release(_Fake([("p/esp32/4/fw.bin", "firmware")]), "p", "esp32", 4)
+    raises(SlotError, slots.install, None, r, None)

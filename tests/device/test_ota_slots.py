@@ -107,3 +107,83 @@ def test_a_damaged_pointer_is_safe_mode():
             f.write(bad)
         eq(boot.read_pointer(), None, repr(bad[:10]))
         eq(boot.select(), None)
+
+
+class _Cut:
+    """A fetcher whose first `cuts` files stop after 10 bytes (a dropped
+    connection); records the offsets it was asked for."""
+
+    def __init__(self, base, cuts):
+        self.f = client.DirFetcher(data_path(base))
+        self.cuts = cuts
+        self.asked = []
+
+    def open(self, name, offset=0):
+        self.asked.append(("app.mpy" if name.endswith("app.mpy") else name[-8:], offset))
+        s = self.f.open(name, offset)
+        if self.cuts:
+            self.cuts -= 1
+            return _Short(s, 10)
+        return s
+
+
+class _Short:
+    def __init__(self, s, n):
+        self.s = s
+        self.n = n
+
+    def readinto(self, buf):
+        if not self.n:
+            return 0
+        k = self.s.readinto(memoryview(buf)[: min(self.n, len(buf))])
+        self.n -= k
+        return k
+
+    def close(self):
+        self.s.close()
+
+
+def test_an_interrupted_install_resumes_where_it_stopped():
+    t = _fresh("resume")
+    cut = _Cut(BASE + "/1/targets", 1)
+    raises(ota.Mismatch, slots.install, t, rl.release(t, P, B, 1), cut)
+    eq(boot.installed(), (0, 0), "nothing committed")
+    eq(cut.asked, [("app.mpy", 0)])
+    slots.install(t, rl.release(t, P, B, 1), cut)
+    eq(cut.asked[1:], [("app.mpy", 10), ("util.mpy", 0)], "app.mpy resumed at byte 10")
+    eq(_app(boot.select()), b"M\x06print('release 1')\n")
+
+
+def test_a_resumed_file_that_fails_its_hash_is_fetched_again_whole():
+    t = _fresh("resume-bad")
+    cut = _Cut(BASE + "/1/targets", 1)
+    raises(ota.Mismatch, slots.install, t, rl.release(t, P, B, 1), cut)
+    d = boot.APP_DIR + "/a/app.mpy"
+    with open(d, "r+b") as f:
+        f.write(b"X")  # the kept bytes were damaged since
+    slots.install(t, rl.release(t, P, B, 1), cut)
+    eq(cut.asked[1:], [("app.mpy", 10), ("app.mpy", 0), ("util.mpy", 0)])
+    eq(_app(boot.select()), b"M\x06print('release 1')\n")
+
+
+def test_another_release_does_not_resume_into_old_bytes():
+    t = _fresh("resume-other")
+    cut = _Cut(BASE + "/1/targets", 1)
+    raises(ota.Mismatch, slots.install, t, rl.release(t, P, B, 1), cut)
+    cut.asked = []
+    slots.install(t, rl.release(t, P, B, 2), cut)
+    eq(cut.asked, [("app.mpy", 0), ("util.mpy", 0)], "the slot was emptied first")
+
+
+def test_a_firmware_trial_record_on_a_board_without_esp32_is_ignored():
+    t = _fresh("fw-record")
+    _install(t, 1)
+    with open(boot.APP_DIR + "/firmware", "wb") as f:
+        f.write(b'{"release": 0, "floor": 0, "trial": 3, "label": "ota_1", "rfloor": 0}')
+    eq(boot.read_firmware()["trial"], 3)
+    true(boot.select() is not None, "the app slot still boots")
+    true(boot.confirm(), "the app release confirms")
+    eq(boot.read_firmware()["trial"], 3, "no firmware confirmed without esp32")
+    with open(boot.APP_DIR + "/firmware", "wb") as f:
+        f.write(b'{"release": "x"}')
+    eq(boot.read_firmware(), None, "a damaged record reads as none")

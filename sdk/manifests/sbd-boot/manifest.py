@@ -3,4 +3,5 @@
 metadata(version="0.1.0", description="the boot stage: A/B app slots, trial boot, rollback", license="MIT")
 require("sbd-core", library="sbd")
 require("sbd-events", library="sbd")
+require("sbd-privacy", library="sbd")
 package("sbd", files=["boot.py"], base_path="../..")

@@ -11,23 +11,14 @@
 #   fetch(name, limit) -> bytes, or None when the repository has no such
 #       file; more than limit bytes raises sbd.ota.TooLarge (it never reads
 #       more than limit + 1);
-#   open(name) -> a stream with readinto() and close(), or None.
+#   open(name, offset=0) -> a stream with readinto() and close() that gives
+#       the file's bytes from offset on (a resumed download), or None.
 from micropython import const
 
 from sbd import _fs
 from sbd import ota
 
 _MAX_ROOT_ROTATIONS = const(32)  # python-tuf's default too
-_CHUNK = const(1024)
-
-_buf = None
-
-
-def _scratch():
-    global _buf
-    if _buf is None:
-        _buf = memoryview(bytearray(_CHUNK))
-    return _buf
 
 
 def state_dir():
@@ -38,12 +29,6 @@ def _path(name):
     return state_dir() + "/" + name
 
 
-def _hex(b):
-    import binascii
-
-    return binascii.hexlify(b).decode()
-
-
 class DirFetcher:
     """A repository in a local folder (a mounted card, a push over serial,
     tests)."""
@@ -51,11 +36,14 @@ class DirFetcher:
     def __init__(self, root):
         self.root = root
 
-    def open(self, name):
+    def open(self, name, offset=0):
         try:
-            return open(self.root + "/" + name, "rb")
+            f = open(self.root + "/" + name, "rb")
         except OSError:
             return None
+        if offset:
+            f.seek(offset)
+        return f
 
     def fetch(self, name, limit):
         f = self.open(name)
@@ -107,7 +95,8 @@ def newest_time(now=None):
     return old
 
 
-def _emit(e):
+def emit_rejected(e):
+    """Emit ota.rejected with the refusal's reason word (when listened to)."""
     from sbd import events
 
     if events.listening:
@@ -174,11 +163,37 @@ def refresh(fetcher, now, initial_root=None, pin=None):
     """Run the TUF client workflow; return the sbd.ota.Trusted with the
     repository's current targets.  Raises OtaError (and emits ota.rejected)
     on any refusal; what was persisted before it stays valid."""
+    import sys
+
+    # Ed25519 and SHA-512 (~18 KiB of code and tables as .mpy) are needed
+    # only here: unless the app had them loaded already, drop them after the
+    # refresh so the install that follows has that heap back.
+    unload = "sbd.crypto.ed25519" not in sys.modules
     try:
+        # Loaded first, before any metadata is read or parsed: the code then
+        # sits in one piece at the bottom of the heap (less fragmentation).
+        from sbd.crypto import sha512, ed25519  # noqa: F401
+
         return _refresh(fetcher, now, initial_root, pin)
     except ota.OtaError as e:
-        _emit(e)
+        emit_rejected(e)
         raise
+    finally:
+        if unload:
+            _unload(sys)
+
+
+def _unload(sys):
+    import gc
+
+    pkg = sys.modules.get("sbd.crypto")
+    for name in ("ed25519", "sha512"):
+        if sys.modules.pop("sbd.crypto." + name, None) is not None and pkg is not None:
+            try:
+                delattr(pkg, name)
+            except AttributeError:
+                pass
+    gc.collect()
 
 
 def _refresh(fetcher, now, initial_root, pin):
@@ -212,57 +227,9 @@ def _refresh(fetcher, now, initial_root, pin):
     return t
 
 
-def target_name(t, path, sha256):
-    """The name to fetch a target by: with consistent snapshots the hash
-    goes before the file name, as TUF 5.7.3 says."""
-    if not t.root["consistent_snapshot"]:
-        return path
-    i = path.rfind("/") + 1
-    return path[:i] + _hex(sha256) + "." + path[i:]
+def download(t, fetcher, path, dest, resume=False):
+    """sbd.ota.download.download (loaded only when a target is fetched,
+    so a refresh does not pay for its code)."""
+    from sbd.ota import download as dl
 
-
-def download(t, fetcher, path, dest):
-    """Stream one target into the file dest, checking its length and
-    SHA-256 on the way (never more than its signed length is read).  On a
-    refusal dest is removed and OtaError raised."""
-    try:
-        _download(t, fetcher, path, dest)
-    except ota.OtaError as e:
-        _emit(e)
-        try:
-            import os
-
-            os.remove(dest)
-        except OSError:
-            pass
-        raise
-
-
-def _download(t, fetcher, path, dest):
-    import hashlib
-
-    from sbd.crypto import ct_equal
-
-    length, want, _ = t.target(path)
-    src = fetcher.open(target_name(t, path, want))
-    if src is None:
-        raise ota.NotFound("target: not in the repository")
-    buf = _scratch()
-    h = hashlib.sha256()
-    left = length
-    try:
-        with open(dest, "wb") as out:
-            while left:
-                n = src.readinto(buf if left >= _CHUNK else buf[:left])
-                if not n:
-                    raise ota.Mismatch("target: %d bytes short of its signed length" % left)
-                h.update(buf[:n])
-                out.write(buf[:n])
-                left -= n
-        # One more byte means the server sends more than was signed.
-        if src.readinto(buf[:1]):
-            raise ota.TooLarge("target: more than its signed %d bytes" % length)
-    finally:
-        src.close()
-    if not ct_equal(h.digest(), want):
-        raise ota.Mismatch("target: SHA-256 differs")
+    dl.download(t, fetcher, path, dest, resume)

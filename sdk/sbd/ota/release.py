@@ -4,7 +4,9 @@
 # Every target of an sbd release carries, in its signed `custom` value,
 #   {"sbd": {"product": "acme-sensor", "boards": ["pico_w"], "release": 7,
 #            "version": "1.7.0", "floor": 3}}
-# and lives at <product>/<board>/<release>/<path in the app>.  A release is
+# and lives at <product>/<board>/<release>/<path in the app>.  "kind":
+# "firmware" (default "app") marks an ESP32 app image for the next app
+# partition (sbd.ota.firmware) instead of a file of the app slot.  A release is
 # the set of targets with one release number: files are never picked from two
 # releases (mix-and-match), all must agree on version and floor, and every
 # path must stay inside the app slot.  The release number only goes up, and
@@ -24,6 +26,7 @@ def _schema():
             "release": v.integer(1, MAX_RELEASE),
             "version": v.text(1, 32, chars=v.PRINTABLE),
             "floor": v.integer(0, MAX_RELEASE),
+            "kind": v.one_of("app", "firmware", default="app"),
         }
     )
 
@@ -39,11 +42,12 @@ def app_path(rel):
 
 
 class Release:
-    def __init__(self, number, version, floor, files):
+    def __init__(self, number, version, floor, files, firmware=None):
         self.number = number
         self.version = version
         self.floor = floor
         self.files = files  # [(target path, path in the slot)], sorted
+        self.firmware = firmware  # target path of an ESP32 app image, or None
 
     def __repr__(self):
         return "<Release %d %s>" % (self.number, self.version)
@@ -75,6 +79,7 @@ def release(t, product, board, number):
     the release is not for this product or board, NotFound when absent."""
     prefix = "%s/%s/%d/" % (product, board, number)
     files = []
+    firmware = None
     version = floor = None
     other = False
     for path in t.targets["targets"]:
@@ -90,15 +95,23 @@ def release(t, product, board, number):
             version, floor = info["version"], info["floor"]
         elif info["version"] != version or info["floor"] != floor:
             raise ota.Malformed("release %d: files disagree on version or floor" % number)
-        files.append((path, path[len(prefix) :]))
-    if not files:
+        if info["kind"] == "firmware":
+            if firmware is not None:
+                raise ota.Malformed("release %d: two firmware images" % number)
+            firmware = path
+        else:
+            files.append((path, path[len(prefix) :]))
+    if firmware is not None and files:
+        # One commit point per release: a firmware image or app files.
+        raise ota.Refused("release %d: firmware and app files together" % number)
+    if not files and firmware is None:
         if other:
             raise ota.Refused("release %d: not for this product and board" % number)
         raise ota.NotFound("release %d: not signed" % number)
     if floor > number:
         raise ota.Malformed("release %d: floor %d above it" % (number, floor))
     files.sort()
-    return Release(number, version, floor, files)
+    return Release(number, version, floor, files, firmware)
 
 
 def check_newer(rel, installed, floor):

@@ -13,10 +13,13 @@ def install(t, rel, fetcher):
     release.check_newer) into the slot not booted, check it, then switch
     the pointer to it on trial.  Raises OtaError (the running release and
     pointer stay) or SlotError."""
-    from sbd.ota import client
+    from sbd.ota import download as dl
     from sbd.ota import release as rl
     import binascii
+    import os
 
+    if rel.firmware is not None:
+        raise SlotError("a firmware release: sbd.ota.firmware.install writes it")
     p = read_pointer()
     if p is not None and not p["confirmed"]:
         raise SlotError("the running release is on trial: confirm or roll back first")
@@ -30,21 +33,32 @@ def install(t, rel, fetcher):
         write_pointer(p)
     _fs.makedirs(boot.APP_DIR)
     try:
-        import os
-
         os.remove(boot.path(slot + ".manifest"))
     except OSError:
         pass
-    _fs.remove_tree(slot_dir(slot))
-    lines = []
+    # An install cut short (power, network) left the files it had in the
+    # slot and a staging note naming release and slot: the same install
+    # again keeps them and fetches only what is missing (every byte is still
+    # hashed against the signed targets).  Anything else empties the slot.
+    stage = ("%d %s" % (rel.number, slot)).encode()
+    resume = _staged() == stage
+    if not resume:
+        _fs.remove_tree(slot_dir(slot))
+        _fs.write_atomic(boot.path("staging"), stage)
     for target, path in rel.files:
         dest = slot_dir(slot) + "/" + path
         i = dest.rfind("/")
         _fs.makedirs(dest[:i])
-        client.download(t, fetcher, target, dest)
-        length, sha, _ = t.target(target)
-        lines.append("%d %s %s" % (length, binascii.hexlify(sha).decode(), path))
-    _fs.write_atomic(boot.path(slot + ".manifest"), ("\n".join(lines) + "\n").encode())
+        dl.download(t, fetcher, target, dest, resume)
+    # The manifest, written line by line (one big string would need a
+    # contiguous block as large as the manifest, three times), then renamed
+    # into place as write_atomic does.
+    man = boot.path(slot + ".manifest")
+    with open(man + ".tmp", "wb") as f:
+        for target, path in rel.files:
+            length, sha, _ = t.target(target)
+            f.write(b"%d %s %s\n" % (length, binascii.hexlify(sha), path.encode()))
+    os.rename(man + ".tmp", man)
     new = {
         "slot": slot,
         "release": rel.number,
@@ -56,8 +70,20 @@ def install(t, rel, fetcher):
         "prev": None if p is None else boot.entry(p),
     }
     write_pointer(new)  # the commit point
+    try:
+        os.remove(boot.path("staging"))
+    except OSError:
+        pass
     from sbd import events
 
     if events.listening:
         events.emit("ota.installed", release=rel.number)
     return slot
+
+
+def _staged():
+    try:
+        with open(boot.path("staging"), "rb") as f:
+            return f.read(32)
+    except OSError:
+        return None
