@@ -1082,10 +1082,13 @@ def _image_contents(app: Path, sdk: Path) -> tuple[list[tuple[str, str]], list[t
         except AuditError as e:
             raise ComplianceError(str(e)) from None
         sdk_files = [(p, hashlib.sha256(d).hexdigest()) for p, d in sorted(files.items()) if p.startswith("lib/sbd/")]
+        # Installed releases (/.sbd/app: the A/B slots, their manifests and the pointer) are
+        # software that boots; the rest of /.sbd is per-device data (factory record, state,
+        # credentials, logs) and stays out.
         app_files = [
             (p, hashlib.sha256(d).hexdigest())
             for p, d in sorted(files.items())
-            if not p.startswith(("lib/sbd/", ".sbd/"))
+            if not p.startswith("lib/sbd/") and (not p.startswith(".sbd/") or p.startswith(".sbd/app/"))
         ]
         if not sdk_files:
             raise ComplianceError(f"{app}: the image has no /lib/sbd: is the SDK on it?")

@@ -196,8 +196,12 @@ class BoardMpy:
         )
 
 
-def run_script(port: str, script: str, *, timeout: float = SCRIPT_TIMEOUT) -> Any:
-    """Run `script` on the board at `port` with mpremote; return the JSON it printed after the marker."""
+def run_script(
+    port: str, script: str, *, timeout: float = SCRIPT_TIMEOUT, lines: tuple[str, list[str]] | None = None
+) -> Any:
+    """Run `script` on the board at `port` with mpremote; return the JSON it printed after the
+    marker.  With `lines=(prefix, out)`, the text after `prefix` of every line starting with it
+    goes into `out`, in order."""
     fd, path = tempfile.mkstemp(prefix="sbd-deploy-", suffix=".py")  # 0600 by mkstemp
     try:
         with os.fdopen(fd, "w") as f:
@@ -217,6 +221,9 @@ def run_script(port: str, script: str, *, timeout: float = SCRIPT_TIMEOUT) -> An
             ) from None
     finally:
         os.unlink(path)
+    if lines is not None:
+        prefix, out = lines
+        out.extend(ln[len(prefix) + 1 :] for ln in r.stdout.splitlines() if ln.startswith(prefix + " "))
     for line in reversed(r.stdout.splitlines()):
         if line.startswith(_MARK + " "):
             try:
@@ -280,12 +287,15 @@ def check_board_option(board: BoardMpy, name: str, mpy_arch: str, family: str) -
 # --------------------------------------------------------------------------- copying what changed
 
 # Hashes every file under the given roots (board paths without the leading
-# slash); a root that does not exist is skipped.  One preallocated buffer.
+# slash); a root that does not exist is skipped.  One preallocated buffer, and
+# one line printed per file as it is hashed: collecting them all into one dict
+# and one JSON string ran an ESP32's heap out with the whole SDK on it.
+_HASH_LINE = "@@SBD-HASH"
 _HASH = f"""
 import os, json, hashlib, binascii
 _b = bytearray(512)
 _m = memoryview(_b)
-_out = {{}}
+_n = 0
 def _h(p):
     h = hashlib.sha256()
     with open(p, 'rb') as f:
@@ -295,12 +305,16 @@ def _h(p):
                 break
             h.update(_m[:n])
     return binascii.hexlify(h.digest()).decode()
+def _put(p, r):
+    global _n
+    print({_HASH_LINE!r}, _h(p), json.dumps(r))
+    _n += 1
 def _walk(p, r):
     for e in os.ilistdir(p):
         if e[1] & 0x4000:
             _walk(p + '/' + e[0], r + e[0] + '/')
         else:
-            _out[r + e[0]] = _h(p + '/' + e[0])
+            _put(p + '/' + e[0], r + e[0])
 for r in ROOTS:
     try:
         st = os.stat('/' + r)
@@ -309,8 +323,8 @@ for r in ROOTS:
     if st[0] & 0x4000:
         _walk('/' + r, r + '/')
     else:
-        _out[r] = _h('/' + r)
-print({_MARK!r}, json.dumps(_out))
+        _put('/' + r, r)
+print({_MARK!r}, _n)
 """
 
 _REMOVE = f"""
@@ -333,10 +347,21 @@ print({_MARK!r}, json.dumps(_gone))
 
 def board_hashes(port: str, roots: Iterable[str]) -> dict[str, str]:
     """{board path: sha256 hex} for every file under `roots` on the board."""
-    doc = run_script(port, f"ROOTS = {sorted(set(roots))!r}\n" + _HASH)
-    if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
-        raise SbdError(f"{port}: unexpected answer from the board while hashing files")
-    return {str(k): v for k, v in doc.items()}
+    got: list[str] = []
+    count = run_script(port, f"ROOTS = {sorted(set(roots))!r}\n" + _HASH, lines=(_HASH_LINE, got))
+    out: dict[str, str] = {}
+    for ln in got:
+        digest, _, name = ln.partition(" ")
+        try:
+            path = json.loads(name)
+        except ValueError:
+            path = None
+        if not isinstance(path, str) or len(digest) != 64 or path in out:
+            raise SbdError(f"{port}: unexpected answer from the board while hashing files")
+        out[path] = digest
+    if count != len(out):  # a line lost on the way: never decide "unchanged" on a partial list
+        raise SbdError(f"{port}: the board hashed {count} files but {len(out)} answers arrived; retry")
+    return out
 
 
 def local_hashes(bundle: Path, files: Iterable[str]) -> dict[str, str]:

@@ -224,6 +224,9 @@ def test_sbom_of_a_device_image_hashes_the_bytes_on_its_filesystem(tmp_path: Pat
         "lib/sbd/auth.mpy": b"M\x06auth",
         "lib/sbd/crypto/aead.mpy": b"M\x06aead",
         ".sbd/factory/identity.bin": b"SBDF per-device record",
+        ".sbd/state/auth": b"per-device counter",
+        ".sbd/app/a/app.mpy": b"M\x06installed release",
+        ".sbd/app/current": b"a 3\n",
     }
     for rel, data in files.items():
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -246,7 +249,10 @@ def test_sbom_of_a_device_image_hashes_the_bytes_on_its_filesystem(tmp_path: Pat
     assert by_name["main.py"]["hashes"] == digest("main.py") and by_name["lib/app.mpy"]["hashes"] == digest(
         "lib/app.mpy"
     )
-    assert not any(".sbd" in n for n in by_name)  # the per-device record is data, not software
+    # an installed release boots, so it is listed; the factory record and state are data
+    assert by_name[".sbd/app/a/app.mpy"]["hashes"] == digest(".sbd/app/a/app.mpy")
+    assert ".sbd/app/current" in by_name
+    assert not any(n.startswith((".sbd/factory", ".sbd/state")) for n in by_name)
     assert "pico_w image dev.img" in bom["metadata"]["component"]["description"]
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"\x00" * 4096)
