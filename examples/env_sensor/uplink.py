@@ -23,7 +23,6 @@ from micropython import const
 _NET_S = const(2)  # the longest a connect or a read may hold the page up
 _CONFIG = "/update.json"
 _ROOT = "/update_root.json"
-_OTA_MODULES = ("sbd.ota.client", "sbd.ota.http", "sbd.ota.release", "sbd.ota.slots", "sbd.ota")
 
 
 class Uplink:
@@ -170,8 +169,11 @@ def _unload():
     # The OTA code leaves the heap until the next check.
     import sbd
 
-    for m in _OTA_MODULES:
-        sys.modules.pop(m, None)
+    # Every sbd.ota module by prefix, not by a list: a list went stale when the
+    # SDK split the download code into its own module, which then stayed
+    # loaded and ran the next check out of memory.
+    for m in [m for m in sys.modules if m == "sbd.ota" or m.startswith("sbd.ota.")]:
+        del sys.modules[m]
     try:
         del sbd.ota
     except (AttributeError, TypeError):
