@@ -90,8 +90,18 @@ def test_confirmed_on_the_trial_boot_stays(make_sdk_board: Callable[..., SdkBoar
     for _ in range(2):
         assert board.exec(BOOT).running == "ota_1"
     # The next release goes into the other partition; older ones are refused.
+    # One refresh serves both attempts: a second refresh in the same run left the ESP32's
+    # 110 KiB too fragmented now and then (the unix port scans its C stack conservatively,
+    # so the heap is not the same from run to run).
     out = board.exec(
-        HEAD + "print('SET', install(2))\ntry:\n    install(1)\nexcept Exception as e:\n    print('NO', e)"
+        HEAD
+        + "from sbd.ota import client\n"
+        + "root = open('/repo/metadata/1.root.json', 'rb').read()\n"
+        + f"t = client.refresh(client.DirFetcher('/repo/metadata'), {NOW!r}, root)\nroot = None\n"
+        + "gc.collect()\nfrom sbd.ota import release, firmware\nf = client.DirFetcher('/repo/targets')\n"
+        + f"print('SET', firmware.install(t, release.release(t, {PRODUCT!r}, 'esp32', 2), f))\ngc.collect()\n"
+        + f"try:\n    firmware.install(t, release.release(t, {PRODUCT!r}, 'esp32', 1), f)\n"
+        + "except Exception as e:\n    print('NO', e)"
     )
     assert "SET ota_0" in out.output, out.output
     assert "NO a firmware is on trial" in out.output, out.output
