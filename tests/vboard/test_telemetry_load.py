@@ -1,6 +1,6 @@
 """Load: 20 virtual boards (real MicroPython, one process each) publish
-telemetry over MQTT to one Mosquitto at once, for LOAD_SECONDS each (3 s
-in `make test` on a 2-core machine; bench/bench_telemetry.py runs longer),
+telemetry over MQTT to one Mosquitto at once, for LOAD_SECONDS each (60 in CI,
+where .ci/run sets SBD_LOAD_SECONDS; 3 s in a developer's `make test`),
 while two listeners store everything, one in SQLite and one in PostgreSQL.
 Every event a board counts as sent (the broker's PUBACK came back) must be
 stored, per device, in both databases."""
