@@ -244,3 +244,20 @@ def test_verify_judges_firmware_targets_as_a_device_would(tmp_path: Path) -> Non
     make_repo(pico, "pico_w", {1: {"firmware.bin": ("firmware", FW[1])}})
     v = ota_verify.verify(pico, board="pico_w", now="2026-11-30T00:00:00Z")
     assert [(t.device, "RP2 boards have no app partitions" in t.detail) for t in v.targets] == [("refused", True)]
+
+
+def test_push_installs_a_firmware_release_over_the_serial_line(
+    make_sdk_board: Callable[..., SdkBoard], published: tuple[Path, Path]
+) -> None:
+    repo, _ = published
+    board = make_sdk_board(board="esp32", name="fwpush")
+    root = str(repo / "metadata" / "1.root.json")
+    r = sbd("ota", "push", str(repo), "--vboard", board.name, "--trusted-root", root)
+    assert "release 2 (2.0.0) installed on trial; reboot to boot it" in r.stdout, r.stdout + r.stderr
+    part = ESP32.partition("ota_1")
+    assert board.flash.read_bytes()[part.offset : part.offset + len(FW[2])] == FW[2]
+    trial = board.exec(_head() + BOOT + "print('CONFIRM', boot.confirm())\nstate()")
+    assert trial.running == "ota_1" and "FW (2, 0, 'ota_1')" in trial.output, trial.output
+    # The same release again: the board says it is not newer.
+    r = sbd("ota", "push", str(repo), "--vboard", board.name, "--trusted-root", root, ok=False)
+    assert r.returncode == 1 and "REFUSED (rollback)" in r.stdout, r.stdout + r.stderr
