@@ -201,6 +201,8 @@ def firmware_refusal(target: Path, board: str) -> tuple[str, str] | None:
     from .flash import firmware
     from .ota import firmware_partition_size
 
+    if board not in boards.names():  # a name from the repository, never a path to load
+        return None
     try:
         cfg = boards.load(board)
     except ConfigError:

@@ -261,3 +261,16 @@ def test_push_installs_a_firmware_release_over_the_serial_line(
     # The same release again: the board says it is not newer.
     r = sbd("ota", "push", str(repo), "--vboard", board.name, "--trusted-root", root, ok=False)
     assert r.returncode == 1 and "REFUSED (rollback)" in r.stdout, r.stdout + r.stderr
+
+
+def test_verify_never_loads_a_board_config_named_by_the_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Board names in releases are signed data, not paths: "x.json" must not
+    # make verify read ./x.json (here a valid RP2 config that would refuse).
+    shutil.copyfile(Path(boards.__file__).resolve().parents[2] / "board_configs" / "pico_w.json", tmp_path / "x.json")
+    monkeypatch.chdir(tmp_path)
+    repo = tmp_path / "repo"
+    make_repo(repo, "x.json", {1: {"firmware.bin": ("firmware", FW[1])}})
+    v = ota_verify.verify(repo, board="x.json", now="2026-11-30T00:00:00Z")
+    assert [t.device for t in v.targets] == ["accepted"], v.targets
