@@ -75,3 +75,24 @@ def test_strict_wants_an_app_alone() -> None:
 def test_an_rp2_board_runs_no_app_images() -> None:
     with pytest.raises(FirmwareError, match="does not run ESP-IDF app images"):
         check_app_image(GOOD, boards.load("pico_w"), "fw")
+
+
+def test_the_partition_an_update_must_fit() -> None:
+    import dataclasses
+
+    from sbdtools.ota import OtaError, firmware_partition_size
+
+    assert firmware_partition_size(ESP32) == 1572864
+    assert firmware_partition_size(boards.load("esp32s3")) == 2555904
+    for name in ("pico_w", "pico2_w"):
+        with pytest.raises(OtaError, match="RP2 boards have no app partitions"):
+            firmware_partition_size(boards.load(name))
+    # A factory app and one OTA slot: nowhere to boot a trial from.
+    one = dataclasses.replace(
+        ESP32,
+        partitions=tuple(
+            dataclasses.replace(p, subtype="factory") if p.name == "ota_0" else p for p in ESP32.partitions
+        ),
+    )
+    with pytest.raises(OtaError, match="fewer than two OTA app partitions"):
+        firmware_partition_size(one)
