@@ -41,7 +41,10 @@ from tuf.api.metadata import (
 )
 from tuf.api.serialization.json import JSONSerializer
 
+from .boards import BoardConfig
 from .errors import SbdError
+from .flash import firmware
+from .flash.firmware import AppImage
 
 ROLES = ("root", "timestamp", "snapshot", "targets")
 COMPACT = JSONSerializer(compact=True)
@@ -169,17 +172,19 @@ class Release:
     release: int
     version: str
     floor: int = 0
+    kind: str = "app"  # or "firmware": one ESP32 app image (sdk/sbd/ota/release.py)
 
     def custom(self) -> dict[str, Any]:
-        return {
-            "sbd": {
-                "product": self.product,
-                "boards": list(self.boards),
-                "release": self.release,
-                "version": self.version,
-                "floor": self.floor,
-            }
+        sbd: dict[str, Any] = {
+            "product": self.product,
+            "boards": list(self.boards),
+            "release": self.release,
+            "version": self.version,
+            "floor": self.floor,
         }
+        if self.kind != "app":  # the device's default; app targets stay as they were
+            sbd["kind"] = self.kind
+        return {"sbd": sbd}
 
 
 def release_prefix(product: str, board: str, release: int) -> str:
@@ -361,6 +366,82 @@ def add_release(
     """Add an app release (files: path in the app -> bytes) for one board;
     bump targets, snapshot and timestamp (their signatures are dropped:
     sign them again).  Returns the release number."""
+    return _add(path, files, product=product, board=board, version=version, release=release, floor=floor)
+
+
+# The target name of a firmware release: <product>/<board>/<release>/firmware.bin.
+FIRMWARE_TARGET = "firmware.bin"
+
+
+def firmware_partition_size(board: BoardConfig) -> int:
+    """The largest app image an update can carry for the board: the smallest
+    of its OTA app partitions (the next one may be any of them); OtaError
+    for a board without two (an RP2 board has no app partitions at all)."""
+    ota_parts = [p for p in board.app_partitions if p.subtype.startswith("ota_")]
+    if board.family != "esp32" or len(ota_parts) < 2:
+        why = (
+            "RP2 boards have no app partitions: their MicroPython firmware is changed over USB only (sbd flash)"
+            if board.family == "rp2"
+            else "its partition table has fewer than two OTA app partitions (ota_0, ota_1)"
+        )
+        raise OtaError(
+            f"board {board.name} ({board.chip}) cannot take a firmware update: {why}; "
+            "publish app releases for it with `sbd ota add REPO APPDIR`"
+        )
+    return min(p.size for p in ota_parts)
+
+
+def add_firmware_release(
+    path: Path,
+    data: bytes,
+    *,
+    product: str,
+    board: BoardConfig,
+    version: str,
+    release: int | None = None,
+    floor: int = 0,
+    source: str = "firmware",
+    allow_list: Path | None = None,
+) -> tuple[int, AppImage]:
+    """Add a release that is one ESP32 firmware image (a MicroPython app
+    image for the board's next app partition, target kind "firmware").
+    Everything is checked before anything is written: the board takes
+    firmware updates, the image is on the allow-list (when given), it is an
+    app image for the board's chip that ESP-IDF would boot, and it fits the
+    smallest OTA app partition.  Returns the release number and the image."""
+    limit = firmware_partition_size(board)
+    if allow_list is not None:
+        firmware.check_allowed(data, allow_list, source)
+    img = firmware.check_app_image(data, board, source)
+    if img.length > limit:
+        raise OtaError(
+            f"{source}: {img.length} bytes does not fit the {limit}-byte app partition of board {board.name}; "
+            "a device would refuse it (nothing was written)"
+        )
+    number = _add(
+        path,
+        {FIRMWARE_TARGET: data},
+        product=product,
+        board=board.name,
+        version=version,
+        release=release,
+        floor=floor,
+        kind="firmware",
+    )
+    return number, img
+
+
+def _add(
+    path: Path,
+    files: Mapping[str, bytes],
+    *,
+    product: str,
+    board: str,
+    version: str,
+    release: int | None,
+    floor: int,
+    kind: str = "app",
+) -> int:
     repo = Repo.load(path)
     newest = newest_release(repo, product, board)
     number = release if release is not None else newest + 1
@@ -368,7 +449,7 @@ def add_release(
         raise OtaError(f"release {number} is not newer than release {newest}")
     if not 0 <= floor <= number:
         raise OtaError("the security floor must be between 0 and the release number")
-    rel = Release(product, [board], number, version, floor)
+    rel = Release(product, [board], number, version, floor, kind)
     for rel_path, data in sorted(files.items()):
         parts = rel_path.split("/")
         if rel_path.startswith("/") or any(p in ("", ".", "..") or p.startswith(".") for p in parts):

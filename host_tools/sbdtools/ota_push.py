@@ -6,8 +6,11 @@ release for the board into ``/.sbd/push/`` on the board (mpremote, as
 ``sbd.ota.client.DirFetcher``: the board verifies everything itself (root
 chain from its persisted root or the pinned one, timestamp, snapshot,
 targets, release checks, each file's length and SHA-256) and installs into
-the slot that is not running, on trial.  The host only chooses what to copy;
-it decides nothing.  The copy is removed afterwards, installed or not.
+the slot that is not running, on trial; a firmware release (an ESP32 app
+image from ``sbd ota add --firmware``) goes into the next app partition with
+``sbd.ota.firmware.install``, set to boot on trial.  The host only chooses
+what to copy; it decides nothing.  The copy is removed afterwards, installed
+or not.
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ def stage(repo_dir: Path, board: str, product: str | None, trusted_root: Path | 
 DEVICE = """
 import json
 from sbd import _fs, ota
-from sbd.ota import client, release, slots
+from sbd.ota import client, release
 R = "/" + PUSH_DIR
 def _go():
     import os
@@ -107,9 +110,18 @@ def _go():
     try:
         now = client.newest_time(NOW)
         t = client.refresh(client.DirFetcher(R + "/metadata"), now, initial, pin=pin)
+        initial = None
         n = release.newest(t, PRODUCT, BOARD)
         rel = release.release(t, PRODUCT, BOARD, n)
-        slot = slots.install(t, rel, client.DirFetcher(R + "/targets"))
+        import gc
+        gc.collect()
+        if rel.firmware is not None:
+            # An ESP32 firmware release: into the next app partition, set to
+            # boot on trial (no confirm in this session: the reset boots it).
+            from sbd.ota import firmware as inst
+        else:
+            from sbd.ota import slots as inst
+        slot = inst.install(t, rel, client.DirFetcher(R + "/targets"))
     except ota.OtaError as e:
         return {"refused": e.reason, "msg": str(e)}
     return {"installed": n, "version": rel.version, "slot": slot}

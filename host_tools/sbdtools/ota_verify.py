@@ -155,6 +155,10 @@ def _run_device(repo: Path, root: bytes, now: str, board: str | None, verdict: V
                 try:
                     rel = release.release(t, product, b, n)
                     paths = [p for p, _ in rel.files]
+                    if rel.firmware is not None:
+                        paths.append(rel.firmware)
+                        if rows[rel.firmware].device == ACCEPTED:
+                            refusal = firmware_refusal(repo / "targets" / rel.firmware, b)
                 except ota.OtaError as e:
                     refusal = (e.reason, str(e))
                     paths = [
@@ -180,6 +184,41 @@ def _run_device(repo: Path, root: bytes, now: str, board: str | None, verdict: V
     finally:
         fs.STATE_DIR = saved
     return tuf_level
+
+
+def firmware_refusal(target: Path, board: str) -> tuple[str, str] | None:
+    """What a device of `board` says about a firmware target whose bytes
+    TUF accepted, beyond TUF: an RP2 board (or any without two OTA app
+    partitions) installs no firmware (refused); an image larger than the app
+    partition is refused before it is written (refused); an image ESP-IDF
+    would not take fails set_boot (malformed), checked on the host with
+    esp_image_verify's checks (flash.firmware.check_app_image, not strict:
+    the app description and exact length are what `sbd ota add` asks of a
+    publisher, not what a device checks).  None when the device would take
+    it, or when the board has no config here (nothing to judge it by)."""
+    from . import boards
+    from .errors import ConfigError
+    from .flash import firmware
+    from .ota import firmware_partition_size
+
+    if board not in boards.names():  # a name from the repository, never a path to load
+        return None
+    try:
+        cfg = boards.load(board)
+    except ConfigError:
+        return None
+    try:
+        limit = firmware_partition_size(cfg)
+    except OtaError as e:
+        return "refused", str(e)
+    data = target.read_bytes()
+    if len(data) > limit:
+        return "refused", f"firmware: {len(data)} bytes, larger than the {limit}-byte app partition"
+    try:
+        firmware.check_app_image(data, cfg, target.name, strict=False)
+    except firmware.FirmwareError as e:
+        return "malformed", f"firmware: ESP-IDF would not boot it ({e})"
+    return None
 
 
 class _RepoFetcher(FetcherInterface):

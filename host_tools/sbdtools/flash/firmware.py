@@ -195,6 +195,84 @@ def _esp_image_check(data: bytes, board: BoardConfig, source: str) -> None:
         )
 
 
+# esp_app_desc_t (ESP-IDF components/esp_app_format): at the start of an app
+# image's first segment; a bootloader image or other data has none.
+_APP_DESC_MAGIC = 0xABCD5432
+_APP_DESC = struct.Struct("<III4x32s32s16s16s32s")
+
+
+@dataclass(frozen=True)
+class AppImage:
+    """An ESP-IDF app image for one chip, as `check_app_image` read it."""
+
+    chip: str
+    length: int
+    sha256: str
+    project: str  # esp_app_desc_t project_name, e.g. "micropython"
+    version: str  # esp_app_desc_t version, e.g. "v1.24.0"
+    idf: str  # esp_app_desc_t idf_ver
+
+
+def _c_string(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("ascii", "replace")
+
+
+def check_app_image(data: bytes, board: BoardConfig, source: str, *, strict: bool = True) -> AppImage:
+    """FirmwareError unless data is an ESP-IDF app image for the board's
+    chip that ESP-IDF's esp_image_verify (run by the device's set_boot)
+    takes: the header esptool reads (magic, chip id, at most 16 segments),
+    every flash-mapped segment at its MMU page offset, the checksum, and the
+    appended SHA-256 when the header says there is one.
+
+    strict (what `sbd ota add --firmware` publishes) also wants what every
+    real app image has: the appended SHA-256, the app description
+    (esp_app_desc_t) at the start of the first segment, which tells an app
+    from a bootloader, and no bytes after the image; the full firmware .bin
+    `sbd flash` writes (bootloader, partition table, app) is refused with a
+    hint."""
+    if board.firmware_format != "bin":
+        raise FirmwareError(f"board {board.name} ({board.chip}) does not run ESP-IDF app images")
+    _esp_image_check(data, board, source)
+    from esptool.bin_image import LoadFirmwareImage
+
+    try:
+        with quiet():
+            img: Any = LoadFirmwareImage(board.chip, data)
+    except Exception as e:  # esptool's FatalError, RuntimeError and struct errors
+        raise FirmwareError(f"{source}: esptool cannot read the image ({e})") from e
+    if strict and (not img.append_digest or img.data_length is None):
+        raise FirmwareError(f"{source}: the image carries no SHA-256 (hash_appended); ESP-IDF app images do")
+    length = img.data_length + 32 if img.append_digest else len(data)
+    if img.append_digest and len(img.stored_digest) != 32:
+        raise FirmwareError(f"{source}: the image ends before its appended SHA-256 (a truncated file?)")
+    if strict and len(data) > length:
+        raise FirmwareError(
+            f"{source}: an ESP image of {length} bytes followed by {len(data) - length} more; this looks like "
+            "the full firmware .bin (bootloader, partition table, app) that `sbd flash` writes; an update "
+            "carries the app image alone: MicroPython's .app-bin download for the board, or the "
+            "micropython.bin of an ESP-IDF build"
+        )
+    if img.checksum != img.calculate_checksum():
+        raise FirmwareError(f"{source}: the image's checksum does not match its segments (a damaged file?)")
+    if img.append_digest and img.stored_digest != img.calc_digest:
+        raise FirmwareError(f"{source}: the image's appended SHA-256 does not match it (a damaged file?)")
+    for seg in img.segments:
+        if img.is_flash_addr(seg.addr) and (seg.file_offs + 8) % 0x10000 != seg.addr % 0x10000:
+            raise FirmwareError(
+                f"{source}: segment at {seg.addr:#x} is not at its flash page offset; ESP-IDF refuses the image"
+            )
+    first = bytes(img.segments[0].data[: _APP_DESC.size]) if img.segments else b""
+    if len(first) < _APP_DESC.size or _APP_DESC.unpack(first)[0] != _APP_DESC_MAGIC:
+        if not strict:
+            return AppImage(board.chip, length, sha256(data), "", "", "")
+        raise FirmwareError(
+            f"{source}: an ESP image without an app description (esp_app_desc_t): a bootloader or not an app; "
+            "an update carries the app image: MicroPython's .app-bin download, or build/micropython.bin"
+        )
+    _, _, _, version, project, _, _, idf = _APP_DESC.unpack(first)
+    return AppImage(board.chip, length, sha256(data), _c_string(project), _c_string(version), _c_string(idf))
+
+
 def _first_app(board: BoardConfig) -> Partition:
     return min(board.app_partitions, key=lambda p: p.offset)
 
