@@ -112,7 +112,9 @@ def installed():
 
 def check_slot(slot):
     """True when every file the slot's manifest lists has its length and
-    SHA-256.  Streams each file through one buffer."""
+    SHA-256, and the slot's folder holds nothing else (a file no manifest
+    line names could be imported: the slot is first on sys.path).  Streams
+    each file through one buffer."""
     import hashlib
     import binascii
 
@@ -127,6 +129,7 @@ def check_slot(slot):
         return False
     buf = memoryview(bytearray(_CHUNK))
     base = slot_dir(slot) + "/"
+    listed = set()
     for line in text.split("\n"):
         if not line:
             continue
@@ -152,7 +155,55 @@ def check_slot(slot):
                 h.update(buf[:k])
         if n != length or h.digest() != want:
             return False
-    return True
+        expect(listed, parts[2])
+    return not strays(slot, listed)
+
+
+def expect(want, name):
+    """Add a slot path and every folder on its way ("lib/", "lib/sbd/") to
+    the set `want`, for strays()."""
+    want.add(name)
+    i = name.find("/")
+    while i > 0:
+        want.add(name[: i + 1])
+        i = name.find("/", i + 1)
+
+
+def strays(slot, want, remove=False):
+    """Whether the slot's folder holds anything `want` (filled by expect())
+    does not name: an unlisted file, or a folder with no listed file below
+    it.  With remove=True each of them is deleted and the walk goes on."""
+    return _strays(slot_dir(slot), "", want, remove)
+
+
+def _strays(d, rel, want, remove):
+    import os
+
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return False
+    found = False
+    for name in names:
+        p = d + "/" + name
+        r = rel + name
+        if os.stat(p)[0] & 0x4000:  # S_IFDIR
+            if r + "/" in want:
+                if _strays(p, r + "/", want, remove):
+                    if not remove:
+                        return True
+                    found = True
+                continue
+            if remove:
+                _fs.remove_tree(p)
+        elif r in want:
+            continue
+        elif remove:
+            os.remove(p)
+        if not remove:
+            return True
+        found = True
+    return found
 
 
 def confirm():

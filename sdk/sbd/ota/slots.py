@@ -37,12 +37,20 @@ def install(t, rel, fetcher):
     except OSError:
         pass
     # An install cut short (power, network) left the files it had in the
-    # slot and a staging note naming release and slot: the same install
-    # again keeps them and fetches only what is missing (every byte is still
-    # hashed against the signed targets).  Anything else empties the slot.
-    stage = ("%d %s" % (rel.number, slot)).encode()
+    # slot and a staging note naming release, slot and the release's exact
+    # file set: the same install again keeps the release's own files and
+    # fetches only what is missing (every byte is still hashed against the
+    # signed targets), after deleting everything else in the slot (an
+    # earlier attempt's, an app's).  Anything else empties the slot.
+    stage = ("%d %s %s" % (rel.number, slot, _file_set(t, rel))).encode()
     resume = _staged() == stage
-    if not resume:
+    if resume:
+        want = set()
+        for _, path in rel.files:
+            boot.expect(want, path)
+        boot.strays(slot, want, True)
+        want = None
+    else:
         _fs.remove_tree(slot_dir(slot))
         _fs.write_atomic(boot.path("staging"), stage)
     for target, path in rel.files:
@@ -81,9 +89,26 @@ def install(t, rel, fetcher):
     return slot
 
 
+def _file_set(t, rel):
+    # SHA-256 (hex) over the release's "<length> <sha256 hex> <path>" lines
+    # in path order: the exact file set a staging note may be resumed for.
+    import binascii
+    import hashlib
+
+    h = hashlib.sha256()
+    for target, path in sorted(rel.files, key=_path):
+        length, sha, _ = t.target(target)
+        h.update(b"%d %s %s\n" % (length, binascii.hexlify(sha), path.encode()))
+    return binascii.hexlify(h.digest()).decode()
+
+
+def _path(f):
+    return f[1]
+
+
 def _staged():
     try:
         with open(boot.path("staging"), "rb") as f:
-            return f.read(32)
+            return f.read(128)
     except OSError:
         return None
