@@ -30,7 +30,7 @@ def install(t, rel, fetcher):
         if rel.number <= bad:
             # A release that never confirmed itself is never tried again,
             # nor an older one: only a newer release can fix it.
-            raise ota.Rollback("release %d, release %d failed its trial" % (rel.number, bad))
+            raise ota.Rollback("release %d, failed release %d" % (rel.number, bad))
     except ota.OtaError as e:
         from sbd.ota import client
 
