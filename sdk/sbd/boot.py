@@ -25,7 +25,9 @@
 #   /.sbd/app/pointer               which slot boots: one small JSON object
 #                                   replaced with write_atomic, the one commit
 #                                   point of an install, a confirm or a
-#                                   rollback
+#                                   rollback; {"slot": null, "floor",
+#                                   "failed"} once a first release failed
+#                                   its trial (rollback)
 # An install writes only into the slot that is not booted; a power cut at any
 # instant leaves the pointer naming a complete, checked slot (old or new).
 # Reading the pointer and manifests needs no crypto and no sbd.validate, so
@@ -416,7 +418,7 @@ def run(module="main"):
     no app code runs before personal data is gone), then select a slot and
     import its `module`; the slot's folder, or None in safe mode (nothing
     imported).  A slot that carries the SDK (lib/sbd/) has its own sbd
-    modules imported by the app (above)."""
+    modules imported by the app (docs/ota.md: the SDK inside a release)."""
     from sbd import privacy
 
     privacy.resume()
