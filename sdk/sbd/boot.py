@@ -226,20 +226,20 @@ def rollback(reason="rollback"):
     if p is None:
         return False
     prev = p.get("prev")
-    failed = p["failed"]
-    if not p["confirmed"] and p["release"] > failed:
-        failed = p["release"]
+    bad = p["failed"]
+    if not p["confirmed"] and p["release"] > bad:
+        bad = p["release"]
     if prev is None:
         if p["confirmed"]:
             return False
-        write_pointer({"slot": None, "floor": p["floor"], "failed": failed})
+        write_pointer({"slot": None, "floor": p["floor"], "failed": bad})
     else:
         new = entry(prev)
         new["trial"] = 0
         new["confirmed"] = True
         new["floor"] = p["floor"]
         new["prev"] = None
-        new["failed"] = failed
+        new["failed"] = bad
         write_pointer(new)
     _emit("ota.rolled_back", release=p["release"], to=0 if prev is None else prev["release"], reason=reason)
     return prev is not None

@@ -24,18 +24,12 @@ def install(t, rel, fetcher):
     if p is not None and not p["confirmed"]:
         raise SlotError("the running release is on trial: confirm or roll back first")
     cur, floor = installed()
+    rl.check_newer(rel, cur, floor)
     bad = failed()
-    try:
-        rl.check_newer(rel, cur, floor)
-        if rel.number <= bad:
-            # A release that never confirmed itself is never tried again,
-            # nor an older one: only a newer release can fix it.
-            raise ota.Rollback("release %d, failed release %d" % (rel.number, bad))
-    except ota.OtaError as e:
-        from sbd.ota import client
-
-        client.emit_rejected(e)
-        raise
+    if rel.number <= bad:
+        # A release that never confirmed itself is never tried again, nor an
+        # older one: only a newer release can fix it.
+        raise ota.Rollback("release %d, failed release %d" % (rel.number, bad))
     slot = "b" if p is not None and p["slot"] == "a" else "a"
     if p is not None and p.get("prev") is not None:
         # The previous release lives in the slot about to be overwritten:
