@@ -25,7 +25,9 @@
 #   /.sbd/app/pointer               which slot boots: one small JSON object
 #                                   replaced with write_atomic, the one commit
 #                                   point of an install, a confirm or a
-#                                   rollback
+#                                   rollback; {"slot": null, "floor",
+#                                   "failed"} once a first release failed
+#                                   its trial (rollback)
 # An install writes only into the slot that is not booted; a power cut at any
 # instant leaves the pointer naming a complete, checked slot (old or new).
 # Reading the pointer and manifests needs no crypto and no sbd.validate, so
@@ -42,6 +44,7 @@ TRIAL_BOOTS = const(3)  # boots a new release gets to confirm itself
 _CHUNK = const(1024)
 _MAX_POINTER = const(512)
 _MAX_MANIFEST = const(16384)
+_SDK = "lib/sbd/"  # a slot that carries the SDK has its modules here
 
 
 class SlotError(Exception):
@@ -57,7 +60,21 @@ def slot_dir(slot):
 
 
 def read_pointer():
-    """The pointer as a dict, or None when absent or unreadable."""
+    """The pointer as a dict, or None when nothing is installed (no pointer,
+    an unreadable one, or one naming no release: the first release failed
+    its trial, see rollback)."""
+    p = _load()
+    if p is None or p["slot"] is None:
+        return None
+    return p
+
+
+def _load():
+    # The pointer file as a dict, checked for type and range; None when
+    # absent or unreadable.  {"slot": None, "floor", "failed"} when no
+    # release boots.  "failed" (the newest release that never confirmed
+    # itself, never installed again) is 0 in pointers written before it
+    # existed.
     import json
 
     try:
@@ -71,13 +88,19 @@ def read_pointer():
         p = json.loads(data)
     except ValueError:
         return None
+    if type(p) is not dict or type(p.get("floor")) is not int:
+        return None
+    failed = p.get("failed", 0)
+    if type(failed) is not int:
+        return None
+    if p.get("slot") is None:
+        return {"slot": None, "floor": p["floor"], "failed": failed}
     if not _valid_entry(p) or type(p.get("trial")) is not int or type(p.get("confirmed")) is not bool:
         return None
     prev = p.get("prev")
     if prev is not None and not _valid_entry(prev):
         p["prev"] = None
-    if type(p.get("floor")) is not int:
-        return None
+    p["failed"] = failed
     return p
 
 
@@ -103,11 +126,20 @@ def entry(p):
 
 
 def installed():
-    """(release number, security floor) of what boots now; (0, 0) if none."""
-    p = read_pointer()
+    """(release number, security floor) of what boots now; (0, floor) if
+    none, (0, 0) with no pointer."""
+    p = _load()
     if p is None:
         return 0, 0
-    return p["release"], p["floor"]
+    return p["release"] if p["slot"] else 0, p["floor"]
+
+
+def failed():
+    """The newest release that was rolled back, or given up with nothing to
+    go back to, because it never confirmed itself on trial (0 if none).
+    sbd.ota.slots never installs it, or an older one, again."""
+    p = _load()
+    return 0 if p is None else p["failed"]
 
 
 def check_slot(slot):
@@ -115,6 +147,13 @@ def check_slot(slot):
     SHA-256, and the slot's folder holds nothing else (a file no manifest
     line names could be imported: the slot is first on sys.path).  Streams
     each file through one buffer."""
+    return _check(slot) > 0
+
+
+def _check(slot):
+    # 0: the slot fails its manifest or holds an unlisted file; 1: it checks
+    # out; 2: it checks out and carries the SDK (its manifest lists files
+    # under lib/sbd/).
     import hashlib
     import binascii
 
@@ -122,26 +161,27 @@ def check_slot(slot):
         with open(path(slot + ".manifest")) as f:
             size = f.seek(0, 2)  # read(n) would allocate n first
             if not 0 < size <= _MAX_MANIFEST:
-                return False
+                return 0
             f.seek(0)
             text = f.read(size)
     except OSError:
-        return False
+        return 0
     buf = memoryview(bytearray(_CHUNK))
     base = slot_dir(slot) + "/"
     listed = set()
+    ok = 1
     for line in text.split("\n"):
         if not line:
             continue
         parts = line.split(" ", 2)
         if len(parts) != 3 or ".." in parts[2].split("/"):
-            return False
+            return 0
         try:
             length = int(parts[0])
             want = binascii.unhexlify(parts[1])
             f = open(base + parts[2], "rb")
         except (ValueError, OSError):
-            return False
+            return 0
         h = hashlib.sha256()
         n = 0
         with f:
@@ -151,12 +191,14 @@ def check_slot(slot):
                     break
                 n += k
                 if n > length:
-                    return False
+                    return 0
                 h.update(buf[:k])
         if n != length or h.digest() != want:
-            return False
+            return 0
         expect(listed, parts[2])
-    return not strays(slot, listed)
+        if parts[2].startswith(_SDK):
+            ok = 2
+    return 0 if strays(slot, listed) else ok
 
 
 def expect(want, name):
@@ -223,22 +265,36 @@ def confirm():
 
 
 def rollback(reason="rollback"):
-    """Boot the previous release again (if there is one); True if so."""
-    p = read_pointer()
-    if p is None or p.get("prev") is None:
-        return False
-    prev = p["prev"]
-    new = entry(prev)
-    new["trial"] = 0
-    new["confirmed"] = True
-    new["floor"] = p["floor"]
-    new["prev"] = None
-    write_pointer(new)
-    from sbd import events
+    """Boot the previous release again (if there is one); True if so.
 
-    if events.listening:
-        events.emit("ota.rolled_back", release=p["release"], to=prev["release"], reason=reason)
-    return True
+    A release rolled back before it confirmed itself is remembered as
+    failed (boot.failed(); sbd.ota.slots never installs it or an older one
+    again).  One on trial with no previous release to go back to (the
+    first release installed) is given up: the pointer then names no
+    release, so nothing boots from the slots (run() returns None: the
+    factory copy runs), installed() is (0, floor) and a newer release can
+    be installed.  A confirmed release with nothing before it stays."""
+    p = read_pointer()
+    if p is None:
+        return False
+    prev = p.get("prev")
+    bad = p["failed"]
+    if not p["confirmed"] and p["release"] > bad:
+        bad = p["release"]
+    if prev is None:
+        if p["confirmed"]:
+            return False
+        write_pointer({"slot": None, "floor": p["floor"], "failed": bad})
+    else:
+        new = entry(prev)
+        new["trial"] = 0
+        new["confirmed"] = True
+        new["floor"] = p["floor"]
+        new["prev"] = None
+        new["failed"] = bad
+        write_pointer(new)
+    _emit("ota.rolled_back", release=p["release"], to=0 if prev is None else prev["release"], reason=reason)
+    return prev is not None
 
 
 def _emit(name, **fields):
@@ -250,29 +306,37 @@ def _emit(name, **fields):
 
 def select():
     """The folder of the app slot to boot, or None (safe mode)."""
+    return _select()[0]
+
+
+def _select():
+    # (folder or None, what _check said of it)
     _firmware_boot()
     p = read_pointer()
     if p is None:
-        return None
+        return None, 0
     if not p["confirmed"]:
         if p["trial"] <= 0:
             _emit("boot.rollback", release=p["release"])
             if not rollback("not confirmed"):
-                return None
+                return None, 0
             p = read_pointer()
             if p is None:
-                return None
+                return None, 0
         else:
             p["trial"] -= 1
             write_pointer(p)
-    if check_slot(p["slot"]):
-        return slot_dir(p["slot"])
+    ok = _check(p["slot"])
+    if ok:
+        return slot_dir(p["slot"]), ok
     _emit("boot.mismatch", release=p["release"])
     prev = p.get("prev")
-    if prev is not None and check_slot(prev["slot"]) and rollback("mismatch"):
-        return slot_dir(prev["slot"])
+    if prev is not None:
+        ok = _check(prev["slot"])
+        if ok and rollback("mismatch"):
+            return slot_dir(prev["slot"]), ok
     _emit("boot.safe_mode")
-    return None
+    return None, 0
 
 
 # -- ESP32 firmware images (installed by sbd.ota.firmware) --------------------
@@ -372,15 +436,46 @@ def _confirm_firmware():
     return True
 
 
+# The SDK inside a release.  A slot whose manifest lists files under
+# lib/sbd/ (sbd ota add --with-sdk) carries the SDK, and its modules must be
+# the ones the app imports.  sys.path alone cannot do that: the boot stage has
+# already imported the package sbd from /lib, and MicroPython (like CPython)
+# finds a submodule through its package's __path__, not sys.path.  So run()
+# points sbd.__path__ at the slot's lib/sbd, after _check has verified every
+# file its manifest lists.  What is already imported stays as it is: sbd
+# itself (its __init__ and __version__), sbd.boot, sbd._fs, sbd.privacy and
+# sbd.events (the boot stage's own, always loaded by then), and any sbd module
+# main.py imported before run().  Those are the boot stage's interface: a
+# release cannot change them (they change only with /lib, by sbd deploy or a
+# firmware image).  A slot without lib/sbd gets /lib/sbd back.
+_lib_sbd = None  # the boot stage's own sbd.__path__ (/lib/sbd)
+
+
+def _use_sdk(folder):
+    global _lib_sbd
+    import sbd
+
+    if _lib_sbd is None:
+        _lib_sbd = sbd.__path__
+    if folder is None:
+        sbd.__path__ = _lib_sbd
+    elif type(_lib_sbd) is str:
+        sbd.__path__ = folder  # MicroPython: one folder, a str
+    else:
+        sbd.__path__ = [folder]  # CPython: a list
+
+
 def run(module="main"):
     """Finish a user data wipe a power cut interrupted (sbd.privacy.resume:
     no app code runs before personal data is gone), then select a slot and
     import its `module`; the slot's folder, or None in safe mode (nothing
-    imported)."""
+    imported).  A slot that carries the SDK (lib/sbd/) has its own sbd
+    modules imported by the app (docs/ota.md: the SDK inside a release)."""
     from sbd import privacy
 
     privacy.resume()
-    d = select()
+    d, ok = _select()
+    _use_sdk(d + "/" + _SDK[:-1] if ok == 2 else None)
     if d is None:
         return None
     for p in (d + "/lib", d):

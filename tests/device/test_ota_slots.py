@@ -58,6 +58,11 @@ def test_an_unconfirmed_release_rolls_back_by_itself():
     eq(_app(d), b"M\x06print('release 1')\n")
     eq(boot.installed(), (1, 0))
     eq(boot.read_pointer()["prev"], None)
+    # Release 2 never confirmed itself: it is never installed again.
+    eq(boot.failed(), 2)
+    e = raises(ota.Rollback, _install, t, 2)
+    true("failed release" in str(e), str(e))
+    eq(boot.installed(), (1, 0))
 
 
 def test_older_and_same_releases_are_refused():

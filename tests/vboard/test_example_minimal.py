@@ -66,6 +66,10 @@ def test_no_repository_configured(make_sdk_board: Callable[..., SdkBoard]) -> No
 def test_a_release_that_never_confirms_is_not_kept(make_sdk_board: Callable[..., SdkBoard]) -> None:
     # Release 1 of this repository is not a loadable app (its app.mpy is a
     # stand-in): it fails on every trial boot, so it never confirms itself.
+    # It is the first release installed, so there is nothing to roll back
+    # to: sbd.boot gives it up (no release installed, release 1 remembered
+    # as failed), the factory copy runs, and the board still takes a newer
+    # release, never release 1 again.
     with serve_repo(OTA / "0") as port:
         board = _board(make_sdk_board, port=port)
         board.provision(PASSWORD)
@@ -78,4 +82,18 @@ def test_a_release_that_never_confirms_is_not_kept(make_sdk_board: Callable[...,
         for res in trials:
             assert res.uncaught and 'File "main.py"' in res.output, res.output
         after = board.exec(MAIN).output
-    assert _lines(after)[0] == "sbd 0.1.0 minimal example: factory copy 1.0.0", after
+    assert _lines(after) == [
+        "sbd 0.1.0 minimal example: factory copy 1.0.0",
+        "update:       release 1 (1.1.0) signed and verified; installing into the other slot",
+        "update:       REFUSED (rollback: release 1, failed release 1); keeps running the release it has",
+    ], after
+    # Release 2 is published (the same repository, newer metadata, served
+    # where update.json points): the board installs it.
+    with serve_repo(OTA / "1", port) as port2:
+        assert port2 == port
+        fixed = board.exec(MAIN).output
+    assert _lines(fixed) == [
+        "sbd 0.1.0 minimal example: factory copy 1.0.0",
+        "update:       release 2 (1.2.0) signed and verified; installing into the other slot",
+        "update:       release 2 installed in slot a, on trial from the next boot",
+    ], fixed

@@ -102,3 +102,50 @@ def test_power_cut_at_every_write_of_a_trial_and_rollback(make_sdk_board: Callab
     assert seen == {1, 2}
     assert sweep.ops >= 4  # at least a pointer write per trial boot and one for the rollback
     print(f"trial and rollback: {sweep.ops} cut points")
+
+
+FIRST = """
+from sbd.ota import client, release, slots
+root = open('/repo/root.json', 'rb').read()
+t = client.refresh(client.DirFetcher('/repo/metadata'), '2026-11-30T00:00:00Z', root)
+slots.install(t, release.release(t, 'acme-sensor', 'pico_w', 1), client.DirFetcher('/repo/targets'))
+"""
+
+GIVEN_UP = """
+from sbd import boot
+d = boot.select()
+p = boot.read_pointer()
+app = open(d + '/app.mpy', 'rb').read() if d else b''
+print('STATE', p['release'] if p else 0, p['trial'] if p else -1, boot.installed(), boot.failed(), repr(app))
+"""
+
+
+def test_power_cut_at_every_write_of_a_first_release_given_up(make_sdk_board: Callable[..., SdkBoard]) -> None:
+    # The first release never confirms and has nothing to roll back to: the
+    # pointer goes from "release 1 on trial" to "no release, 1 failed" in
+    # one write_atomic.  After every cut the board is in one state or the
+    # other, never a half-written pointer (that would read as no pointer at
+    # all and forget the failed release).
+    board = make_sdk_board(files=_files())
+    out = board.exec(FIRST, timeout=300).output
+    assert "Traceback" not in out, out
+    seen: set[str] = set()
+
+    def check(b: SdkBoard, res: runner.BootResult) -> None:
+        line = next(ln for ln in res.output.splitlines() if ln.startswith("STATE "))
+        if line.startswith("STATE 1 "):  # still on trial (this inspection used a trial boot)
+            assert f"(1, 0) 0 {APP[1]!r}" in line, res.output
+            seen.add("trial")
+        else:
+            assert line == "STATE 0 -1 (0, 0) 1 b''", res.output
+            seen.add("given up")
+
+    sweep = power_cut_sweep(board, ROLLBACK, check, inspect=GIVEN_UP, timeout=300)
+    assert seen == {"trial", "given up"}, seen
+    assert sweep.ops >= 4
+    print(f"first release given up: {sweep.ops} cut points")
+    # Whatever the last cut left, the board then takes release 2 (and never 1).
+    board.exec(ROLLBACK)
+    out = board.exec(INSTALL + "print('INSTALLED')\n", timeout=300).output
+    assert "INSTALLED" in out, out
+    assert "STATE 2 2 (2, 0) 1 " + repr(APP[2]) in board.exec(GIVEN_UP).output

@@ -2,8 +2,8 @@
 # sbd.boot boots from (the slot layout, pointer and manifests are described
 # there).  The install writes only into the slot that is not booted, and
 # switches the pointer (one write_atomic) only after every file was checked.
-from sbd import _fs, boot
-from sbd.boot import SlotError, read_pointer, write_pointer, installed, slot_dir
+from sbd import _fs, boot, ota
+from sbd.boot import SlotError, read_pointer, write_pointer, installed, failed, slot_dir
 
 __all__ = ("SlotError", "install")
 
@@ -25,6 +25,11 @@ def install(t, rel, fetcher):
         raise SlotError("the running release is on trial: confirm or roll back first")
     cur, floor = installed()
     rl.check_newer(rel, cur, floor)
+    bad = failed()
+    if rel.number <= bad:
+        # A release that never confirmed itself is never tried again, nor an
+        # older one: only a newer release can fix it.
+        raise ota.Rollback("release %d, failed release %d" % (rel.number, bad))
     slot = "b" if p is not None and p["slot"] == "a" else "a"
     if p is not None and p.get("prev") is not None:
         # The previous release lives in the slot about to be overwritten:
@@ -76,6 +81,7 @@ def install(t, rel, fetcher):
         "confirmed": False,
         "floor": floor,
         "prev": None if p is None else boot.entry(p),
+        "failed": bad,
     }
     write_pointer(new)  # the commit point
     try:
