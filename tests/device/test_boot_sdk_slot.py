@@ -89,10 +89,17 @@ def test_the_app_imports_the_sdk_its_slot_carries_and_rollback_brings_back_lib()
 def test_only_a_verified_lib_sbd_is_used():
     _fresh("verified")
     files = {"probe3.py": _probe("r3"), "lib/sbd/trustedtime.py": MARKED}
-    # On the slot's flash but not in its manifest: not the SDK of this slot.
+    # On the slot's flash but not in its manifest: the slot fails its check
+    # (an unlisted file could be imported), so nothing of it runs: safe mode
+    # with /lib/sbd.
     _slot("a", files, listed=("probe3.py",))
     _point("a", 3)
-    eq(_run("probe3")[:2], (boot.slot_dir("a"), "lib"))
+    sys.modules.pop("sbd.trustedtime", None)
+    eq(boot.run("probe3"), None)
+    import sbd.trustedtime
+
+    eq(getattr(sbd.trustedtime, "MARKER", "lib"), "lib", "an unlisted lib/sbd is never used")
+    _point("a", 3)
     # Listed, then changed on flash: the slot fails its check and nothing of
     # it runs (safe mode: no previous release here).
     _slot("a", files)

@@ -1,6 +1,6 @@
 # A/B app slots: install into the slot not booted, trial boot, confirm,
 # automatic rollback, a damaged slot falls back, anti-rollback.
-# sbd-device: heapsize=128K timeout=300
+# sbd-device: heapsize=160K timeout=300
 import gc
 
 from dtest import data_path, eq, raises, scratch_path, true
