@@ -6,7 +6,8 @@ hands the station only mosquitto's hash of it: one `password_file` line
 (`serial:$7$...`, sbd.net.broker on the device).  This module checks that
 line and puts it in `DIR/passwd`, replacing an older line of the same serial
 (a re-provisioned board has a new secret), and makes `DIR/acl` once: every
-device may write only under `sbd/<its user name>/`, the listener reads all.
+device may write only under `sbd/<its user name>/`, the listener reads all
+(a board may not use the listener's account name as its serial).
 Nothing here ever holds a plaintext secret.
 
 Several station threads (a batch) and processes (two stations on one share)
@@ -38,6 +39,10 @@ _thread_lock = threading.Lock()
 
 def check_line(serial: str, line: str) -> str:
     """The line if it is a well-formed $7$ line for `serial`; SbdError otherwise."""
+    if serial.casefold() == LISTENER:
+        # The listener's account reads every device's topic: a board named
+        # after it would replace its line (or share its name) in passwd.
+        raise SbdError(f"{LISTENER!r} is the listener's account, not a board serial")
     m = _LINE.fullmatch(line)
     if m is None or m.group(1) != tm.check_serial(serial):
         raise SbdError(f"{serial}: the board's broker line is not a mosquitto $7$ line for its serial")

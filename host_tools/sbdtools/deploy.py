@@ -55,6 +55,12 @@ def compile_file(src: Path, dest: Path, *, arch: str | None, source_name: str) -
         raise SbdError(f"mpy-cross could not compile {src}:\n{(r.stderr or r.stdout).strip()}")
 
 
+def _fat_name(part: str) -> str:
+    """A path part as a FAT filesystem matches it (case and trailing dots or
+    spaces ignored)."""
+    return part.rstrip(". ").casefold()
+
+
 def _app_files(app: Path) -> list[Path]:
     """The app's files, counted while walking so a wrong folder (`--app ~`)
     stops early; symlinks and files that would shadow the SDK are refused."""
@@ -67,9 +73,13 @@ def _app_files(app: Path) -> list[Path]:
             if p.is_symlink():
                 raise SbdError(f"{p}: symlinks are not deployed (copy the file instead)")
             rel = p.relative_to(app)
-            if rel.parts[0] == "sbd" or rel.parts[:2] == ("lib", "sbd"):
+            # Compared as the board's FAT (ESP32, and a Pico's drive seen over
+            # USB) compares names: case-insensitive, trailing dots and spaces
+            # dropped, so SBD/ or .Sbd/ would land in sbd/ or /.sbd.
+            top = tuple(_fat_name(x) for x in rel.parts[:2])
+            if top[0] == "sbd" or top == ("lib", "sbd"):
                 raise SbdError(f"{p}: the app may not contain sbd/ (it would replace SDK modules on the board)")
-            if rel.parts[0] == ".sbd":
+            if top[0] == ".sbd":
                 raise SbdError(
                     f"{p}: the app may not contain .sbd/ (the board's factory record and SDK state live there)"
                 )

@@ -77,7 +77,7 @@ class Watchdog:
          only when every duty reported since the last feed, so a loop that
          spins while one part hangs still resets the board.  A duty means
          "ran", not "succeeded": the network being down must not reset a
-         board that keeps its local function;
+         board that keeps its local function; the names must be distinct;
       3. the timeout must exceed the longest pause of the loop (a TLS
          connect waits up to sbd.net.mqtt's timeout_s); port limits apply
          (rp2040: 8388 ms) and raise ValueError.
@@ -86,10 +86,15 @@ class Watchdog:
     def __init__(self, timeout_ms, duties=()):
         if len(duties) > 16:
             raise ValueError("at most 16 duties")
-        for d in duties:
+        duties = tuple(duties)
+        for i, d in enumerate(duties):
             if type(d) is not str or not d:
                 raise ValueError("a duty is a non-empty str")
-        self.duties = tuple(duties)
+            # A name given twice would own two bits and done() sets only the
+            # first: the watchdog would then never be fed.
+            if duties.index(d) != i:
+                raise ValueError("duty names must be distinct")
+        self.duties = duties
         self._all = (1 << len(self.duties)) - 1
         self._seen = 0
         self.fed = 0

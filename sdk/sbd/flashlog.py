@@ -29,7 +29,17 @@ import os
 from micropython import const
 
 DEFAULT_PATH = "/.sbd/log/events"
-SECURITY = (b"auth.", b"security.", b"creds.", b"privacy.", b"ota.", b"boot.", b"lockdown.", b"net.tls_unverified")
+SECURITY = (
+    b"auth.",
+    b"security.",
+    b"creds.",
+    b"privacy.",
+    b"ota.",
+    b"boot.",
+    b"lockdown.",
+    b"net.tls_unverified",
+    b"net.plaintext_login",
+)
 _MAGIC = const(0xA5)
 _OVERHEAD = const(7)  # magic, length (2), check (4)
 _MIN_SEG = const(256)

@@ -50,6 +50,7 @@ EVENTS = {
     "sys.metrics": ("uptime_s", "heap_free", "reset_cause", "dropped"),
     "sys.values": ("counters", "gauges"),
     "net.tls_unverified": ("host",),
+    "net.plaintext_login": ("host",),
     "net.reconnect": ("attempts",),
     "creds.tamper": ("what",),
     "creds.set": ("entry",),

@@ -53,6 +53,13 @@ def test_bad_arguments_are_refused():
     raises(ValueError, board.Watchdog, 1000, tuple("d%d" % i for i in range(17)))
 
 
+def test_a_duty_named_twice_is_refused():
+    # Two bits for one name, done() sets only the first: never fed.
+    e = raises(ValueError, board.Watchdog, 1000, ("net", "sensor", "net"))
+    eq(str(e), "duty names must be distinct")
+    raises(ValueError, board.Watchdog, 1000, ["a", "a"])
+
+
 def test_refuses_to_feed_from_a_hard_interrupt():
     w = _fresh()
     micropython.heap_lock()  # what a hard IRQ handler runs under

@@ -131,3 +131,41 @@ def test_a_second_load_of_the_same_record_does_not_parse_it_again():
         raises(idn.NotProvisioned, idn.load)
     finally:
         os.rename(idn.record_path() + ".away", idn.record_path())
+
+
+FIELDS = (
+    "serial",
+    "uid",
+    "model",
+    "support_end",
+    "disclosure",
+    "pw_salt",
+    "pw_iterations",
+    "pw_dk",
+    "trust_root",
+    "tls_cert",
+)
+
+
+def test_the_shared_identity_is_read_only_and_the_record_is_not_kept():
+    # Review finding 10: every caller of load() gets the same Identity, so one
+    # that changed trust_root or pw_dk would change what OTA pinning and auth
+    # see; and the remembered record held the root key (hex) for the run.
+    import hashlib
+
+    _provisioned()
+    ident = idn.load()
+    before = [getattr(ident, n) for n in FIELDS]
+    for n in FIELDS:
+        raises(AttributeError, setattr, ident, n, b"\x00" * 32)
+        raises(AttributeError, delattr, ident, n)
+    for v in (ident.uid, ident.pw_salt, ident.pw_dk):
+        eq(type(v), bytes, "an immutable value")
+    again = idn.load()
+    true(again is ident, "still remembered")
+    eq([getattr(again, n) for n in FIELDS], before, "unchanged for the next caller")
+    with open(idn.record_path(), "rb") as f:
+        good = f.read()
+    eq(idn._last[0], hashlib.sha256(good).digest(), "only the record's hash is kept")
+    for x in idn._last:
+        true(x != good and x != bytes(good), "the record's bytes are not kept")

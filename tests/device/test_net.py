@@ -82,7 +82,7 @@ class Script:
 
 
 def _client(answer):
-    c = mqtt.MqttClient("h", user="DEV-1", password="pw")
+    c = mqtt.MqttClient("h", user="DEV-1", password="pw", insecure=True)  # a scripted socket: no TLS
     c.sock = Script(answer)
     return c
 
@@ -112,7 +112,7 @@ def test_a_broker_that_hangs_up_is_an_oserror():
 def test_sizes_are_bounded():
     c = _client(b"")
     raises(ValueError, c.publish, b"t", b"x" * 5000)
-    raises(ValueError, mqtt.MqttClient, "h", 1883, b"", "u" * 300)
+    raises(ValueError, mqtt.MqttClient, "h", 1883, b"", "u" * 300, None, object())
     raises(ValueError, c.publish, b"t", b"x", 2)
 
 
@@ -124,9 +124,60 @@ def test_sink_needs_a_user_and_uses_its_topic():
 def test_sink_refuses_quietly_while_the_network_is_down():
     # Port 9 on a host that does not resolve or refuses: send() says False,
     # never raises, and the back-off then keeps it off the network.
-    c = mqtt.MqttClient("127.0.0.1", 9, user="DEV-1", password="pw", timeout_s=2)
+    c = mqtt.MqttClient("127.0.0.1", 9, user="DEV-1", password="pw", timeout_s=2, insecure=True)
     s = mqtt.MqttSink(c, net.Backoff(60000, 60000))
     eq(s.send(b"{}"), False)
     eq(s.failures, 1)
     eq(s.send(b"{}"), False)  # inside the back-off: no new attempt
     eq(s.failures, 1)
+
+
+class NoTls:
+    """Stands for a Tls in checks that never reach the network."""
+
+    verify = True
+
+
+def test_a_password_needs_tls():
+    # Review finding 4: a broker secret must not go over plain TCP by default.
+    e = raises(ValueError, mqtt.MqttClient, "h", user="DEV-1", password="secret-pw")
+    true("secret-pw" not in str(e), "no echo of the password")
+    for flag in (1, "yes", b"1", None):
+        raises(ValueError, mqtt.MqttClient, "h", user="DEV-1", password="pw", insecure=flag)
+    mqtt.MqttClient("h", 8883, user="DEV-1", password="pw", tls=NoTls())  # with TLS
+    mqtt.MqttClient("h", user="DEV-1")  # no password: nothing secret to protect
+
+
+def test_a_password_is_checked_again_at_connect():
+    c = mqtt.MqttClient("127.0.0.1", 9, user="DEV-1", password="pw", tls=NoTls(), timeout_s=2)
+    c.tls = None
+    seen = []
+
+    def fn(n, f):
+        seen.append(n)
+
+    events.subscribe(fn)
+    try:
+        raises(ValueError, c.connect)
+    finally:
+        events.unsubscribe(fn)
+    eq(c.sock, None, "no connection opened")
+    eq(seen, [], "refused, not warned")
+
+
+def test_the_insecure_way_out_is_loud():
+    seen = []
+
+    def fn(n, f):
+        seen.append((n, f))
+
+    events.subscribe(fn)
+    try:
+        c = mqtt.MqttClient("127.0.0.1", 9, user="DEV-1", password="pw", timeout_s=2, insecure=True)
+        eq(seen, [("net.plaintext_login", {"host": "127.0.0.1"})], "reported when built")
+        for _ in range(2):
+            raises(OSError, c.connect)  # nothing listens on port 9 (each connect prints a warning)
+        mqtt.MqttClient("127.0.0.1", 9, user="DEV-1", insecure=True)  # no password: nothing to report
+    finally:
+        events.unsubscribe(fn)
+    eq(len(seen), 1, "once per client, never from inside pump()")

@@ -12,8 +12,9 @@ from dtest import RUNTIME, true
 # 64-bit unix port: 14.6 KB measured here for the module and its default
 # 32-slot ring (about 2 KB of it), sbd.events not counted (the bench's
 # figure, bench/results/telemetry.md, counts sbd.events too).  A regression
-# guard with some room, not a benchmark.
-_IMPORT_MAX = 16500
+# guard with some room, not a benchmark.  16.5 KB measured on 2026-11-30
+# once EVENTS declared net.plaintext_login (a password over plain TCP).
+_IMPORT_MAX = 17000
 
 
 def test_import_cost_and_no_network_code():

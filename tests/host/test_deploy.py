@@ -56,9 +56,19 @@ def test_app_needs_main_py(tmp_path: Path) -> None:
         deploy.build_bundle(tmp_path / "out", arch="x64", app=app)
 
 
-def test_app_may_not_carry_the_factory_record_folder(tmp_path: Path) -> None:
-    app = _app(tmp_path, {"main.py": "", ".sbd/factory/identity.bin": "forged"})
+@pytest.mark.parametrize("top", [".sbd", ".SBD", ".Sbd", ".sbd.", ".sbd "])
+def test_app_may_not_carry_the_factory_record_folder(tmp_path: Path, top: str) -> None:
+    # A FAT board (ESP32) matches names case-insensitively and drops trailing
+    # dots and spaces: .SBD/ lands in /.sbd.
+    app = _app(tmp_path, {"main.py": "", f"{top}/factory/identity.bin": "forged"})
     with pytest.raises(SbdError, match=r"may not contain \.sbd/"):
+        deploy.build_bundle(tmp_path / "out", arch="x64", app=app)
+
+
+@pytest.mark.parametrize("rel", ["SBD/crypto/_ct.py", "Lib/Sbd/auth.py", "sbd./auth.py"])
+def test_app_may_not_replace_sdk_modules_in_another_case(tmp_path: Path, rel: str) -> None:
+    app = _app(tmp_path, {"main.py": "", rel: "x = 1\n"})
+    with pytest.raises(SbdError, match="may not contain sbd/"):
         deploy.build_bundle(tmp_path / "out", arch="x64", app=app)
 
 

@@ -26,13 +26,18 @@ from pathlib import Path
 import pytest
 
 from harness.vboards import SdkBoard
-from sbdtools.commands.demo import SERVE_ENV_SENSOR, free_port, login_token, serve_repo
+from sbdtools.commands import demo
+from sbdtools.commands.demo import free_port, login_token, serve_repo
 from sbdtools.vboard import runner
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "env_sensor"
 MODULES = [EXAMPLE / "env_sensor.py", EXAMPLE / "uplink.py"]
 OTA = Path(__file__).resolve().parents[2] / "tests" / "device" / "data" / "ota" / "valid_updates"
 PASSWORD = "correct-horse-42"
+# The brokers here are local Mosquitto instances without TLS: the example's
+# MQTT password may go in plain text only because this says so
+# (uplink.MQTT_INSECURE -> sbd.net.mqtt's insecure=True).
+SERVE_ENV_SENSOR = "import uplink\nuplink.MQTT_INSECURE = True\n" + demo.SERVE_ENV_SENSOR
 
 
 @dataclass

@@ -62,7 +62,7 @@ def _listen(port: int, secret: str) -> tuple[paho.Client, list[tuple[str, bytes]
 DEVICE = """
 from sbd import telemetry as t
 from sbd.net import mqtt, Backoff
-c = mqtt.device_client('127.0.0.1', {port}, timeout_s=10)
+c = mqtt.device_client('127.0.0.1', {port}, timeout_s=10, insecure=True)  # the test broker has no TLS
 sink = mqtt.MqttSink(c, Backoff(20, 200))
 t.start()
 t.add_sink(sink)
@@ -72,7 +72,7 @@ while t.pump(10):
 print('SENT', t.sent, sink.connects, sink.failures)
 
 def login(user, pw):
-    x = mqtt.MqttClient('127.0.0.1', {port}, user=user, password=pw, timeout_s=10)
+    x = mqtt.MqttClient('127.0.0.1', {port}, user=user, password=pw, timeout_s=10, insecure=True)
     try:
         x.connect()
         print('LOGIN', user, 'accepted')

@@ -27,7 +27,7 @@ from sbd import telemetry as t
 from sbd.net import mqtt, Backoff
 t.define('load.tick', ('n',))
 t.configure(64, ())
-c = mqtt.MqttClient('127.0.0.1', {port}, user={user!r}, password={secret!r}, timeout_s=20)
+c = mqtt.MqttClient('127.0.0.1', {port}, user={user!r}, password={secret!r}, timeout_s=20, insecure=True)  # no TLS here
 t.add_sink(mqtt.MqttSink(c, Backoff(50, 500)))
 end = time.ticks_add(time.ticks_ms(), {ms})
 n = 0

@@ -102,7 +102,9 @@ def _device(port: int, user: str, secret: str | None, body: str, *, host: str = 
         "from sbd import telemetry as t, events\n"
         "from sbd.net import mqtt, Backoff\n"
         f"tls = None\n{tls}\n"
-        f"c = mqtt.MqttClient({host!r}, {port}, user={user!r}, password={secret!r}, tls=tls, timeout_s=10)\n"
+        # insecure only when the test broker has no TLS (tls stays None)
+        f"c = mqtt.MqttClient({host!r}, {port}, user={user!r}, password={secret!r}, tls=tls, timeout_s=10,"
+        " insecure=tls is None)\n"
         "sink = mqtt.MqttSink(c, Backoff(20, 200))\n" + body
     )
 
@@ -161,7 +163,7 @@ def test_a_device_cannot_speak_for_another_nor_log_in_as_one(
             "c.publish(b'sbd/DEV-A/events', b'{\"marker\": 1}')\n"
             "c.close()\n"
             "def login(user, pw):\n"
-            "    x = mqtt.MqttClient('127.0.0.1', %d, user=user, password=pw, timeout_s=10)\n"
+            "    x = mqtt.MqttClient('127.0.0.1', %d, user=user, password=pw, timeout_s=10, insecure=True)\n"
             "    try:\n"
             "        x.connect()\n"
             "    except mqtt.NetError as e:\n"

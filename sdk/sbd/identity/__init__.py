@@ -23,8 +23,9 @@
 #      board's id (so a record copied from another board fails: WrongBoard
 #      when it is intact for the id it names, RecordInvalid when edited);
 #   5. the uid inside the body is this board's (WrongBoard).
-# Every load() reads the file; bytes identical to the ones it verified last,
-# on the same board, return that Identity without parsing them again.
+# Every load() reads the file; bytes with the SHA-256 of the ones it verified
+# last, on the same board, return that (read-only) Identity without parsing
+# them again; only the hash is kept, not the record.
 # Limits of the protection (docs/identity.md): the tag detects corruption,
 # edits and copies; it does not stop an attacker who can read this board's
 # flash from recomputing it, because the key is on the same flash.  Hardware
@@ -73,22 +74,68 @@ def mac_key(root_key, uid):
 
 
 class Identity:
-    """A verified factory record.  The root key is kept private: modules
-    get keys derived from it (derive_key), never the key itself, and it
-    never appears in repr()."""
+    """A verified factory record, read-only: load() gives every caller the
+    same object, so no caller may change what another sees (the OTA trust
+    root, the password verifier): its fields are properties without setters
+    and their values are immutable (str, int, bytes).  The root key is kept
+    private: modules get keys derived from it (derive_key), never the key
+    itself, and it never appears in repr()."""
 
     def __init__(self, fields, root_key):
-        self.serial = fields["serial"]
-        self.uid = fields["uid"]
-        self.model = fields["model"]
-        self.support_end = fields["support_end"]
-        self.disclosure = fields["disclosure"]
-        self.pw_salt = fields["pw_salt"]
-        self.pw_iterations = fields["pw_iter"]
-        self.pw_dk = fields["pw_dk"]
-        self.trust_root = fields.get("trust_root")
-        self.tls_cert = fields.get("tls_cert")
+        g = fields.get
+        self._f = (
+            fields["serial"],
+            fields["uid"],
+            fields["model"],
+            fields["support_end"],
+            fields["disclosure"],
+            fields["pw_salt"],
+            fields["pw_iter"],
+            fields["pw_dk"],
+            g("trust_root"),
+            g("tls_cert"),
+        )
         self._root_key = root_key
+
+    @property
+    def serial(self):
+        return self._f[0]
+
+    @property
+    def uid(self):
+        return self._f[1]
+
+    @property
+    def model(self):
+        return self._f[2]
+
+    @property
+    def support_end(self):
+        return self._f[3]
+
+    @property
+    def disclosure(self):
+        return self._f[4]
+
+    @property
+    def pw_salt(self):
+        return self._f[5]
+
+    @property
+    def pw_iterations(self):
+        return self._f[6]
+
+    @property
+    def pw_dk(self):
+        return self._f[7]
+
+    @property
+    def trust_root(self):
+        return self._f[8]
+
+    @property
+    def tls_cert(self):
+        return self._f[9]
 
     def __repr__(self):
         return "<Identity serial=%s model=%s>" % (self.serial, self.model)
@@ -153,23 +200,28 @@ def read_record():
     return data
 
 
-_last = None  # (record bytes, uid, Identity): the record load() verified last
+_last = None  # (SHA-256 of the record, uid, Identity): the record load() verified last
 
 
 def load():
     """The verified factory record of this board (rules 1-5)."""
     global _last
+    import hashlib
+
     data = read_record()
     uid = board.unique_id()
     # The app, auth and creds each load the record at start: the file is read
-    # every time, and bytes identical (compared in constant time) to the ones
-    # verified last, on the same board, give the same Identity without
-    # parsing again.  Any change to the file is decoded and checked in full.
+    # every time, and bytes whose SHA-256 equals (compared in constant time)
+    # that of the ones verified last, on the same board, give the same
+    # read-only Identity without parsing again.  Any change to the file is
+    # decoded and checked in full.  Only the hash is kept, not the record
+    # (it holds the root key in hex).
+    digest = hashlib.sha256(data).digest()
     last = _last
-    if last is not None and last[1] == uid and len(last[0]) == len(data):
+    if last is not None and last[1] == uid:
         from sbd.crypto import ct_equal
 
-        if ct_equal(last[0], data):
+        if ct_equal(last[0], digest):
             return last[2]
     _last = None
     # sbd.validate (with its pre-scan: about 23 KiB of heap as .mpy on the
@@ -190,7 +242,7 @@ def load():
             _unload("sbd.validate")
         if not keep_record:
             _unload("sbd.identity._record")
-    _last = (bytes(data), uid, ident)
+    _last = (digest, uid, ident)
     return ident
 
 

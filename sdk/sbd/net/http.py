@@ -12,7 +12,8 @@
 #      plain HTTP) carries a trusted time: its Date header goes to
 #      sbd.trustedtime.advance_http_date (which never moves the time back and
 #      ignores a malformed date); the headers are read within _MAX_HEADERS
-#      lines of _MAX_LINE bytes.
+#      lines and _MAX_HEAD bytes; a line longer than _MAX_LINE is read to its
+#      end and never taken as a Date, nor its tail as the next header.
 import socket
 
 from micropython import const
@@ -21,6 +22,7 @@ from sbd.net import Backoff
 
 _MAX_LINE = const(64)
 _MAX_HEADERS = const(32)
+_MAX_HEAD = const(4096)  # bytes of status line and headers read in all
 
 
 class HttpSink:
@@ -55,9 +57,10 @@ class HttpSink:
                 len(payload),
             )
             _write(s, req + self.headers + b"\r\n" + payload)
-            ok = _status(s) // 100 == 2
+            h = _Head(s)
+            ok = _status(h) // 100 == 2
             if ok and self.tls is not None and self.tls.verify:
-                _take_date(s)
+                _take_date(h)
         except (OSError, ValueError):
             ok = False
         finally:
@@ -84,25 +87,45 @@ def _write(s, buf):
         mv = mv[n:]
 
 
-def _line(s):
-    # One line, read byte by byte up to its end (at most _MAX_LINE bytes).
-    line = bytearray()
-    r = s.recv if hasattr(s, "recv") else s.read
-    while len(line) < _MAX_LINE:
-        b = r(1)
-        if not b or b == b"\n":
-            break
-        line += b
-    return bytes(line).rstrip(b"\r")
+class _Head:
+    # The reply's status line and headers, read byte by byte within _MAX_HEAD
+    # bytes in all.  A line longer than _MAX_LINE is read to its end and its
+    # tail dropped (never taken as the next line: a verified server echoing
+    # text into a long header must not make it a Date), and marked `long`.
+
+    def __init__(self, s):
+        self.r = s.recv if hasattr(s, "recv") else s.read
+        self.left = _MAX_HEAD
+        self.long = False
+
+    def line(self):
+        """The next line's first _MAX_LINE bytes (without its end), or None
+        when the connection ends or the budget runs out before a newline."""
+        line = bytearray()
+        self.long = False
+        r = self.r
+        while self.left > 0:
+            self.left -= 1
+            b = r(1)
+            if not b:
+                return None
+            if b == b"\n":
+                return bytes(line).rstrip(b"\r")
+            if len(line) < _MAX_LINE:
+                line += b
+            else:
+                self.long = True
+        return None
 
 
-def _take_date(s):
-    # Rule 5: the Date header of a verified server's reply, if any.
+def _take_date(h):
+    # Rule 5: the Date header of a verified server's reply, if any, only at
+    # the start of a whole line of at most _MAX_LINE bytes.
     for _ in range(_MAX_HEADERS):
-        line = _line(s)
+        line = h.line()
         if not line:
-            return
-        if line[:5].lower() == b"date:":
+            return  # the end of the headers, the connection or the budget
+        if not h.long and line[:5].lower() == b"date:":
             from sbd import trustedtime
 
             try:
@@ -112,9 +135,13 @@ def _take_date(s):
             return
 
 
-def _status(s):
-    # "HTTP/1.x NNN ..." : the first line.
-    parts = _line(s).split(b" ")
+def _status(h):
+    # "HTTP/1.x NNN ..." : the first line (a long reason phrase is read to
+    # its end, so the headers start after it).
+    line = h.line()
+    if line is None:
+        return 0
+    parts = line.split(b" ")
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or len(parts[1]) != 3 or not parts[1].isdigit():
         return 0
     return int(parts[1])

@@ -16,7 +16,13 @@
 #      packet, so an event counts as sent only once the broker has it;
 #   3. sizes are bounded before anything is written: topic and payload
 #      within _MAX_PACKET, user and password within 256 bytes;
-#   4. MqttSink never raises into telemetry.pump(): a failure closes the
+#   4. a password goes only over TLS: a client with a password and no tls
+#      is refused (ValueError) unless built with insecure=True, the loud way
+#      out for a test broker without TLS: the client emits
+#      net.plaintext_login with the host when it is built (not inside
+#      telemetry.pump(), where a report would push a queued event out of a
+#      full ring) and prints a warning then and at every connection;
+#   5. MqttSink never raises into telemetry.pump(): a failure closes the
 #      connection, starts the back-off and reports "not sent"; while the
 #      back-off runs, send() returns False at once without touching the net;
 #      a reconnect after failures is reported (net.reconnect) with the next
@@ -25,6 +31,7 @@ import socket
 
 from micropython import const
 
+from sbd import events
 from sbd.net import Backoff, NetError
 
 _MAX_PACKET = const(4096)
@@ -55,15 +62,37 @@ def _str(b):
 class MqttClient:
     """One connection to a broker; connect(), publish(), close()."""
 
-    def __init__(self, host, port=1883, client_id=b"", user=None, password=None, tls=None, keepalive=60, timeout_s=5):
+    def __init__(
+        self,
+        host,
+        port=1883,
+        client_id=b"",
+        user=None,
+        password=None,
+        tls=None,
+        keepalive=60,
+        timeout_s=5,
+        insecure=False,
+    ):
         if user is not None and len(user) > _MAX_LOGIN or password is not None and len(password) > _MAX_LOGIN:
             raise ValueError("user or password too long")
+        if password is not None and tls is None and insecure is not True:
+            raise ValueError(
+                "a password needs TLS: tls=net.tls_context(cadata=CA) (insecure=True only for a test broker)"
+            )
         self.host = host
         self.port = port
         self.client_id = _b(client_id) or _b(user) or b""
         self.user = _b(user)
         self.password = _b(password)
         self.tls = tls
+        self.insecure = insecure is True
+        if password is not None and tls is None:
+            # Reported here, once per client, not at each connection: inside
+            # telemetry.pump() a report would push a queued event out of a
+            # full ring.  Every connection prints the warning.
+            print("sbd.net.mqtt: WARNING: password to", host, "in plain text (insecure=True)")
+            events.emit("net.plaintext_login", host=host)
         self.keepalive = keepalive
         self.timeout_s = timeout_s
         self.sock = None
@@ -93,6 +122,9 @@ class MqttClient:
         """Open the connection and log in; raises OSError (NetError when the
         broker answered but refused)."""
         self.close()
+        plain = self.password is not None and self.tls is None
+        if plain and not self.insecure:
+            raise ValueError("a password needs TLS")  # rule 4, again: tls may have been cleared since
         addr = socket.getaddrinfo(self.host, self.port)[0][-1]
         s = socket.socket()
         self.sock = s
@@ -101,6 +133,8 @@ class MqttClient:
             s.connect(addr)
             if self.tls is not None:
                 self.sock = self.tls.wrap(s, self.host)
+            elif plain:
+                print("sbd.net.mqtt: WARNING: password to", self.host, "in plain text (insecure=True)")
             flags = 0x02  # clean session
             body = bytearray(b"\x00\x04MQTT\x04\x00")
             body += bytes((self.keepalive >> 8, self.keepalive & 0xFF))
@@ -171,10 +205,15 @@ class MqttClient:
                 pass
 
 
-def device_client(host, port=8883, tls=None, keepalive=60, timeout_s=5):
+def device_client(host, port=8883, tls=None, keepalive=60, timeout_s=5, insecure=False):
     """A client logging in as this device: its serial (the factory record)
     and its own broker secret from sbd.creds (sbd.net.broker made it at the
-    factory; the secret is read here and kept only in the client)."""
+    factory; the secret is read here and kept only in the client).  tls is
+    required (rule 4): net.tls_context(cadata=CA); insecure=True only for a
+    test broker without TLS."""
+    if tls is None and insecure is not True:
+        # Refused before the secret is read.
+        raise ValueError("a password needs TLS: tls=net.tls_context(cadata=CA) (insecure=True only for a test broker)")
     from sbd import creds, identity
 
     return MqttClient(
@@ -185,11 +224,12 @@ def device_client(host, port=8883, tls=None, keepalive=60, timeout_s=5):
         tls=tls,
         keepalive=keepalive,
         timeout_s=timeout_s,
+        insecure=insecure,
     )
 
 
 class MqttSink:
-    """A telemetry sink publishing to sbd/<user>/events (rule 4)."""
+    """A telemetry sink publishing to sbd/<user>/events (rule 5)."""
 
     def __init__(self, client, backoff=None, qos=1):
         if client.user is None:

@@ -156,7 +156,8 @@ def _head(f):
     # (status code, Content-Length, first byte of a Content-Range or -1)
     status = f.readline(_MAX_HEADER)
     parts = status.split(None, 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
+    # A status line cut at _MAX_HEADER would leave its tail to be read as a header.
+    if not status.endswith(b"\n") or len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
         raise ota.Malformed("fetch: not an HTTP response")
     length = start = -1
     for _ in range(_MAX_HEADERS):
