@@ -79,11 +79,14 @@ class OutOfHeap(Exception):
 
 
 class Setup:
-    def __init__(self, tmp: Path) -> None:
+    """The .mpy files for one native architecture (-march: x64, or x86 for a
+    32-bit build), and the provisioned board every run copies."""
+
+    def __init__(self, tmp: Path, arch: str | None, board: Path) -> None:
         self.tmp = tmp
         self.t = tmp / "t"  # tests, harness runner, fakeboard, scripts (.mpy)
         self.sdk = tmp / "sdk"  # the SDK and env_sensor as .mpy
-        self.arch = interpreter_mpy(require_tool("micropython"))[2]
+        self.arch = arch
         sdk = deploy.sdk_dir().parent
         for py in sorted((sdk / "sbd").rglob("*.py")):
             rel = py.relative_to(sdk)
@@ -93,8 +96,7 @@ class Setup:
         for py in sorted((ROOT / "tests" / "device").glob("*.py")):
             self.compile(py, self.t / (py.stem + ".mpy"), py.name)
         self.compile(ROOT / "tests" / "harness" / "devrunner.py", self.t / "devrunner.mpy", "devrunner.py")
-        self.board = tmp / "board"
-        self.board.mkdir()
+        self.board = board
         self.n = 0
 
     def compile(self, src: Path, out: Path, name: str) -> None:
@@ -312,22 +314,32 @@ def main() -> int:
     pip = require_tool("micropython")
     only = set(args.only.split(","))
     with tempfile.TemporaryDirectory(prefix="sbd-heap-frozen-") as d:
-        s = Setup(Path(d))
-        t, sdk = str(s.t), str(s.sdk)
+        board = Path(d) / "board"
+        board.mkdir()
+        setups: dict[str | None, Setup] = {}
+
+        def setup_for(mp: str) -> Setup:
+            arch = interpreter_mpy(mp)[2]
+            if arch not in setups:
+                setups[arch] = Setup(Path(d) / (arch or "none"), arch, board)
+            return setups[arch]
+
+        s = setup_for(pip)
+        # MICROPYPATH of each way; {t}: the tests' and scripts' .mpy, {sdk}: the SDK's
         ways = {
-            "frozen": (frozen, f".frozen:{t}"),
-            ".mpy": (frozen, f"{sdk}:{t}:.frozen"),
-            ".mpy (pip)": (pip, f"{sdk}:{t}"),
+            "frozen": (frozen, ".frozen:{t}"),
+            ".mpy": (frozen, "{sdk}:{t}:.frozen"),
+            ".mpy (pip)": (pip, "{sdk}:{t}"),
         }
         if args.plain:
-            ways[".mpy (plain)"] = (str(Path(args.plain).resolve()), f"{sdk}:{t}")
+            ways[".mpy (plain)"] = (str(Path(args.plain).resolve()), "{sdk}:{t}")
         order = args.ways.split(",")
         ways = {k: ways[k] for k in order if k in ways}
         # the board, provisioned once (bench_heap's PROVISION) by the pip build
-        prov = s.script(PROVISION % {"dir": str(s.board), "it": ITERATIONS})
+        prov = s.script(PROVISION % {"dir": str(board), "it": ITERATIONS})
         r = subprocess.run(
             [pip, "-X", "heapsize=256K", "-c", f"import {prov}"],
-            env=dict(os.environ, MICROPYPATH=f"{sdk}:{t}"),
+            env=dict(os.environ, MICROPYPATH=f"{s.sdk}:{s.t}"),
             capture_output=True,
             text=True,
             timeout=600,
@@ -348,7 +360,9 @@ def main() -> int:
             if key[0] not in only:
                 continue
             row = [label]
-            for way, (mp, path) in ways.items():
+            for way, (mp, template) in ways.items():
+                s = setup_for(mp)
+                path = template.format(t=s.t, sdk=s.sdk)
                 top = tops[key][0] if way == "frozen" else tops[key][1]
                 lo = tops[key][2]
                 fn: Callable[[int], object]
