@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from ota_repo import board_files, make_repo
 
 from harness.vboards import SdkBoard
-from ota_repo import board_files, make_repo
 from sbdtools.commands.demo import free_port, serve_repo
 
 ROOT = Path(__file__).resolve().parents[2]
