@@ -124,6 +124,9 @@ class App:
         self.count = 0  # measurements taken
         self.last = None
         self.served = 0
+        self.answered = False  # a request got a non-5xx answer (the trial's first half)
+        self.kept = False  # confirm() ran this boot
+        self.trial = False  # this boot runs a release on trial (run() finds out)
         self.peak = 0  # the most heap in use, seen after a request (before collecting)
         self.buf = _BUF
         self.settings = load_settings()
@@ -321,6 +324,8 @@ class App:
         except OSError:
             pass
         self.served += 1
+        if status < 500:
+            self.answered = True
 
     def read_request(self, conn):
         buf = self.buf
@@ -415,6 +420,24 @@ class App:
 
     # -- the loop --------------------------------------------------------------
 
+    def confirm(self):
+        """Keep a new release on trial (sbd.boot.confirm: it stays, and the
+        security floor rises) only once it has answered a request and its
+        update path has worked (one verified refresh from the repository in
+        /update.json, uplink.Uplink.updates_ok).  A release that cannot
+        reach or verify its repository is never confirmed: sbd.boot goes
+        back to the previous release after its trial boots, so a release
+        cannot lock the board out of the fix that follows it."""
+        if self.kept or not self.trial or not self.answered:
+            return
+        if self.uplink is not None and not self.uplink.updates_ok:
+            return
+        self.kept = True
+        from sbd import boot
+
+        if boot.confirm():
+            print("env_sensor: this release works (a request answered, an update check passed): confirmed")
+
     def run(self, port=80, host="0.0.0.0", stop=None):
         """Serve and measure until stop() (if given) returns True."""
         import select
@@ -425,10 +448,7 @@ class App:
         srv.bind(addr)
         srv.listen(2)
         print("env_sensor: serving on port", port)
-        from sbd import boot
-
-        if boot.confirm():  # a new release on trial got this far: keep it
-            print("env_sensor: this release works: confirmed")
+        self.trial = _on_trial()
         poller = select.poll()
         poller.register(srv, select.POLLIN)
         every = self.settings.get("interval", 5) * 1000
@@ -450,9 +470,11 @@ class App:
                         conn.close()
                     self.peak = max(self.peak, gc.mem_alloc())
                     gc.collect()
+                    self.confirm()
                 elif self.uplink is not None:
                     self.uplink.step()  # only while no request waits
                     self.peak = max(self.peak, gc.mem_alloc())
+                    self.confirm()
                 every = self.settings.get("interval", 5) * 1000
         finally:
             srv.close()
@@ -461,6 +483,21 @@ class App:
             "env_sensor: heap in use: %d at start, %d at most, of %d"
             % (start, self.peak, gc.mem_alloc() + gc.mem_free())
         )
+
+
+def _on_trial():
+    # This boot runs a release on trial: this very code came from the slot
+    # the pointer names (not the factory copy in /lib, which runs when
+    # nothing is installed or in safe mode), or an ESP32 firmware image is
+    # on trial (boot.confirm() checks it is the one running).  Read at the
+    # start: a release this boot installs is on trial from the next one.
+    from sbd import boot
+
+    p = boot.read_pointer()
+    if p is not None and not p["confirmed"] and __file__.startswith(boot.slot_dir(p["slot"]) + "/"):
+        return True
+    fw = boot.read_firmware()
+    return fw is not None and fw["trial"] != 0
 
 
 _END_COOKIE = "Set-Cookie: sid=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0\r\n"

@@ -1,6 +1,7 @@
 # env_sensor's main.py: the boot stage, then the page on port 80 and the
 # measuring.  sbd.boot picks the app release from the A/B slots (a new one
-# on trial: env_sensor confirms it once it serves); with none installed
+# on trial: env_sensor confirms it once it has answered a request and an
+# update check has worked); with none installed
 # yet, the factory copy in /lib runs.
 from sbd import boot
 

@@ -37,6 +37,10 @@ class Uplink:
         self.tele = None  # sbd.telemetry, once a broker is configured
         self.mqtt = None  # (host, port) the sink publishes to
         self.cfg = _update_config()
+        # The update path has worked once this boot (a verified refresh), or
+        # there is none (no /update.json: updates come by `sbd ota push`);
+        # env_sensor confirms a release on trial only then.
+        self.updates_ok = self.cfg is None and not _exists(_CONFIG)
         self.due = time.ticks_add(time.ticks_ms(), 1000)  # the first check soon after start
         self.last = "not checked yet"
 
@@ -95,7 +99,9 @@ class Uplink:
             self.around[0]()
         gc.collect()
         try:
-            self.last = _check(self.cfg, self.trust_root)
+            ok, self.last = _check(self.cfg, self.trust_root)
+            if ok:
+                self.updates_ok = True
         except MemoryError:
             self.last = "not now (out of memory)"
         finally:
@@ -119,6 +125,16 @@ def _update_config():
     return cfg
 
 
+def _exists(path):
+    import os
+
+    try:
+        os.stat(path)
+    except OSError:
+        return False
+    return True
+
+
 def _read(path, limit):
     # The whole file, at most limit bytes (read(n) would allocate n first).
     with open(path, "rb") as f:
@@ -140,34 +156,33 @@ def _url(url):
     return host, int(port or "80"), base if base.endswith("/") else base + "/"
 
 
-def _now():
-    t = time.gmtime()
-    return None if t[0] < 2025 else "%04d-%02d-%02dT%02d:%02d:%02dZ" % t[:6]
-
-
 def _check(cfg, pin):
+    # (ok, what happened): ok once the repository's metadata verified.
     from sbd import boot, ota
     from sbd.ota import client, release, slots
     from sbd.ota.http import HttpFetcher
 
     host, port, base = cfg["where"]
     product, board = cfg["product"], cfg["board"]
+    ok = False
     try:
-        now = client.newest_time(_now())
         root = _read(_ROOT, 16384)
-        t = client.refresh(HttpFetcher(host, port, base + "metadata/", _NET_S), now, root, pin)
+        # Expiry is judged by sbd.trustedtime (now=None), never the board's
+        # clock: nothing sets it on a Pico W, and NTP is not authenticated.
+        t = client.refresh(HttpFetcher(host, port, base + "metadata/", _NET_S), None, root, pin)
         del root
         n = release.newest(t, product, board)
+        ok = True  # the update path works: verified metadata from the repository
         cur, _ = boot.installed()
         if n <= cur:
-            return "up to date (release %d)" % cur
+            return ok, "up to date (release %d)" % cur
         rel = release.release(t, product, board, n)
         slot = slots.install(t, rel, HttpFetcher(host, port, base + "targets/", _NET_S))
     except ota.OtaError as e:
-        return "REFUSED (%s: %s); keeps running the release it has" % (e.reason, e)
+        return ok, "REFUSED (%s: %s); keeps running the release it has" % (e.reason, e)
     except (OSError, ValueError, boot.SlotError) as e:
-        return "not now (%s)" % e  # a full flash, a removed root file, a release on trial
-    return "release %d (%s) installed in slot %s, on trial from the next boot" % (n, rel.version, slot)
+        return ok, "not now (%s)" % e  # a full flash, a removed root file, a release on trial
+    return ok, "release %d (%s) installed in slot %s, on trial from the next boot" % (n, rel.version, slot)
 
 
 def _unload():

@@ -47,16 +47,6 @@ def blink(times=3, ms=100):
         time.sleep_ms(ms)
 
 
-def trusted_now():
-    # The board's clock once something set it (NTP after joining a network,
-    # the virtual board's host clock); else None: sbd.ota then uses the
-    # newest time it has seen.  A clock that is set back moves nothing back.
-    t = time.gmtime()
-    if t[0] < 2025:
-        return None
-    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % t[:6]
-
-
 def _read(path, limit):
     # The whole file, at most limit bytes (read(n) would allocate n first).
     with open(path, "rb") as f:
@@ -81,8 +71,10 @@ def _url(url):
 
 def check_updates(me):
     """Fetch, verify and install a newer signed release into the slot that
-    is not running (on trial from the next boot).  Returns the release
-    number installed, else 0; never raises for a refusal or the network."""
+    is not running (on trial from the next boot).  Returns True when the
+    update path works (the repository's metadata verified, or no repository
+    is configured: updates then come by `sbd ota push`), else False; never
+    raises for a refusal or the network."""
     from sbd import ota
 
     try:
@@ -92,20 +84,23 @@ def check_updates(me):
         product, board = cfg["product"], cfg["board"]
     except (OSError, ValueError, KeyError, TypeError):
         print("update:       no repository configured (%s, %s)" % (_CONFIG, _ROOT))
-        return 0
+        return not _exists(_CONFIG)  # settings there but broken: the path does not work
     from sbd.ota import client, release, slots
     from sbd.ota.http import HttpFetcher
 
     gc.collect()  # the metadata is read into one block each: start unfragmented
+    ok = False
     try:
-        now = client.newest_time(trusted_now())
         pin = None if me is None else me.trust_root
-        t = client.refresh(HttpFetcher(host, port, base + "metadata/"), now, root, pin)
+        # Expiry is judged by sbd.trustedtime (now=None): never the board's
+        # clock, which nothing sets on a Pico W and NTP does not authenticate.
+        t = client.refresh(HttpFetcher(host, port, base + "metadata/"), None, root, pin)
         n = release.newest(t, product, board)
+        ok = True  # verified metadata from the repository: the path works
         cur, _ = boot.installed()
         if n <= cur:
             print("update:       up to date (release %d)" % cur)
-            return 0
+            return ok
         rel = release.release(t, product, board, n)
         print("update:       release %d (%s) signed and verified; installing into the other slot" % (n, rel.version))
         slot = slots.install(t, rel, HttpFetcher(host, port, base + "targets/"))
@@ -113,16 +108,24 @@ def check_updates(me):
         # Offline, or the update was refused (sbd.ota emitted ota.rejected):
         # keep running what we have.
         print("update:       REFUSED (%s: %s); keeps running the release it has" % (e.reason, e))
-        return 0
+        return ok
     except (OSError, ValueError, boot.SlotError) as e:
         print("update:       not now (%s); keeps running the release it has" % e)
-        return 0
+        return ok
     except MemoryError:
         gc.collect()
         print("update:       not now (out of memory); keeps running the release it has")
-        return 0
+        return ok
     print("update:       release %d installed in slot %s, on trial from the next boot" % (n, slot))
-    return n
+    return ok
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+    except OSError:
+        return False
+    return True
 
 
 def main(slot=None):
@@ -148,11 +151,20 @@ def main(slot=None):
     print("filesystem:  ", st[0] * st[3] // 1024, "KiB free of", st[0] * st[2] // 1024, "KiB")
     print("heap free:   ", gc.mem_free(), "bytes")
     blink()
+    # No factory record: no network services, updates included (they can
+    # still come by `sbd ota push`).
+    works = check_updates(me) if me is not None else True
     if p is not None and not p["confirmed"]:
         # The self-test of a release on trial: it got this far (identity
-        # read, LED driven).  Confirming keeps it; otherwise, after its
-        # trial boots, sbd.boot goes back to the previous release.
-        boot.confirm()
-        print("trial boot:   release %d works: confirmed (security floor now %d)" % (p["release"], boot.installed()[1]))
-    if me is not None:  # no factory record: no network services (updates included)
-        check_updates(me)
+        # read, LED driven) and its update path works (the repository's
+        # metadata verified).  Confirming keeps it; otherwise, after its
+        # trial boots, sbd.boot goes back to the previous release: a release
+        # that cannot update is never kept.
+        if works:
+            boot.confirm()
+            print(
+                "trial boot:   release %d works: confirmed (security floor now %d)"
+                % (p["release"], boot.installed()[1])
+            )
+        else:
+            print("trial boot:   release %d not confirmed: its update check failed" % p["release"])

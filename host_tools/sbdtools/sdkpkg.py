@@ -119,7 +119,7 @@ CAPABILITIES: tuple[Capability, ...] = (
             "ota/download.py",
             "ota/firmware.py",
         ),
-        ("validate", "ed25519", "sha256", "events", "boot"),
+        ("validate", "ed25519", "sha256", "events", "boot", "trustedtime"),
     ),
     Capability(
         "boot", "the boot stage: A/B app slots, trial boot, rollback", ("boot.py",), ("core", "events", "privacy")

@@ -2,9 +2,14 @@
 # flash, for judging expiry (update metadata, certificates) on boards that
 # have no clock to trust.
 #
-# A time is "trusted" when it came through a check the device made itself:
-# verified update metadata (sbd.ota), or the Date header of a server whose
-# certificate and name the device verified (sbd.net.http does this itself).
+# It is the SDK's one trusted clock: sbd.ota judges update metadata by it
+# (sbd.ota.client.newest_time).  A time is "trusted" when it came through a
+# check the device made itself, the Date header of a server whose
+# certificate and name the device verified (sbd.net.http does this itself),
+# or from a caller that vouches for it (sbd.ota.client.newest_time(now): the
+# host's clock in `sbd ota push`).  Never the board's own clock or NTP:
+# nothing authenticates them.  Verified TUF metadata moves nothing: it
+# carries no signing time (docs/ota.md, "Time without a clock").
 # Times are TUF's format, "YYYY-MM-DDTHH:MM:SSZ" (UTC, fixed width, so two of
 # them compare as strings the way the times compare).  Rules, in order:
 #   1. it never goes back: advance() keeps the newer of the stored time and
@@ -26,6 +31,7 @@
 from micropython import const
 
 FLOOR = "2026-11-01T00:00:00Z"
+LAST = "2199-12-31T23:59:59Z"  # the newest time this module holds
 NAME = "time"  # in sbd._fs.STATE_DIR
 _MIN_YEAR = const(2020)
 _MAX_YEAR = const(2199)
@@ -44,15 +50,20 @@ def _num(s, a, b):
     return n
 
 
-def check(t):
-    """t if it is a well-formed "YYYY-MM-DDTHH:MM:SSZ" within the supported
-    years, else ValueError (the message never echoes the input)."""
+def _fields(t):
+    # (year, month, day, hour, minute, second) of a string laid out as
+    # "YYYY-MM-DDTHH:MM:SSZ", whatever the values; else ValueError.
     if type(t) is not str or len(t) != 20:
         raise ValueError("not a time")
     if t[4] != "-" or t[7] != "-" or t[10] != "T" or t[13] != ":" or t[16] != ":" or t[19] != "Z":
         raise ValueError("not a time")
-    y, mo, d = _num(t, 0, 4), _num(t, 5, 7), _num(t, 8, 10)
-    h, mi, s = _num(t, 11, 13), _num(t, 14, 16), _num(t, 17, 19)
+    return _num(t, 0, 4), _num(t, 5, 7), _num(t, 8, 10), _num(t, 11, 13), _num(t, 14, 16), _num(t, 17, 19)
+
+
+def check(t):
+    """t if it is a well-formed "YYYY-MM-DDTHH:MM:SSZ" within the supported
+    years, else ValueError (the message never echoes the input)."""
+    y, mo, d, h, mi, s = _fields(t)
     if not _MIN_YEAR <= y <= _MAX_YEAR or not 1 <= mo <= 12 or not 1 <= d <= _days_in(y, mo):
         raise ValueError("not a time")
     if h > 23 or mi > 59 or s > 60:  # 60: a leap second
@@ -133,3 +144,39 @@ def advance_http_date(v):
     """advance() with an HTTP Date header value.  Only for a response from a
     server whose certificate chain and name were verified."""
     return advance(from_http_date(v))
+
+
+def adopt(path):
+    """Fold a clock file an earlier SDK kept elsewhere (sbd.ota's own,
+    /.sbd/state/ota/clock) into this one, then remove it.  Its time is
+    taken as advance() takes one; a time laid out right that this module
+    cannot hold (no such day, past the supported years) becomes the next
+    one it can, so the clock never goes back; a damaged file is dropped.  A
+    power cut before the removal leaves the file for the next call (taking
+    it again changes nothing)."""
+    import os
+
+    from sbd import _fs
+
+    try:
+        data = _fs.read_bounded(path, 20)
+    except OSError:
+        return  # unreadable now: left for the next call
+    if data is None:
+        return
+    try:
+        t = data.decode()
+        try:
+            advance(t)
+        except ValueError:
+            y = _fields(t)[0] + 1
+            if y > _MAX_YEAR:
+                advance(LAST)
+            elif y >= _MIN_YEAR:
+                advance("%04d-01-01T00:00:00Z" % y)
+    except (UnicodeError, ValueError):
+        pass  # damaged: as absent (rule 4)
+    try:
+        os.remove(path)
+    except OSError:
+        pass

@@ -1,6 +1,9 @@
 # A/B app slots: install into the slot not booted, trial boot, confirm,
 # automatic rollback, a damaged slot falls back, anti-rollback.
 # sbd-device: heapsize=160K timeout=300
+# (at 128K a later test ran out importing sbd.ota.download with 40K free after
+# unwinding: fragmentation in this many-refresh process; test_ota_heap.py
+# holds the update path's own budget, 112K.)
 import gc
 
 from dtest import data_path, eq, raises, scratch_path, true

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from ota_repo import board_files, make_repo
 
 from harness.vboards import SdkBoard
 from sbdtools.commands import demo
@@ -106,7 +107,7 @@ class Served:
         return int(r.body.split()[0])  # type: ignore[attr-defined]
 
 
-def _serve(board: SdkBoard) -> Iterator[Served]:
+def _serve(board: SdkBoard, prefix: str = "") -> Iterator[Served]:
     s = Served(board, port=free_port(), control=free_port())
     ready = threading.Event()
 
@@ -117,7 +118,8 @@ def _serve(board: SdkBoard) -> Iterator[Served]:
             ready.set()
 
     def run() -> None:
-        s.result = board.boot(SERVE_ENV_SENSOR.format(port=s.port, control=s.control), timeout=300, on_output=on_output)
+        script = prefix + SERVE_ENV_SENSOR.format(port=s.port, control=s.control)
+        s.result = board.boot(script, timeout=300, on_output=on_output)
         ready.set()
 
     th = threading.Thread(target=run, daemon=True)
@@ -495,6 +497,147 @@ def test_signed_updates_are_checked_while_serving(make_sdk_board: Callable[..., 
         assert s.readings(sid) >= 1
     finally:
         next(gen, None)
+
+
+# -- review findings 3 and 7: the board's clock is not trusted time; a release
+# is kept only once its update path works --------------------------------------
+
+# The board's clock as one forged NTP reply would set it (2199), in place of
+# `time` before the app is imported (sbd was imported by the ROM already).
+FAKE_CLOCK = """
+import sys, time as _t
+class _Clock:
+    pass
+_c = _Clock()
+for _n in dir(_t):
+    if not _n.startswith('__'):
+        setattr(_c, _n, getattr(_t, _n))
+_c.gmtime = lambda *a: (2199, 1, 1, 0, 0, 0, 0, 1)
+sys.modules['time'] = _c
+"""
+
+
+def test_the_boards_clock_is_not_trusted_time(make_sdk_board: Callable[..., SdkBoard]) -> None:
+    """A board clock at 2199 (a forged NTP reply) neither makes the signed
+    metadata look expired nor moves sbd.trustedtime."""
+    with serve_repo(OTA / "0") as port:
+        cfg = {"url": f"http://127.0.0.1:{port}/", "product": "acme-sensor", "board": "pico_w", "every_s": 600}
+        board = make_sdk_board(
+            modules=MODULES,
+            files={"update.json": json.dumps(cfg), "update_root.json": (OTA / "root.json").read_bytes()},
+        )
+        board.provision(PASSWORD)
+        gen = _serve(board, FAKE_CLOCK)
+        s = next(gen)
+        try:
+            _wait(lambda: "env_sensor: update:" in s.text(), s.text())
+            assert "env_sensor: update: release 1 (1.1.0) installed in slot a" in s.text(), s.text()
+        finally:
+            next(gen, None)
+    newest = board.exec("from sbd import trustedtime\nprint('NEWEST', trustedtime.newest())").output
+    assert "NEWEST 2026-11-01T00:00:00Z" in newest, newest
+
+
+INSTALL = """
+from sbd.ota import client, release, slots
+from sbd import boot
+root = open('/update_root.json', 'rb').read()
+t = client.refresh(client.DirFetcher('/repo/metadata'), None, root)
+print('SLOT', slots.install(t, release.release(t, 'acme-sensor', 'pico_w', {n}), client.DirFetcher('/repo/targets')))
+{after}
+"""
+BOOT = "from sbd import boot\nboot.run('env_sensor')\n"  # main.py's boot stage
+
+
+def _release_repo(tmp: Path) -> Path:
+    """Releases 1 and 2 of env_sensor (compiled as `sbd ota add` does), each
+    saying which it is when imported."""
+    from sbdtools import deploy
+    from sbdtools.mpytools import interpreter_mpy
+
+    arch = interpreter_mpy(runner.micropython_binary())[2]
+    rels: dict[int, dict[str, tuple[str, bytes]]] = {}
+    for n in (1, 2):
+        rels[n] = {}
+        for m in MODULES:
+            src = tmp / f"src{n}" / m.name
+            src.parent.mkdir(parents=True, exist_ok=True)
+            mark = f"print('RELEASE {n}')\n" if m.stem == "env_sensor" else ""
+            src.write_text(mark + m.read_text())
+            out = src.with_suffix(".mpy")
+            deploy.compile_file(src, out, arch=arch, source_name=m.name)
+            rels[n][f"lib/{m.stem}.mpy"] = ("app", out.read_bytes())
+    repo = tmp / "repo"
+    make_repo(repo, "pico_w", rels)
+    return repo
+
+
+def _on_trial(make: Callable[..., SdkBoard], repo: Path, port: int) -> SdkBoard:
+    """Release 1 installed and confirmed, release 2 installed on trial."""
+    cfg = {"url": f"http://127.0.0.1:{port}/", "product": "acme-sensor", "board": "pico_w", "every_s": 600}
+    files: dict[str, str | bytes] = dict(board_files(repo))
+    files["update.json"] = json.dumps(cfg)
+    files["update_root.json"] = (repo / "metadata" / "1.root.json").read_bytes()
+    board = make(modules=MODULES, files=files)
+    board.provision(PASSWORD)
+    out = board.exec(INSTALL.format(n=1, after="boot.select()\nboot.confirm()")).output
+    assert "SLOT a" in out, out
+    out = board.exec(INSTALL.format(n=2, after="")).output
+    assert "SLOT b" in out, out
+    return board
+
+
+def _trial_boot(board: SdkBoard, update_line: str) -> str:
+    """Boot as main.py does, wait for the update check, answer one request, stop."""
+    gen = _serve(board, BOOT)
+    s = next(gen)
+    try:
+        _wait(lambda: update_line in s.text(), s.text())
+        assert s.request("GET", "/").status == 200
+        time.sleep(0.5)  # a loop turn or more after the answer: a confirm would be printed by now
+    finally:
+        next(gen, None)
+    return s.text()
+
+
+def test_a_release_that_cannot_reach_its_repository_is_rolled_back(
+    make_sdk_board: Callable[..., SdkBoard], tmp_path: Path
+) -> None:
+    board = _on_trial(make_sdk_board, _release_repo(tmp_path), free_port())  # nobody serves it
+    for _ in range(3):  # the trial boots: it serves, its update check fails
+        out = _trial_boot(board, "env_sensor: update: REFUSED (not-found: fetch: connection failed)")
+        assert "RELEASE 2" in out and "confirmed" not in out, out
+    p = board.exec("from sbd import boot\nprint('POINTER', boot.read_pointer())").output
+    assert "'confirmed': False" in p and "'release': 2" in p, p
+    gen = _serve(board, BOOT)  # no trial boot left: back to release 1
+    s = next(gen)
+    next(gen, None)
+    assert "RELEASE 1" in s.text() and "RELEASE 2" not in s.text(), s.text()
+
+
+def test_a_release_that_cannot_verify_its_repository_is_not_confirmed(
+    make_sdk_board: Callable[..., SdkBoard], tmp_path: Path
+) -> None:
+    repo = _release_repo(tmp_path)
+    with serve_repo(OTA / "0") as port:  # reachable, but signed by other keys
+        board = _on_trial(make_sdk_board, repo, port)
+        out = _trial_boot(board, "env_sensor: update: REFUSED (")
+    assert "RELEASE 2" in out and "confirmed" not in out, out
+    p = board.exec("from sbd import boot\nprint('POINTER', boot.read_pointer())").output
+    assert "'confirmed': False" in p, p
+
+
+def test_a_release_whose_update_check_works_is_confirmed(
+    make_sdk_board: Callable[..., SdkBoard], tmp_path: Path
+) -> None:
+    repo = _release_repo(tmp_path)
+    with serve_repo(repo) as port:
+        board = _on_trial(make_sdk_board, repo, port)
+        out = _trial_boot(board, "env_sensor: update: up to date (release 2)")
+        assert "RELEASE 2" in out, out
+        assert "env_sensor: this release works (a request answered, an update check passed): confirmed" in out
+    p = board.exec("from sbd import boot\nprint('POINTER', boot.read_pointer())").output
+    assert "'confirmed': True" in p and "'release': 2" in p, p
 
 
 # -- in a real browser ---------------------------------------------------------

@@ -10,6 +10,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+from ota_repo import board_files, make_repo
+
 from harness.vboards import SdkBoard
 from sbdtools.commands.demo import free_port, serve_repo
 
@@ -97,3 +100,97 @@ def test_a_release_that_never_confirms_is_not_kept(make_sdk_board: Callable[...,
         "update:       release 2 (1.2.0) signed and verified; installing into the other slot",
         "update:       release 2 installed in slot a, on trial from the next boot",
     ], fixed
+
+
+# -- review findings 3 and 7: the board's clock is not trusted time; a release
+# is kept only once its update path works --------------------------------------
+
+# The board's clock as it might be on real hardware: never set (a Pico W
+# starts in 2021) or set by one forged NTP reply (2199).  Installed in place
+# of `time` before the app is imported; sbd was imported by the ROM already.
+FAKE_CLOCK = """
+import sys, time as _t
+class _Clock:
+    pass
+_c = _Clock()
+for _n in dir(_t):
+    if not _n.startswith('__'):
+        setattr(_c, _n, getattr(_t, _n))
+_c.gmtime = lambda *a: ({year}, 1, 1, 0, 0, 0, 0, 1)
+sys.modules['time'] = _c
+"""
+
+
+@pytest.mark.parametrize("year", [2021, 2199])
+def test_the_boards_clock_is_not_trusted_time(make_sdk_board: Callable[..., SdkBoard], year: int) -> None:
+    with serve_repo(OTA / "0") as port:
+        board = _board(make_sdk_board, port=port)
+        board.provision(PASSWORD)
+        out = board.exec(FAKE_CLOCK.format(year=year) + MAIN).output
+        assert "update:       release 1 installed in slot a, on trial from the next boot" in out, out
+        newest = board.exec("from sbd import trustedtime\nprint('NEWEST', trustedtime.newest())").output
+    assert "NEWEST 2026-11-01T00:00:00Z" in newest, newest  # nothing moved the one clock
+
+
+def _two_releases(tmp: Path) -> Path:
+    """A repository with release 1 and 2 of the minimal app (source app.py,
+    each printing which it is)."""
+    src = (EXAMPLE / "app.py").read_text()
+    rels = {n: {"lib/app.py": ("app", f"print('RELEASE {n}')\n{src}".encode())} for n in (1, 2)}
+    make_repo(tmp, "pico_w", rels)
+    return tmp
+
+
+INSTALL = """
+from sbd.ota import client, release, slots
+from sbd import boot
+root = open('/update_root.json', 'rb').read()
+t = client.refresh(client.DirFetcher('/repo/metadata'), None, root)
+rel = release.release(t, 'acme-sensor', 'pico_w', {n})
+print('SLOT', slots.install(t, rel, client.DirFetcher('/repo/targets')))
+{after}
+"""
+
+
+def _on_trial(make: Callable[..., SdkBoard], repo: Path, port: int) -> SdkBoard:
+    """Release 1 installed and confirmed, release 2 installed on trial."""
+    files: dict[str, str | bytes] = {"main.py": (EXAMPLE / "main.py").read_text()}
+    files.update(board_files(repo))
+    cfg = {"url": f"http://127.0.0.1:{port}/", "product": "acme-sensor", "board": "pico_w"}
+    files["update.json"] = json.dumps(cfg)
+    files["update_root.json"] = (repo / "metadata" / "1.root.json").read_bytes()
+    board = make(modules=[EXAMPLE / "app.py"], files=files)
+    board.provision(PASSWORD)
+    out = board.exec(INSTALL.format(n=1, after="boot.select()\nboot.confirm()")).output
+    assert "SLOT a" in out, out
+    out = board.exec(INSTALL.format(n=2, after="")).output
+    assert "SLOT b" in out, out
+    return board
+
+
+def test_a_release_whose_update_check_fails_is_rolled_back(
+    make_sdk_board: Callable[..., SdkBoard], tmp_path: Path
+) -> None:
+    repo = _two_releases(tmp_path / "repo")
+    board = _on_trial(make_sdk_board, repo, free_port())  # nobody serves the repository
+    for _ in range(3):  # its trial boots: it runs, its update check fails
+        out = board.exec(MAIN).output
+        assert "RELEASE 2" in out and "update:       REFUSED (not-found" in out, out
+        assert "trial boot:   release 2 not confirmed: its update check failed" in out, out
+    out = board.exec(MAIN).output
+    assert "RELEASE 1" in out and "RELEASE 2" not in out, out  # rolled back
+    assert "sbd 0.1.0 minimal example: release 1 (1.0.0) from slot a" in out, out
+
+
+def test_a_release_whose_update_check_works_is_confirmed(
+    make_sdk_board: Callable[..., SdkBoard], tmp_path: Path
+) -> None:
+    repo = _two_releases(tmp_path / "repo")
+    with serve_repo(repo) as port:
+        board = _on_trial(make_sdk_board, repo, port)
+        out = board.exec(MAIN).output
+        assert "RELEASE 2" in out and "update:       up to date (release 2)" in out, out
+        assert "trial boot:   release 2 works: confirmed (security floor now 0)" in out, out
+    for _ in range(4):  # past its trial boots: it stays
+        out = board.exec(MAIN).output
+        assert "RELEASE 2" in out and "sbd 0.1.0 minimal example: release 2 (2.0.0) from slot b" in out, out

@@ -6,6 +6,7 @@ require("sbd-ed25519", library="sbd")
 require("sbd-sha256", library="sbd")
 require("sbd-events", library="sbd")
 require("sbd-boot", library="sbd")
+require("sbd-trustedtime", library="sbd")
 package(
     "sbd/ota",
     files=["__init__.py", "client.py", "download.py", "firmware.py", "http.py", "release.py", "slots.py"],

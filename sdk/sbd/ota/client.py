@@ -76,23 +76,52 @@ def _kind(name):
 
 
 def newest_time(now=None):
-    """The newest trusted time seen: max(the stored one, now).  Boards have
-    no clock to trust, so a caller passes the time from a source it trusts
-    (NTP over an authenticated channel, the update server's signed
-    response); an older time never moves the clock back."""
-    old = _local("clock", 20)
-    if old is not None:
-        old = old.decode()
+    """The time sbd.ota judges expiry by: sbd.trustedtime.newest(), the SDK's
+    one trusted clock (verified HTTPS Date headers move it), after taking
+    `now` into it when given.  Pass `now` only from a source you vouch for
+    (the host's clock in `sbd ota push`), never the board's own clock:
+    nothing authenticates it, and a time once taken is never given back.
+    An older `now` changes nothing; a malformed one raises ValueError."""
+    from sbd import trustedtime
+
+    # An earlier sbd.ota kept its own clock here: folded in, never back.
+    trustedtime.adopt(_path("clock"))
     if now is None:
-        if old is None:
-            raise ValueError("no trusted time yet: pass now")
-        return old
+        return trustedtime.newest()
     ota.Trusted.check_now(now)
-    if old is None or now > old:
-        _fs.makedirs(state_dir())
-        _fs.write_atomic(_path("clock"), now.encode())
-        return now
-    return old
+    return trustedtime.advance(now)
+
+
+_FLOOR = "2026-11-01T00:00:00Z"  # sbd.trustedtime.FLOOR (test_ota_clock.py checks)
+_LAST = "2199-12-31T23:59:59Z"  # sbd.trustedtime.LAST
+
+
+def _judge_time(now):
+    # max(now, the trusted clock): a `now` given to refresh() is judged by,
+    # never stored (that is newest_time's), and never before the clock.
+    t = _clock()
+    if now is None:
+        return t
+    ota.Trusted.check_now(now)
+    return now if now > t else t
+
+
+def _clock():
+    # sbd.trustedtime.newest(), read without loading sbd.trustedtime: the
+    # refresh has no heap to spare for its code (test_ota_heap.py).  Its
+    # file is written only by trustedtime.advance(); anything else in it
+    # reads as absent (the floor), as there (test_ota_clock.py compares).
+    if _fs.read_bounded(_path("clock"), 0) is not None:
+        return newest_time()  # an earlier sbd.ota's own clock: folded in once
+    try:
+        data = _fs.read_bounded(_fs.STATE_DIR + "/time", 20)
+        if data is None:
+            return _FLOOR
+        t = data.decode()
+        ota.Trusted.check_now(t)
+    except (OSError, UnicodeError, ValueError):
+        return _FLOOR  # unreadable or damaged
+    return t if _FLOOR < t <= _LAST else _FLOOR
 
 
 def emit_rejected(e):
@@ -159,12 +188,17 @@ def trusted_root(initial_root=None, pin=None):
     return initial_root
 
 
-def refresh(fetcher, now, initial_root=None, pin=None):
+def refresh(fetcher, now=None, initial_root=None, pin=None):
     """Run the TUF client workflow; return the sbd.ota.Trusted with the
-    repository's current targets.  Raises OtaError (and emits ota.rejected)
-    on any refusal; what was persisted before it stays valid."""
+    repository's current targets.  Expiry is judged at the later of `now`
+    (when given) and the trusted clock (newest_time()); `now` is not stored.
+    Raises OtaError (and emits ota.rejected) on any refusal; what was
+    persisted before it stays valid."""
+    import gc
     import sys
 
+    now = _judge_time(now)
+    gc.collect()  # what reading the clock left: the crypto code below goes in one piece
     # Ed25519 and SHA-512 (~18 KiB of code and tables as .mpy) are needed
     # only here: unless the app had them loaded already, drop them after the
     # refresh so the install that follows has that heap back.
