@@ -107,7 +107,7 @@ class Served:
         return int(r.body.split()[0])  # type: ignore[attr-defined]
 
 
-def _serve(board: SdkBoard, prefix: str = "") -> Iterator[Served]:
+def _serve(board: SdkBoard, prefix: str = "", serve: str = SERVE_ENV_SENSOR) -> Iterator[Served]:
     s = Served(board, port=free_port(), control=free_port())
     ready = threading.Event()
 
@@ -118,7 +118,7 @@ def _serve(board: SdkBoard, prefix: str = "") -> Iterator[Served]:
             ready.set()
 
     def run() -> None:
-        script = prefix + SERVE_ENV_SENSOR.format(port=s.port, control=s.control)
+        script = prefix + serve.format(port=s.port, control=s.control)
         s.result = board.boot(script, timeout=300, on_output=on_output)
         ready.set()
 
@@ -411,6 +411,29 @@ def _wait(pred: Callable[[], bool], what: str, timeout: float = 60) -> None:
     while not pred():
         assert time.monotonic() < deadline, what
         time.sleep(0.2)
+
+
+def test_a_broker_password_over_plain_tcp_turns_telemetry_off_not_the_page(
+    make_sdk_board: Callable[..., SdkBoard],
+) -> None:
+    # As shipped (uplink.MQTT_INSECURE False): sbd.net.mqtt refuses to send
+    # the password without TLS, and the example says so and goes on.
+    board = make_sdk_board(modules=MODULES)
+    board.provision(PASSWORD)
+    gen = _serve(board, serve=demo.SERVE_ENV_SENSOR)
+    s = next(gen)
+    try:
+        sid, csrf = s.login()
+        form = {"csrf": csrf, "ssid": "home", "mqtt_host": "127.0.0.1", "mqtt_port": "1883"}
+        form |= {"mqtt_pass": "a-broker-password", "interval": "1"}
+        assert s.request("POST", "/settings", form, cookie=sid).status == 303
+        _wait(lambda: "env_sensor: telemetry off:" in s.text(), s.text())
+        assert "a-broker-password" not in s.text()
+        n = s.readings(sid)
+        _wait(lambda: s.readings(sid) >= n + 1, "it stopped measuring")
+        assert s.request("GET", "/", cookie=sid).status == 200
+    finally:
+        next(gen, None)
 
 
 def test_telemetry_goes_to_mqtt_and_the_page_outlives_the_broker(
