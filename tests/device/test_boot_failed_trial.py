@@ -3,7 +3,7 @@
 # factory copy runs), the failed release is never installed again, and a
 # newer one installs.  (tests/device/test_ota_slots.py has the rest of the
 # slot tests; these run in a process of their own, for the heap.)
-# sbd-device: heapsize=128K timeout=300
+# sbd-device: heapsize=160K timeout=300
 import gc
 
 from dtest import data_path, eq, raises, scratch_path, true

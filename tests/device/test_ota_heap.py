@@ -1,11 +1,14 @@
 # The whole update path (TUF refresh, then the install of a 2-target release
 # into a slot) on one heap, with the modules as .mpy.  Their code lives in
 # that heap (~66 KiB for the refresh's modules on the 64-bit unix port,
-# bench/results/ota.md), so this runs at 112K: the path alone needs about
+# bench/results/ota.md), so this runs at 136K: the path alone needs about
 # 95K (the bench's floor), the rest is the harness's modules and a margin.
+# Pass/fail is not monotonic in the heap size (fragmentation): after the
+# slot checks and the trusted clock were added it passed at 116K and 136K+
+# but failed at 112K, 120K, 124K and 128K, so the margin is kept wide.
 # Ed25519 and SHA-512 are dropped after the refresh unless the app had
 # loaded them; before that, this test ran out of heap at 108K.
-# sbd-device: heapsize=112K timeout=300
+# sbd-device: heapsize=136K timeout=300
 import gc
 import sys
 
