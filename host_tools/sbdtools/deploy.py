@@ -134,25 +134,9 @@ def _mpremote(port: str, *args: str, timeout: float = 120) -> str:
 
 
 def deploy(port: str, bundle: Path, files: list[str], progress: Callable[[int, int], None] | None = None) -> None:
-    """Copy a staged bundle to the board on `port` with mpremote."""
-    dirs = sorted({str(Path(f).parent) for f in files if str(Path(f).parent) != "."}, key=len)
-    all_dirs: set[str] = set()
-    for d in dirs:
-        parts = Path(d).parts
-        all_dirs.update("/".join(parts[: i + 1]) for i in range(len(parts)))
-    mk = "import os\nfor d in %r:\n try:\n  os.mkdir(d)\n except OSError:\n  pass\n" % sorted(all_dirs, key=len)
-    _mpremote(port, "exec", mk)
-    done = 0
-    for i in range(0, len(files), _BATCH):
-        args: list[str] = []
-        for f in files[i : i + _BATCH]:
-            if args:
-                args.append("+")
-            args += ["fs", "cp", str(bundle / f), f":{f}"]
-        _mpremote(port, *args)
-        done += len(files[i : i + _BATCH])
-        if progress:
-            progress(done, len(files))
+    """Copy a staged bundle to the board on `port` with mpremote (every file, no comparison:
+    `sync` copies only what changed)."""
+    _copy(port, bundle, files, None if progress is None else lambda done, total, _last: progress(done, total))
 
 
 # --------------------------------------------------------------------------- what the board loads
