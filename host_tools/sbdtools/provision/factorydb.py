@@ -38,6 +38,7 @@ import re
 import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -315,8 +316,19 @@ class FactoryDB:
         try:
             conn = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
             # WAL: one fsync per commit and readers never block the writer;
-            # synchronous=FULL: a commit survives a power cut.
-            conn.execute("PRAGMA journal_mode=WAL")
+            # synchronous=FULL: a commit survives a power cut.  Switching a
+            # new file to WAL can answer "locked" at once, without waiting
+            # for the busy timeout, while another station opens it at the
+            # same moment: retry within the same time bound.
+            deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+            while True:
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError as e:
+                    if "locked" not in str(e).lower() or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
             conn.execute("PRAGMA synchronous=FULL")
         except sqlite3.Error as e:
             raise _sqlite_error(e, path, "opening it") from None
