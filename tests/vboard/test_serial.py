@@ -269,6 +269,43 @@ def test_a_stale_state_file_is_not_believed(make_board) -> None:
         bystander.wait()
 
 
+# A server that has deleted its state file but not yet let go of the lock
+# (what serve_forever does as it ends; under load the gap can last): stop
+# must return only once the board can be held again, or a station's next
+# step finds it "in use".
+_SLOW_LETGO = r"""
+import fcntl, json, os, signal, sys, time
+lock, state = sys.argv[1], sys.argv[2]
+fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+stop = []
+signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+with open(state, "w") as f:
+    json.dump({"pid": os.getpid(), "pty": "/dev/pts/98", "status": "running"}, f)
+while not stop:
+    time.sleep(0.01)
+os.unlink(state)
+time.sleep(1.0)
+os.close(fd)
+"""
+
+
+def test_stop_returns_only_when_the_board_can_be_held_again(make_board) -> None:
+    vb = make_board("pico_w")
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_LETGO, str(vb.lock_file), str(vb.state_file)])
+    try:
+        deadline = time.monotonic() + 30
+        while not vb.state() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert vb.state().get("pty") == "/dev/pts/98"
+        assert serial.stop_background(vb) is True
+        with vb.locked():  # raises "in use" when stop returned too early
+            pass
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_sys_exit_at_the_repl_is_a_soft_reset(served) -> None:
     vb, port = served
     boots = vb.state()["boots"]

@@ -284,12 +284,18 @@ def stop_background(vb: VBoard, *, timeout: float = 10.0) -> bool:
         return False
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
+    # Wait for the lock, not the state file: the server deletes its state
+    # file before it lets go of the lock, and a caller that goes on to hold
+    # the board itself (a station's next step) must not find it "in use".
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and vb.state():
+    while time.monotonic() < deadline and not vb.lock_is_free():
         time.sleep(0.05)
-    if vb.state():
+    if not vb.lock_is_free():
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not vb.lock_is_free():
+            time.sleep(0.05)
     return True
 
 

@@ -97,11 +97,12 @@ class VBoard:
             st = json.loads(data)
         except (OSError, ValueError):
             return {}
-        if not isinstance(st, dict) or not _alive(st.get("pid")) or self._lock_is_free():
+        if not isinstance(st, dict) or not _alive(st.get("pid")) or self.lock_is_free():
             return {}
         return st
 
-    def _lock_is_free(self) -> bool:
+    def lock_is_free(self) -> bool:
+        """True when no process holds the board (its server, a deploy...)."""
         try:
             fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError:
