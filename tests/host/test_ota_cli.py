@@ -134,6 +134,10 @@ def test_publish_and_both_clients_accept(tmp_path: Path, keys: dict[str, Path]) 
     for role in ("root", "targets", "snapshot", "timestamp"):
         sbd("ota", "sign", str(repo), "--role", role, "--key", str(keys[role]), tmp=tmp_path)
     assert not (repo / "metadata").exists()  # staged: nothing is served before `publish`
+    r = sbd("ota", "verify", str(repo), tmp=tmp_path, ok=False)
+    assert r.returncode == 1 and "nothing published yet" in r.stderr, r.stderr
+    r = sbd("ota", "verify", str(repo), "--staged", tmp=tmp_path)
+    assert "release 1 (1.0.0), the newest" in r.stdout, r.stdout
     r = sbd("ota", "publish", str(repo), tmp=tmp_path)
     assert "first publish" in r.stdout and "targets v2" in r.stdout, r.stdout
     assert not (repo / "staging").exists()

@@ -95,6 +95,12 @@ def test_changes_are_staged_until_published(tmp_path: Path) -> None:
     assert judged(repo) == ("accepted", {1, 2})
     with pytest.raises(ota.OtaError, match="nothing staged"):
         ota_publish.publish(repo, now=NOW)
+    # A new timestamp only (what a publisher does before the old one expires).
+    ts = ota.Repo.load(repo).timestamp.signed.version
+    ota.timestamp_again(repo)
+    ota.sign_role(repo, "timestamp", signer("timestamp"))
+    r = ota_publish.publish(repo, now=NOW)
+    assert r.written == ["metadata/timestamp.json"] and ota.Repo.load(repo).timestamp.signed.version == ts + 1
 
 
 def test_publish_refuses_what_cannot_follow_the_published_state(tmp_path: Path) -> None:

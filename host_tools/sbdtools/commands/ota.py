@@ -342,6 +342,8 @@ def verify(
     """
     if board is not None:
         boards.load(board)  # an unknown board name is a usage error, not "no releases"
+    if not staged and not (repo / "metadata").is_dir() and ota.has_staged(repo):
+        raise click.ClickException(f"{repo}: nothing published yet: judge the staged state with --staged")
     if trusted_root is None:
         click.echo(UNPINNED_WARNING, err=True)
     when = ota_verify.parse_now(now) if now else None
