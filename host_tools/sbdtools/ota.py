@@ -20,16 +20,19 @@ in the repository.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import functools
 import hashlib
 import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -360,6 +363,51 @@ def has_staged(path: Path) -> bool:
     return (path / STAGING / "metadata").is_dir()
 
 
+@contextlib.contextmanager
+def repo_lock(path: Path) -> Iterator[None]:
+    """One changing `sbd ota` command at a time on a repository (an
+    exclusive lock on REPO/.lock, which is never served)."""
+    try:
+        fd = os.open(path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise OtaError(f"{path}: not an sbd update repository ({e.strerror})") from e
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OtaError(f"{path}: another sbd ota command is changing this repository; run it again after") from None
+        _recover(path)
+        yield
+    finally:
+        os.close(fd)
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def locked(fn: Callable[Concatenate[Path, _P], _R]) -> Callable[Concatenate[Path, _P], _R]:
+    """Run fn(path, ...) holding the repository's lock."""
+
+    @functools.wraps(fn)
+    def run(path: Path, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with repo_lock(path):
+            return fn(path, *args, **kwargs)
+
+    return run
+
+
+def _recover(path: Path) -> None:
+    """Finish or undo a swap of the staged state that a crash cut short
+    (see _save_staged and ota_publish.publish)."""
+    st, old = staging_dir(path), path / (STAGING + ".old")
+    if not st.exists() and old.is_dir():
+        os.rename(old, st)  # cut between the two renames: the change is lost, as if not run
+    for leftover in (old, path / (STAGING + ".new"), path / (STAGING + ".done")):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+
+
 def _load_staged(path: Path) -> tuple[Repo, Path]:
     """The state to change and the folder to write it to: the staged state,
     or (nothing staged) the published one, whose target files are already
@@ -372,12 +420,29 @@ def _load_staged(path: Path) -> tuple[Repo, Path]:
     return Repo.load(path, files=False), st
 
 
+@locked
+def load_current(path: Path) -> Repo:
+    """The state the next change starts from: the staged one, else the
+    published one (metadata only)."""
+    return _load_staged(path)[0]
+
+
 def _save_staged(repo: Repo, st: Path) -> None:
-    """Write the changed state into staging (made whole: every published
-    root version is in repo.roots)."""
-    if st.exists() and not (st / "metadata").is_dir():
-        shutil.rmtree(st)  # an empty leftover
-    repo.publish(st)
+    """Write the changed state as the staged one, whole or not at all: a
+    copy is written beside it (every published root version is in
+    repo.roots), then swapped in by two renames; a crash leaves the old
+    staged state or the new one (_recover)."""
+    new, old = st.with_name(STAGING + ".new"), st.with_name(STAGING + ".old")
+    if new.exists():
+        shutil.rmtree(new)
+    if (st / "metadata").is_dir():
+        shutil.copytree(st, new)
+    repo.publish(new)
+    if st.exists():
+        os.rename(st, old)
+    os.rename(new, st)
+    if old.exists():
+        shutil.rmtree(old)
 
 
 # -- the repository workflow (sbd ota ...) -----------------------------------------
@@ -402,7 +467,9 @@ def init_repo(
     repo = Repo.create(keys, thresholds, consistent_snapshot=consistent_snapshot)
     repo.link_snapshot()
     repo.link_timestamp()
-    repo.publish(staging_dir(path))
+    path.mkdir(parents=True, exist_ok=True)
+    with repo_lock(path):
+        _save_staged(repo, staging_dir(path))
     return repo
 
 
@@ -493,6 +560,7 @@ def add_firmware_release(
     return number, img
 
 
+@locked
 def _add(
     path: Path,
     files: Mapping[str, bytes],
@@ -540,6 +608,7 @@ def _bump_chain(repo: Repo, roles: Iterable[str]) -> None:
     repo.link_timestamp()
 
 
+@locked
 def sign_role(path: Path, role: str, signer: Signer) -> int:
     """Add signer's signature to role; returns how many it now carries."""
     if role not in ROLES:
@@ -558,6 +627,7 @@ def sign_role(path: Path, role: str, signer: Signer) -> int:
     return len(md.signatures)
 
 
+@locked
 def timestamp_again(path: Path) -> None:
     """A new timestamp version (to sign) so devices see the repository is
     still live before the old one expires."""
@@ -624,6 +694,7 @@ def role_status(repo: Repo, role: str) -> str:
     return f"{role} v{v}: needs {r.missing} more signature(s) from its keys (sbd ota sign --role {role})"
 
 
+@locked
 def change_keys(
     path: Path,
     role: str,
@@ -733,6 +804,7 @@ def kept_releases(repo: Repo, keep: int) -> dict[tuple[str, str], set[int]]:
     return out
 
 
+@locked
 def prune_releases(path: Path, keep: int, *, dry_run: bool = False) -> list[Pruned]:
     """Remove from the staged targets every release of a product and board
     but the newest `keep` (and those at or above a security floor in use);

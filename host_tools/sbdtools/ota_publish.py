@@ -44,7 +44,7 @@ from pathlib import Path
 from tuf.api.metadata import Metadata, Root, Targets
 
 from . import ota_verify
-from .ota import OtaError, has_staged, staging_dir
+from .ota import STAGING, OtaError, has_staged, locked, staging_dir
 
 _ROLE_FILES = ("timestamp.json", "snapshot.json", "targets.json")
 
@@ -183,6 +183,7 @@ def _remove_unnamed(tdir: Path, keep: set[str]) -> list[str]:
     return removed
 
 
+@locked
 def publish(
     repo: Path, *, trusted_root: Path | None = None, now: str | None = None, cross_check: bool = True
 ) -> Published:
@@ -224,12 +225,15 @@ def publish(
             if _put(cand / "metadata" / name, repo / "metadata" / name):
                 out.written.append(f"metadata/{name}")
         out.removed = _remove_unnamed(repo / "targets", target_names(repo / "metadata"))
-        shutil.rmtree(staging_dir(repo))
+        done = repo / (STAGING + ".done")
+        os.rename(staging_dir(repo), done)  # one step: a crash never leaves half a staged state
+        shutil.rmtree(done)
         return out
     finally:
         shutil.rmtree(cand, ignore_errors=True)
 
 
+@locked
 def verify_staged(
     repo: Path,
     *,

@@ -337,3 +337,30 @@ def test_devices_update_over_http_from_the_published_state_only(runtime: str, tm
     finally:
         p.terminate()
         p.wait(timeout=10)
+
+
+def test_one_command_at_a_time_and_a_cut_swap_of_the_staged_state(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path / "repo")
+    add(repo, 2)
+    staged = {str(p.relative_to(repo)): p.read_bytes() for p in (repo / "staging").rglob("*") if p.is_file()}
+    with ota.repo_lock(repo):
+        with pytest.raises(ota.OtaError, match="another sbd ota command"):
+            ota.sign_role(repo, "timestamp", signer("timestamp"))
+        with pytest.raises(ota.OtaError, match="another sbd ota command"):
+            ota_publish.publish(repo, now=NOW)
+    # A change cut between its two renames (staging -> staging.old, then
+    # staging.new -> staging): the next command finds the old staged state.
+    (repo / "staging").rename(repo / "staging.old")
+    (repo / "staging.new").mkdir()
+    (repo / "staging.new" / "half").write_text("x")
+    v = ota_publish.verify_staged(repo, now=NOW, cross_check=False)
+    assert not v.refused, v
+    assert {str(p.relative_to(repo)): p.read_bytes() for p in (repo / "staging").rglob("*") if p.is_file()} == staged
+    assert not (repo / "staging.old").exists() and not (repo / "staging.new").exists()
+    # A publish cut while removing the staged state it published: renamed
+    # first, so what is left is never taken for a staged state.
+    ota_publish.publish(repo, now=NOW)
+    (repo / "staging.done" / "metadata").mkdir(parents=True)
+    assert not ota.has_staged(repo)
+    ota.timestamp_again(repo)
+    assert not (repo / "staging.done").exists() and ota.has_staged(repo)

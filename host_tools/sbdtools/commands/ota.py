@@ -242,7 +242,7 @@ def rotate_root(
     sbd ota rotate-root repo --new-key keys/root2.key.pub --remove-key keys/root.key.pub \\
         --sign keys/root.key --sign keys/root2.key
     """
-    cur = ota.Repo.load(repo).root.signed.roles["root"].keyids
+    cur = ota.load_current(repo).root.signed.roles["root"].keyids
     removed = [ota.resolve_keyid(k, cur) for k in remove]
     lines = ota.change_keys(
         repo, "root", add=_keys(new), remove=removed, threshold=threshold, signers=_signers(sign_with)
@@ -278,7 +278,7 @@ def revoke(
     sbd ota revoke repo --role targets --key keys/targets.key.pub \\
         --new-key keys/targets2.key.pub --sign keys/root.key --sign keys/targets2.key
     """
-    cur = ota.Repo.load(repo).root.signed.roles[role].keyids
+    cur = ota.load_current(repo).root.signed.roles[role].keyids
     keyid = ota.resolve_keyid(key, cur)
     lines = ota.change_keys(
         repo, role, add=_keys(new), remove=[keyid], threshold=threshold, signers=_signers(sign_with)
