@@ -420,6 +420,12 @@ def _load_staged(path: Path) -> tuple[Repo, Path]:
     return Repo.load(path, files=False), st
 
 
+def targets_footprint(repo: Repo) -> tuple[int, int]:
+    """(targets, bytes) of the targets metadata as a device measures it
+    against its bounds (with room for signatures)."""
+    return len(repo.targets.signed.targets), len(compact(repo.targets)) + _SIGNATURE_ROOM
+
+
 @locked
 def load_current(path: Path) -> Repo:
     """The state the next change starts from: the staged one, else the
@@ -589,7 +595,7 @@ def _add(
             raise OtaError(f"{target}: longer than the {DEVICE_MAX_TARGET_PATH} characters a device takes")
         repo.add_target(target, data, rel.custom())
     _bump_chain(repo, ("targets", "snapshot", "timestamp"))
-    count, size = len(repo.targets.signed.targets), len(compact(repo.targets)) + _SIGNATURE_ROOM
+    count, size = targets_footprint(repo)
     if count > DEVICE_MAX_TARGETS or size > DEVICE_MAX_TARGETS_BYTES:
         raise OtaError(
             f"targets metadata would hold {count} targets in about {size} bytes; a device takes at most "

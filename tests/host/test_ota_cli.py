@@ -367,13 +367,16 @@ def test_prune_makes_room_for_another_sdk_release(tmp_path: Path, keys: dict[str
     repo = _init(tmp_path, keys)
     app = _app(tmp_path, 1)
     add = ("--board", "pico_w", "--product", "acme", "--with-sdk", "--version")
-    n = 0
+    warned = []
     while True:
-        r = sbd("ota", "add", str(repo), str(app), *add, f"1.{n}", tmp=tmp_path, ok=False)
+        r = sbd("ota", "add", str(repo), str(app), *add, f"1.{len(warned)}", tmp=tmp_path, ok=False)
         if r.returncode:
             break
-        n += 1
+        warned.append("one more release like this one would pass" in r.stderr and "sbd ota prune" in r.stderr)
+    n = len(warned)
     assert n >= 2 and "sbd ota prune" in r.stderr, r.stderr
+    # `add` warned on the last release that fit, and only on it.
+    assert warned == [False] * (n - 1) + [True], warned
     r = sbd("ota", "prune", str(repo), "--keep", "1", "--dry-run", tmp=tmp_path)
     assert "would remove acme release 1 for pico_w" in r.stdout, r.stdout
     r = sbd("ota", "prune", str(repo), "--keep", "1", tmp=tmp_path)

@@ -125,7 +125,8 @@ def add(
 
     A release that would take targets.json past what a device takes (128
     targets, 32 KiB) is refused before anything is written: remove old
-    releases first (sbd ota prune REPO --keep 1).
+    releases first (sbd ota prune REPO --keep 1).  A warning comes one
+    release earlier, when the next release like this one would not fit.
 
     With --firmware FILE the release is one target,
     <product>/<board>/<release>/firmware.bin, of kind "firmware": the
@@ -143,6 +144,7 @@ def add(
         --version 1.0.0-mp1.24 --allow-list firmware-allow.txt
     """
     cfg = boards.load(board)
+    before = ota.targets_footprint(ota.load_current(repo))
     if firmware_path is not None:
         if appdir is not None or with_sdk:
             raise click.UsageError("--firmware makes a release of one firmware image: give no APPDIR or --with-sdk")
@@ -163,6 +165,7 @@ def add(
             f"{repo}: release {n}: firmware for {cfg.name} ({what}, {img.length} bytes, SHA-256 {img.sha256[:16]}…) "
             f"staged; sign targets, snapshot and timestamp, then sbd ota publish {repo}"
         )
+        _warn_room(repo, before)
         return
     if appdir is None:
         raise click.UsageError("give APPDIR (an app release) or --firmware FILE (an ESP32 firmware release)")
@@ -177,6 +180,21 @@ def add(
         f"{repo}: release {n} ({len(files)} files{extra}) staged; "
         f"sign targets, snapshot and timestamp, then sbd ota publish {repo}"
     )
+    _warn_room(repo, before)
+
+
+def _warn_room(repo: Path, before: tuple[int, int]) -> None:
+    """Warn when one more release like the one just added would take the
+    targets metadata past what a device takes (add would refuse it)."""
+    count, size = ota.targets_footprint(ota.load_current(repo))
+    more, grow = count - before[0], size - before[1]
+    if count + more > ota.DEVICE_MAX_TARGETS or size + grow > ota.DEVICE_MAX_TARGETS_BYTES:
+        click.echo(
+            f"warning: targets metadata now holds {count} targets in about {size} bytes; one more release like "
+            f"this one would pass what a device takes ({ota.DEVICE_MAX_TARGETS} targets, "
+            f"{ota.DEVICE_MAX_TARGETS_BYTES} bytes): run `sbd ota prune {repo} --keep 1` before the next",
+            err=True,
+        )
 
 
 @cli.command("sign")
