@@ -3,7 +3,12 @@
 A repository folder holds ``metadata/`` (``N.root.json`` for every root
 version, ``timestamp.json``, ``snapshot.json``, ``targets.json``, and with
 consistent snapshots ``N.snapshot.json`` / ``N.targets.json``) and
-``targets/`` (the files).  Every metadata file is written in python-tuf's
+``targets/`` (the files): the published state, what ``sbd ota serve`` or a
+web host serves.  Every change (``add``, ``sign``, ``timestamp``,
+``rotate-root``, ``revoke``, ``prune``) goes to ``staging/`` inside it (the
+same layout; ``staging/targets/`` holds only files not published yet), and
+``publish`` moves a staged state into the published one only after the
+device's own verifier accepts it.  Every metadata file is written in python-tuf's
 compact form: a device verifies the signature over the ``signed`` bytes of
 that very file (docs/ota.md), so it must be byte-for-byte the canonical
 JSON python-tuf signs.
@@ -15,15 +20,19 @@ in the repository.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import functools
 import hashlib
 import json
 import os
+import shutil
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -63,6 +72,23 @@ DEVICE_MAX_TARGET_PATH = 128
 # The boot stage stays outside the app slots (DESIGN.md): a release never
 # carries it, even with the SDK.
 BOOT_STAGE = ("lib/sbd/boot.mpy", "lib/sbd/boot.py")
+# The SDK modules already imported from /lib (or the frozen SDK) when
+# sbd.boot.run() points sbd.__path__ at a slot's lib/sbd: the package itself,
+# the boot stage, and what it imports before the switch (sbd._fs at its top,
+# sbd.privacy in run(), sbd.events from privacy).  A slot's copies of them
+# would never run, so `sbd ota add --with-sdk` leaves them out
+# (tests/host/test_ota_cli.py checks this set against what sbd.boot loads).
+BOOT_LOADED = ("sbd", "sbd._fs", "sbd.boot", "sbd.events", "sbd.privacy")
+
+
+def _module_files(module: str) -> tuple[str, ...]:
+    stem = "lib/" + ("sbd/__init__" if module == "sbd" else module.replace(".", "/"))
+    return (stem + ".mpy", stem + ".py")
+
+
+NOT_FROM_SLOT = tuple(f for m in BOOT_LOADED for f in _module_files(m))
+# Inside a repository: the staged state (changes not published yet).
+STAGING = "staging"
 # Room left in targets.json for signatures (one is about 150 bytes).
 _SIGNATURE_ROOM = 8 * 160
 
@@ -302,7 +328,9 @@ class Repo:
             (out / name).write_bytes(data)
 
     @classmethod
-    def load(cls, out: Path) -> Repo:
+    def load(cls, out: Path, *, files: bool = True) -> Repo:
+        """The state in out (metadata/, and with files=True the bytes of
+        every target found under targets/)."""
         meta = out / "metadata"
         try:
             roots = sorted(int(p.name.split(".")[0]) for p in meta.glob("*.root.json"))
@@ -317,30 +345,137 @@ class Repo:
             raise OtaError(f"{out}: not an sbd update repository ({e})") from e
         for v in roots:
             repo.roots[v] = (meta / f"{v}.root.json").read_bytes()
-        for path in repo.targets.signed.targets:
+        for path in repo.targets.signed.targets if files else ():
             f = out / "targets" / path
             if f.is_file():
                 repo.files[path] = f.read_bytes()
         return repo
 
 
+# -- the staged state --------------------------------------------------------------
+
+
+def staging_dir(path: Path) -> Path:
+    return path / STAGING
+
+
+def has_staged(path: Path) -> bool:
+    return (path / STAGING / "metadata").is_dir()
+
+
+@contextlib.contextmanager
+def repo_lock(path: Path) -> Iterator[None]:
+    """One changing `sbd ota` command at a time on a repository (an
+    exclusive lock on REPO/.lock, which is never served)."""
+    try:
+        fd = os.open(path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise OtaError(f"{path}: not an sbd update repository ({e.strerror})") from e
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OtaError(f"{path}: another sbd ota command is changing this repository; run it again after") from None
+        _recover(path)
+        yield
+    finally:
+        os.close(fd)
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def locked(fn: Callable[Concatenate[Path, _P], _R]) -> Callable[Concatenate[Path, _P], _R]:
+    """Run fn(path, ...) holding the repository's lock."""
+
+    @functools.wraps(fn)
+    def run(path: Path, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with repo_lock(path):
+            return fn(path, *args, **kwargs)
+
+    return run
+
+
+def _recover(path: Path) -> None:
+    """Finish or undo a swap of the staged state that a crash cut short
+    (see _save_staged and ota_publish.publish)."""
+    st, old = staging_dir(path), path / (STAGING + ".old")
+    if not st.exists() and old.is_dir():
+        os.rename(old, st)  # cut between the two renames: the change is lost, as if not run
+    for leftover in (old, path / (STAGING + ".new"), path / (STAGING + ".done")):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+
+
+def _load_staged(path: Path) -> tuple[Repo, Path]:
+    """The state to change and the folder to write it to: the staged state,
+    or (nothing staged) the published one, whose target files are already
+    published and so are not copied into staging."""
+    st = staging_dir(path)
+    if has_staged(path):
+        return Repo.load(st), st
+    if not (path / "metadata").is_dir():
+        raise OtaError(f"{path}: not an sbd update repository (no metadata/ and nothing staged)")
+    return Repo.load(path, files=False), st
+
+
+def targets_footprint(repo: Repo) -> tuple[int, int]:
+    """(targets, bytes) of the targets metadata as a device measures it
+    against its bounds (with room for signatures)."""
+    return len(repo.targets.signed.targets), len(compact(repo.targets)) + _SIGNATURE_ROOM
+
+
+@locked
+def load_current(path: Path) -> Repo:
+    """The state the next change starts from: the staged one, else the
+    published one (metadata only)."""
+    return _load_staged(path)[0]
+
+
+def _save_staged(repo: Repo, st: Path) -> None:
+    """Write the changed state as the staged one, whole or not at all: a
+    copy is written beside it (every published root version is in
+    repo.roots), then swapped in by two renames; a crash leaves the old
+    staged state or the new one (_recover)."""
+    new, old = st.with_name(STAGING + ".new"), st.with_name(STAGING + ".old")
+    if new.exists():
+        shutil.rmtree(new)
+    if (st / "metadata").is_dir():
+        shutil.copytree(st, new)
+    repo.publish(new)
+    if st.exists():
+        os.rename(st, old)
+    os.rename(new, st)
+    if old.exists():
+        shutil.rmtree(old)
+
+
 # -- the repository workflow (sbd ota ...) -----------------------------------------
 
 
-def init_repo(path: Path, keys: Mapping[str, list[SSlibKey]], thresholds: Mapping[str, int]) -> Repo:
-    """A new repository: root v1 naming the keys, empty targets; nothing
-    signed yet (`sbd ota sign` each role)."""
-    if (path / "metadata").exists():
+def init_repo(
+    path: Path,
+    keys: Mapping[str, list[SSlibKey]],
+    thresholds: Mapping[str, int],
+    *,
+    consistent_snapshot: bool = False,
+) -> Repo:
+    """A new repository, staged: root v1 naming the keys, empty targets;
+    nothing signed yet (`sbd ota sign` each role, then `sbd ota publish`)."""
+    if (path / "metadata").exists() or staging_dir(path).exists():
         raise OtaError(f"{path}: already a repository")
     for role in ROLES:
         if not keys.get(role):
             raise OtaError(f"no key for the {role} role")
         if not 1 <= thresholds.get(role, 1) <= len(keys[role]):
             raise OtaError(f"{role}: threshold must be between 1 and the number of its keys")
-    repo = Repo.create(keys, thresholds)
+    repo = Repo.create(keys, thresholds, consistent_snapshot=consistent_snapshot)
     repo.link_snapshot()
     repo.link_timestamp()
-    repo.publish(path)
+    path.mkdir(parents=True, exist_ok=True)
+    with repo_lock(path):
+        _save_staged(repo, staging_dir(path))
     return repo
 
 
@@ -431,6 +566,7 @@ def add_firmware_release(
     return number, img
 
 
+@locked
 def _add(
     path: Path,
     files: Mapping[str, bytes],
@@ -442,7 +578,7 @@ def _add(
     floor: int,
     kind: str = "app",
 ) -> int:
-    repo = Repo.load(path)
+    repo, st = _load_staged(path)
     newest = newest_release(repo, product, board)
     number = release if release is not None else newest + 1
     if number <= newest:
@@ -459,13 +595,14 @@ def _add(
             raise OtaError(f"{target}: longer than the {DEVICE_MAX_TARGET_PATH} characters a device takes")
         repo.add_target(target, data, rel.custom())
     _bump_chain(repo, ("targets", "snapshot", "timestamp"))
-    count, size = len(repo.targets.signed.targets), len(compact(repo.targets)) + _SIGNATURE_ROOM
+    count, size = targets_footprint(repo)
     if count > DEVICE_MAX_TARGETS or size > DEVICE_MAX_TARGETS_BYTES:
         raise OtaError(
             f"targets metadata would hold {count} targets in about {size} bytes; a device takes at most "
-            f"{DEVICE_MAX_TARGETS} in {DEVICE_MAX_TARGETS_BYTES} bytes: remove old releases first"
+            f"{DEVICE_MAX_TARGETS} in {DEVICE_MAX_TARGETS_BYTES} bytes, so it would refuse the whole repository "
+            f"(nothing was written): remove old releases first with `sbd ota prune {path} --keep 1`"
         )
-    repo.publish(path)
+    _save_staged(repo, st)
     return number
 
 
@@ -477,11 +614,12 @@ def _bump_chain(repo: Repo, roles: Iterable[str]) -> None:
     repo.link_timestamp()
 
 
+@locked
 def sign_role(path: Path, role: str, signer: Signer) -> int:
     """Add signer's signature to role; returns how many it now carries."""
     if role not in ROLES:
         raise OtaError(f"no role {role!r}")
-    repo = Repo.load(path)
+    repo, st = _load_staged(path)
     md = repo.md(role)
     keyids = repo.root.signed.roles[role].keyids
     if signer.public_key.keyid not in keyids:
@@ -491,16 +629,17 @@ def sign_role(path: Path, role: str, signer: Signer) -> int:
         if signer.public_key.keyid not in prev_ids:
             raise OtaError(f"this key is not a {role} key of the repository")
     md.sign(signer, append=True)
-    repo.publish(path)
+    _save_staged(repo, st)
     return len(md.signatures)
 
 
+@locked
 def timestamp_again(path: Path) -> None:
     """A new timestamp version (to sign) so devices see the repository is
     still live before the old one expires."""
-    repo = Repo.load(path)
+    repo, st = _load_staged(path)
     _bump_chain(repo, ("timestamp",))
-    repo.publish(path)
+    _save_staged(repo, st)
 
 
 # -- key changes: root rotation and revocation ---------------------------------------
@@ -561,6 +700,7 @@ def role_status(repo: Repo, role: str) -> str:
     return f"{role} v{v}: needs {r.missing} more signature(s) from its keys (sbd ota sign --role {role})"
 
 
+@locked
 def change_keys(
     path: Path,
     role: str,
@@ -580,7 +720,7 @@ def change_keys(
     status line per changed role."""
     if role not in ROLES:
         raise OtaError(f"no role {role!r}")
-    repo = Repo.load(path)
+    repo, st = _load_staged(path)
     old = repo.root
     if not _root_result(repo)[1].verified:
         raise OtaError(
@@ -628,5 +768,77 @@ def change_keys(
         if not used:
             what = " or ".join(("root", *stale))
             raise OtaError(f"key {kid[:16]}… signs none of what changed (not a {what} key)")
-    repo.publish(path)
+    _save_staged(repo, st)
     return [role_status(repo, x) for x in ("root", *stale)]
+
+
+# -- pruning old releases ------------------------------------------------------------------
+
+
+@dataclass
+class Pruned:
+    product: str
+    boards: list[str]
+    release: int
+    targets: int
+
+
+def _sbd_of(tf: TargetFile) -> dict[str, Any] | None:
+    c = tf.custom.get("sbd") if isinstance(tf.custom, dict) else None
+    if not isinstance(c, dict) or not isinstance(c.get("release"), int) or not isinstance(c.get("boards"), list):
+        return None
+    return c
+
+
+def kept_releases(repo: Repo, keep: int) -> dict[tuple[str, str], set[int]]:
+    """(product, board) -> the release numbers `sbd ota prune --keep` keeps:
+    the newest `keep`, and every release at or above the security floor in
+    use (the highest floor a release of that product and board declares,
+    when it is above 0: devices that installed it still take those)."""
+    floors: dict[tuple[str, str], dict[int, int]] = {}
+    for tf in repo.targets.signed.targets.values():
+        c = _sbd_of(tf)
+        if c is None:
+            continue
+        for b in c["boards"]:
+            floors.setdefault((str(c.get("product")), str(b)), {})[c["release"]] = int(c.get("floor", 0) or 0)
+    out: dict[tuple[str, str], set[int]] = {}
+    for key, rel in floors.items():
+        numbers = sorted(rel, reverse=True)
+        floor = max(rel.values())
+        out[key] = set(numbers[:keep]) | ({n for n in numbers if n >= floor} if floor > 0 else set())
+    return out
+
+
+@locked
+def prune_releases(path: Path, keep: int, *, dry_run: bool = False) -> list[Pruned]:
+    """Remove from the staged targets every release of a product and board
+    but the newest `keep` (and those at or above a security floor in use);
+    a target naming several boards goes only when no board keeps its
+    release.  Bumps targets, snapshot and timestamp (sign them again, then
+    `sbd ota publish`, which deletes the files).  Nothing is written when
+    nothing goes, or with dry_run."""
+    if keep < 1:
+        raise OtaError("--keep must be at least 1: the newest release of each product and board always stays")
+    repo, st = _load_staged(path)
+    kept = kept_releases(repo, keep)
+    gone: dict[tuple[str, int], Pruned] = {}
+    for tp, tf in sorted(repo.targets.signed.targets.items()):
+        c = _sbd_of(tf)
+        if c is None:
+            continue
+        product, number = str(c.get("product")), c["release"]
+        if any(number in kept[(product, str(b))] for b in c["boards"]):
+            continue
+        p = gone.setdefault((product, number), Pruned(product, [str(b) for b in c["boards"]], number, 0))
+        p.targets += 1
+        if not dry_run:
+            del repo.targets.signed.targets[tp]
+            repo.files.pop(tp, None)
+            head, _, name = tp.rpartition("/")
+            for n in (tp, f"{head}/{tf.hashes.get('sha256', '')}.{name}"):
+                (st / "targets" / n).unlink(missing_ok=True)
+    if gone and not dry_run:
+        _bump_chain(repo, ("targets", "snapshot", "timestamp"))
+        _save_staged(repo, st)
+    return sorted(gone.values(), key=lambda p: (p.product, p.release))

@@ -156,6 +156,7 @@ def _demo_story(r: subprocess.CompletedProcess[str], name: str, home: Path) -> N
         "$ sbd ota sign repo --role root --key keys/root.key",
         "$ sbd ota add repo app --board pico_w --product sbd-minimal --version 1.1.0",
         "$ sbd ota sign repo --role timestamp --key keys/timestamp.key",
+        "$ sbd ota publish repo",
     ):
         assert cmd in publish, publish
     assert "repo: release 1 (2 files)" in r.stdout

@@ -133,6 +133,14 @@ def test_publish_and_both_clients_accept(tmp_path: Path, keys: dict[str, Path]) 
     )
     for role in ("root", "targets", "snapshot", "timestamp"):
         sbd("ota", "sign", str(repo), "--role", role, "--key", str(keys[role]), tmp=tmp_path)
+    assert not (repo / "metadata").exists()  # staged: nothing is served before `publish`
+    r = sbd("ota", "verify", str(repo), tmp=tmp_path, ok=False)
+    assert r.returncode == 1 and "nothing published yet" in r.stderr, r.stderr
+    r = sbd("ota", "verify", str(repo), "--staged", tmp=tmp_path)
+    assert "release 1 (1.0.0), the newest" in r.stdout, r.stdout
+    r = sbd("ota", "publish", str(repo), tmp=tmp_path)
+    assert "first publish" in r.stdout and "targets v2" in r.stdout, r.stdout
+    assert not (repo / "staging").exists()
     assert ngclient_ok(repo) == ["acme/pico_w/1/lib/util.mpy", "acme/pico_w/1/main.py"]
     assert device_decides(repo, tmp_path) == "1 1.0.0 lib/util.mpy main.py"
     # The .mpy was compiled for the board's architecture (armv6m on a Pico W).
@@ -152,11 +160,24 @@ def test_publish_and_both_clients_accept(tmp_path: Path, keys: dict[str, Path]) 
         "1.1.0",
         tmp=tmp_path,
     )
+    # Staged and unsigned: what is served is release 1, still whole, and
+    # `publish` refuses the staged state (the device's reason printed).
+    served = {p: p.read_bytes() for p in (repo / "metadata").iterdir()}
+    assert ngclient_ok(repo) == ["acme/pico_w/1/lib/util.mpy", "acme/pico_w/1/main.py"]
+    assert device_decides(repo, tmp_path) == "1 1.0.0 lib/util.mpy main.py"
     with pytest.raises(tuf_exc.UnsignedMetadataError):
-        ngclient_ok(repo)
-    assert device_decides(repo, tmp_path).startswith("refused: ")
+        ngclient_ok(repo / "staging")
+    r = sbd("ota", "publish", str(repo), tmp=tmp_path, ok=False)
+    assert r.returncode == 1 and "metadata: REFUSED (signature)" in r.stdout, r.stdout + r.stderr
+    assert "nothing was published" in r.stderr
+    assert {p: p.read_bytes() for p in (repo / "metadata").iterdir()} == served
+    assert not (repo / "targets" / "acme" / "pico_w" / "2").exists()
+    r = sbd("ota", "verify", str(repo), "--staged", tmp=tmp_path, ok=False)
+    assert r.returncode == 1 and "REFUSED (signature)" in r.stdout, r.stdout
     for role in ("targets", "snapshot", "timestamp"):
         sbd("ota", "sign", str(repo), "--role", role, "--key", str(keys[role]), tmp=tmp_path)
+    assert device_decides(repo, tmp_path) == "1 1.0.0 lib/util.mpy main.py"  # signed, not yet published
+    sbd("ota", "publish", str(repo), tmp=tmp_path)
     assert "acme/pico_w/2/main.py" in ngclient_ok(repo)
     assert device_decides(repo, tmp_path) == "2 1.1.0 lib/util.mpy main.py"
 
@@ -204,6 +225,7 @@ def test_an_external_signer_command_signs(tmp_path: Path, keys: dict[str, Path])
     for role in ("root", "targets", "snapshot", "timestamp"):
         cmd = f"{sys.executable} {script} {keys[role]} '{PASS}'"
         sbd("ota", "sign", str(repo), "--role", role, "--signer", cmd, "--public", f"{keys[role]}.pub", tmp=tmp_path)
+    sbd("ota", "publish", str(repo), tmp=tmp_path)
     assert ngclient_ok(repo)
     # A signer that signs with the wrong key is caught before publishing.
     cmd = f"{sys.executable} {script} {keys['snapshot']} '{PASS}'"
@@ -234,6 +256,7 @@ def test_a_release_can_carry_the_sdk(tmp_path: Path, keys: dict[str, Path]) -> N
     )  # fmt: skip
     for role in ("root", "targets", "snapshot", "timestamp"):
         sbd("ota", "sign", str(repo), "--role", role, "--key", str(keys[role]), tmp=tmp_path)
+    sbd("ota", "publish", str(repo), tmp=tmp_path)
     base = repo / "targets" / "acme" / "pico_w" / "1"
     sdk = sorted(str(p.relative_to(base)) for p in (base / "lib" / "sbd").rglob("*") if p.is_file())
     want = sorted(
@@ -241,9 +264,12 @@ def test_a_release_can_carry_the_sdk(tmp_path: Path, keys: dict[str, Path]) -> N
         for p in (ROOT / "sdk" / "sbd").rglob("*.py")
         if "__pycache__" not in p.parts
     )
-    # Every SDK module but the boot stage, which stays outside the slots.
+    # Every SDK module that can run from a slot: not the boot stage, which
+    # stays outside the slots, nor what it imported before the switch
+    # (test_with_sdk_ships_what_runs_from_a_slot checks that set).
     assert "lib/sbd/boot.mpy" not in sdk and set(ota.BOOT_STAGE) & set(sdk) == set()
-    assert sdk == [p for p in want if p != "lib/sbd/boot.mpy"], r.stdout
+    assert set(ota.NOT_FROM_SLOT) & set(sdk) == set()
+    assert sdk == [p for p in want if p not in ota.NOT_FROM_SLOT], r.stdout
     assert f"{len(sdk)} of them the SDK" in r.stdout
     # Compiled for the board: the native (viper) modules carry armv6m.
     native = [p for p in sdk if (base / p).read_bytes()[2] >> 2]
@@ -268,12 +294,13 @@ def test_add_refuses_what_a_device_could_not_take(tmp_path: Path, keys: dict[str
                 "--with-sdk", tmp=tmp_path, ok=False)  # fmt: skip
         if r.returncode:
             break
-        before = (repo / "metadata" / "targets.json").read_bytes()
+        before = (repo / "staging" / "metadata" / "targets.json").read_bytes()
     else:
         raise AssertionError("eight releases with the SDK were taken: the device bounds are not checked")
     assert n >= 2, f"only {n} release(s) with the SDK fit"
     assert r.returncode == 1 and "a device takes at most" in r.stderr, r.stderr
-    assert (repo / "metadata" / "targets.json").read_bytes() == before
+    assert f"sbd ota prune {repo} --keep 1" in r.stderr, r.stderr
+    assert (repo / "staging" / "metadata" / "targets.json").read_bytes() == before
 
 
 def test_the_host_bounds_are_the_devices() -> None:
@@ -286,3 +313,79 @@ def test_the_host_bounds_are_the_devices() -> None:
     assert ota.DEVICE_MAX_TARGETS == dev.MAX_TARGETS
     assert ota.DEVICE_MAX_TARGETS_BYTES == dev.MAX_TARGETS_BYTES
     assert ota.DEVICE_MAX_TARGET_PATH == dev.MAX_TARGET_PATH
+
+
+BOOT_LOADS = """
+import sys
+if sys.implementation.name != "micropython":
+    from sbdtools import shims
+    shims.install()
+from sbd import _fs
+_fs.STATE_DIR = TMP + "/state"
+from sbd import boot
+boot.APP_DIR = TMP + "/app"
+print("SLOT", boot.run("no_such_app"))
+print("LOADED", " ".join(sorted(m for m in sys.modules if m == "sbd" or m.startswith("sbd."))))
+"""
+
+
+@pytest.mark.parametrize("runtime", ["micropython", "cpython"])
+def test_with_sdk_ships_what_runs_from_a_slot(runtime: str, tmp_path: Path) -> None:
+    # What sbd.boot.run() has imported when it points sbd.__path__ at a slot
+    # (here: none, safe mode, the same path up to the switch) is exactly what
+    # `add --with-sdk` leaves out; every other module it ships (the
+    # with-SDK test above: all of sdk/sbd but these) is imported afresh
+    # from the slot.
+    from sbdtools import ota
+
+    head = f"TMP = {str(tmp_path)!r}\n"
+    if runtime == "micropython":
+        sys.path.insert(0, str(ROOT / "tests"))
+        from harness import tools
+
+        build = tmp_path / "mpy"
+        assert not tools.compile_tree(ROOT / "sdk", build)
+        boot = f"import sys\nsys.path.insert(0, {str(build)!r})\n"
+        cmd = [str(Path(sys.executable).parent / "micropython"), "-X", "heapsize=128K", "-c", boot + head + BOOT_LOADS]
+        env = dict(os.environ)
+    else:
+        cmd = [sys.executable, "-c", head + BOOT_LOADS]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "sdk"), str(ROOT / "host_tools")])}
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0 and "SLOT None" in r.stdout, r.stdout + r.stderr
+    loaded = r.stdout.split("LOADED ", 1)[1].split()
+    assert sorted(loaded) == sorted(ota.BOOT_LOADED), loaded
+    assert set(ota.NOT_FROM_SLOT) == {
+        f"lib/{'sbd/__init__' if m == 'sbd' else m.replace('.', '/')}{ext}" for m in loaded for ext in (".mpy", ".py")
+    }
+
+
+def test_prune_makes_room_for_another_sdk_release(tmp_path: Path, keys: dict[str, Path]) -> None:
+    # Two releases with the SDK nearly fill a device's bounds; the third is
+    # refused with a message naming prune; after `prune --keep 1`, signed and
+    # published, it fits, and devices see only the newest releases.
+    repo = _init(tmp_path, keys)
+    app = _app(tmp_path, 1)
+    add = ("--board", "pico_w", "--product", "acme", "--with-sdk", "--version")
+    warned = []
+    while True:
+        r = sbd("ota", "add", str(repo), str(app), *add, f"1.{len(warned)}", tmp=tmp_path, ok=False)
+        if r.returncode:
+            break
+        warned.append("one more release like this one would pass" in r.stderr and "sbd ota prune" in r.stderr)
+    n = len(warned)
+    assert n >= 2 and "sbd ota prune" in r.stderr, r.stderr
+    # `add` warned on the last release that fit, and only on it.
+    assert warned == [False] * (n - 1) + [True], warned
+    r = sbd("ota", "prune", str(repo), "--keep", "1", "--dry-run", tmp=tmp_path)
+    assert "would remove acme release 1 for pico_w" in r.stdout, r.stdout
+    r = sbd("ota", "prune", str(repo), "--keep", "1", tmp=tmp_path)
+    assert f"removed acme release {n - 1} for pico_w" in r.stdout and f"release {n} " not in r.stdout, r.stdout
+    sbd("ota", "add", str(repo), str(app), *add, "2.0", tmp=tmp_path)
+    for role in ("root", "targets", "snapshot", "timestamp"):
+        sbd("ota", "sign", str(repo), "--role", role, "--key", str(keys[role]), tmp=tmp_path)
+    sbd("ota", "publish", str(repo), tmp=tmp_path)
+    releases = sorted({int(p.split("/")[2]) for p in ngclient_ok(repo)})
+    assert releases == [n, n + 1], releases
+    assert device_decides(repo, tmp_path).startswith(f"{n + 1} 2.0 lib/sbd/")
+    assert sorted(p.name for p in (repo / "targets" / "acme" / "pico_w").iterdir()) == sorted([str(n), str(n + 1)])

@@ -97,6 +97,7 @@ def _published(tmp: Path, keys: dict[str, Path]) -> Path:
     sbd("ota", "add", str(repo), str(app), "--board", "pico_w", "--product", "acme", "--version", "1.0", tmp=tmp)
     for role in ("root", "targets", "snapshot", "timestamp"):
         sbd("ota", "sign", str(repo), "--role", role, "--key", str(keys[role]), tmp=tmp)
+    sbd("ota", "publish", str(repo), tmp=tmp)
     shutil.copy(repo / "metadata" / "1.root.json", tmp / "pinned.json")
     return repo
 
@@ -121,14 +122,24 @@ def test_a_device_pinned_to_the_old_root_walks_to_the_new_one(
         f"{keys['root']}.pub", "--sign", str(keys["root2"]), tmp=tmp_path,
     )  # fmt: skip
     assert "needs 1 more from the v1 root keys" in r.stdout, r.stdout
-    assert device(runtime, mpy_sdk, forged, tmp_path / "fresh-forged", pinned) == "REFUSED signature"
-    assert device(runtime, mpy_sdk, forged, old_device, pinned) == "REFUSED signature"
+    # It is only staged: `publish` refuses it (the device's verifier says
+    # why) and what is served stays as it was.
+    p = sbd("ota", "publish", str(forged), "--trusted-root", str(pinned), tmp=tmp_path, ok=False)
+    assert p.returncode == 1 and "REFUSED (signature)" in p.stdout and "nothing was published" in p.stderr, p
+    assert not (forged / "metadata" / "2.root.json").exists()
+    assert device(runtime, mpy_sdk, forged, old_device, pinned) == "OK root 1 release 1"
+    # Served anyway (an attacker who can write the web host): refused.
+    staged = forged / "staging"
+    assert device(runtime, mpy_sdk, staged, tmp_path / "fresh-forged", pinned) == "REFUSED signature"
+    assert device(runtime, mpy_sdk, staged, old_device, pinned) == "REFUSED signature"
     # The real rotation: signed by the old and the new root key.
     r = sbd(
         "ota", "rotate-root", str(repo), "--new-key", f"{keys['root2']}.pub", "--remove-key",
         f"{keys['root']}.pub", "--sign", str(keys["root"]), "--sign", str(keys["root2"]), tmp=tmp_path,
     )  # fmt: skip
     assert "root v2: signed" in r.stdout, r.stdout
+    assert device(runtime, mpy_sdk, repo, old_device, pinned) == "OK root 1 release 1"  # staged, not served
+    sbd("ota", "publish", str(repo), tmp=tmp_path)
     assert device(runtime, mpy_sdk, repo, old_device, pinned) == "OK root 2 release 1"
     assert device(runtime, mpy_sdk, repo, tmp_path / "fresh", pinned) == "OK root 2 release 1"
     assert sbd("ota", "verify", str(repo), "--trusted-root", str(pinned), tmp=tmp_path, ok=False).returncode == 0
@@ -175,6 +186,7 @@ def test_metadata_signed_with_a_revoked_key_is_refused(
         "--sign", str(keys["snapshot"]), "--sign", str(keys["timestamp"]), tmp=tmp_path,
     )  # fmt: skip
     assert r.stdout.count(": signed") == 4, r.stdout  # root, targets, snapshot, timestamp
+    sbd("ota", "publish", str(repo), tmp=tmp_path)
     assert device(runtime, mpy_sdk, repo, dev, pinned) == "OK root 2 release 1"
     # After it: refused by the device that took the revocation, and by a
     # fresh device pinned to root v1 (it walks to v2 first).

@@ -57,6 +57,7 @@ def test_exit_status_and_report() -> None:
     good = DATA_DIR / "valid_updates"
     r = sbd("ota", "verify", str(good / "3"), "--trusted-root", str(good / "root.json"), "--now", DEVICE_NOW)
     assert r.returncode == 0, r.stdout + r.stderr
+    assert "warning" not in r.stderr, r.stderr  # the root the devices pin was given
     assert "release 2 (1.2.0), the newest" in r.stdout and "release 1 (1.1.0):" in r.stdout
     assert "the newest" in r.stdout and "REFUSED" not in r.stdout
     bad = DATA_DIR / "tampered_target"
@@ -137,3 +138,37 @@ def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
     assert r.returncode != 0 and "no_such_board" in r.stderr and "Traceback" not in r.stderr, r.stderr
     with pytest.raises(OtaError, match="cannot read the trusted root"):
         ota_verify.verify(good, trusted_root=tmp_path / "absent.json")
+
+
+def test_without_a_trusted_root_it_warns_what_it_trusts(tmp_path: Path) -> None:
+    # The repository's own 1.root.json is trusted, and whoever writes the
+    # repository chooses it: a repository made with other keys throughout
+    # (an attacker's) passes on its own root.  The warning says so and how
+    # to pass the pinned root, which refuses it.
+    from datetime import datetime, timezone
+
+    from sbdtools import ota
+
+    signers = {r: ota.signer_from_seed(bytes([i + 1]) * 32) for i, r in enumerate(ota.ROLES)}
+    future = datetime(2099, 1, 1, tzinfo=timezone.utc)
+    forged = ota.Repo.create({r: [s.public_key] for r, s in signers.items()}, now=future)
+    forged.add_target(
+        "acme/pico_w/9/main.py",
+        b"print('not yours')\n",
+        {"sbd": {"product": "acme", "boards": ["pico_w"], "release": 9, "version": "9", "floor": 0}},
+    )
+    forged.link_snapshot()
+    forged.link_timestamp()
+    for role in ota.ROLES:
+        forged.sign(role, [signers[role]])
+    forged.publish(tmp_path / "forged")
+    r = sbd("ota", "verify", str(tmp_path / "forged"), "--now", DEVICE_NOW)
+    assert r.returncode == 0 and "release 9 (9), the newest" in r.stdout, r.stdout + r.stderr
+    warning = " ".join(r.stderr.split())
+    assert warning.startswith("warning: no --trusted-root: trusting the repository's own metadata/1.root.json")
+    assert "not that it is the repository your devices trust" in warning and "--trusted-root FILE" in warning
+    assert "sbd provision --trust-root" in warning
+    pinned = DATA_DIR / "valid_updates" / "root.json"
+    r = sbd("ota", "verify", str(tmp_path / "forged"), "--trusted-root", str(pinned), "--now", DEVICE_NOW)
+    assert r.returncode == 1 and "metadata: REFUSED (signature)" in r.stdout, r.stdout + r.stderr
+    assert "warning" not in r.stderr, r.stderr

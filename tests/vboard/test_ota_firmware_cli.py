@@ -44,6 +44,7 @@ def sbd(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
 def _sign(repo: Path, keys: Path, roles: tuple[str, ...] = ("targets", "snapshot", "timestamp")) -> None:
     for role in roles:
         sbd("ota", "sign", str(repo), "--role", role, "--key", str(keys / f"{role}.key"))
+    sbd("ota", "publish", str(repo))
 
 
 def _tree(repo: Path) -> dict[str, str]:

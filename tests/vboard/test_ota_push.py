@@ -36,6 +36,7 @@ def _add(repo: Path, tmp: Path, n: int, keys: Path) -> None:
     sbd("ota", "add", str(repo), str(app), "--board", "pico_w", "--product", "acme", "--version", f"{n}.0")
     for role in ("targets", "snapshot", "timestamp"):
         sbd("ota", "sign", str(repo), "--role", role, "--key", str(keys / f"{role}.key"))
+    sbd("ota", "publish", str(repo))
 
 
 @pytest.fixture

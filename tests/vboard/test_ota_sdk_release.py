@@ -15,7 +15,7 @@ from pathlib import Path
 from ota_repo import PRODUCT, board_files, make_repo
 
 from harness.vboards import SdkBoard
-from sbdtools import boards, deploy, ota
+from sbdtools import boards, deploy, ota, ota_publish
 
 BOARD = "pico2_w"
 
@@ -47,7 +47,7 @@ def _release_2(repo: Path, tmp: Path) -> int:
     cfg = boards.load(BOARD)
     out = tmp / "bundle"
     names = deploy.build_bundle(out, arch=cfg.mpy_arch, app=app, with_sdk=True)
-    files = {n: (out / n).read_bytes() for n in names if n not in ota.BOOT_STAGE}
+    files = {n: (out / n).read_bytes() for n in names if n not in ota.NOT_FROM_SLOT}
     marked = tmp / "trustedtime.py"
     marked.write_text((deploy.sdk_dir() / "trustedtime.py").read_text() + "\nMARKER = 'release 2'\n")
     deploy.compile_file(marked, tmp / "trustedtime.mpy", arch=cfg.mpy_arch, source_name="sbd/trustedtime.py")
@@ -56,6 +56,7 @@ def _release_2(repo: Path, tmp: Path) -> int:
     ota.add_release(repo, files, product=PRODUCT, board=BOARD, version="2.0.0")
     for role, seed in (("targets", "tg"), ("snapshot", "sn"), ("timestamp", "ts")):
         ota.sign_role(repo, role, ota.signer_from_seed(hashlib.sha256(seed.encode()).digest()))
+    ota_publish.publish(repo)
     return len(files)
 
 

@@ -93,7 +93,7 @@ for name, data in {files!r}.items():
 """
 
 
-class _RepoHandler(http.server.SimpleHTTPRequestHandler):
+class _RepoHandler(ota_cmd.RepoHandler):
     """`sbd ota serve`'s handler, narrating each request on stderr."""
 
     def log_message(self, format: str, *args: object) -> None:
@@ -161,6 +161,7 @@ def publish(repo: Path, k: Path, version: str) -> None:
     )
     for role in ("targets", "snapshot", "timestamp"):
         _sbd(ota_cmd.cli, "sign", str(repo), "--role", role, "--key", str(k / f"{role}.key"))
+    _sbd(ota_cmd.cli, "publish", str(repo))
 
 
 def tamper(repo: Path, release: int) -> str:

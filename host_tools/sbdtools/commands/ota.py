@@ -7,11 +7,12 @@ import http.server
 import json
 import shlex
 import tempfile
+import urllib.parse
 from pathlib import Path
 
 import click
 
-from .. import boards, deploy, ota, ota_push, ota_verify
+from .. import boards, deploy, ota, ota_publish, ota_push, ota_verify
 from ..flash import firmware
 from .keys import passphrase
 
@@ -37,6 +38,11 @@ def _keys(paths: tuple[Path, ...]) -> list[ota.SSlibKey]:
 @click.option(
     "--timestamp-key", "timestamp", multiple=True, required=True, type=click.Path(exists=True, path_type=Path)
 )
+@click.option(
+    "--consistent-snapshot",
+    is_flag=True,
+    help="versioned metadata and hash-named target files: every state a client fetches is whole, even mid-publish",
+)
 def init(
     repo: Path,
     root: tuple[Path, ...],
@@ -44,11 +50,25 @@ def init(
     targets: tuple[Path, ...],
     snapshot: tuple[Path, ...],
     timestamp: tuple[Path, ...],
+    consistent_snapshot: bool,
 ) -> None:
-    """Make a repository naming the public keys (.pub files) of each role."""
+    """Make a repository naming the public keys (.pub files) of each role.
+
+    Root version 1 and empty targets are staged (REPO/staging/): sign every
+    role (sbd ota sign), then `sbd ota publish REPO`, and pin the published
+    metadata/1.root.json in the devices (sbd provision --trust-root).
+
+    With --consistent-snapshot (TUF's consistent snapshots) a client
+    fetches snapshot and targets metadata by version and target files by
+    hash, so a publish never changes a file a client may be reading, and
+    a publish cut short leaves a state devices take.  Without it,
+    snapshot.json and targets.json are replaced in place: a client
+    fetching between two of publish's renames refuses the mix (and keeps
+    what it has) until its next refresh.
+    """
     keys = {"root": _keys(root), "targets": _keys(targets), "snapshot": _keys(snapshot), "timestamp": _keys(timestamp)}
-    ota.init_repo(repo, keys, {"root": root_threshold})
-    click.echo(f"{repo}: repository made; sign every role (sbd ota sign), then pin metadata/1.root.json")
+    ota.init_repo(repo, keys, {"root": root_threshold}, consistent_snapshot=consistent_snapshot)
+    click.echo(f"{repo}: repository staged; sign every role (sbd ota sign), then sbd ota publish {repo}")
 
 
 @cli.command("add")
@@ -92,11 +112,21 @@ def add(
     """Compile APPDIR for BOARD with mpy-cross and add it as a release, or
     add an ESP32 firmware image (--firmware) as a release.
 
+    The release is staged (REPO/staging/), never served as it is: sign
+    targets, snapshot and timestamp, then `sbd ota publish REPO`.
+
     main.py and boot.py stay source, modules become .mpy under lib/ (as
     `sbd deploy` does); each file is a target at
     <product>/<board>/<release>/<path>.  With --with-sdk the SDK's modules
-    are targets too (lib/sbd/...), compiled for the same architecture; the
-    boot stage (sbd.boot) is left out: it stays outside the app slots.
+    are targets too (lib/sbd/...), compiled for the same architecture, all
+    but those that never run from a slot: the boot stage (sbd.boot) and
+    what it has imported from /lib before it switches to the slot's SDK
+    (the package sbd itself, sbd._fs, sbd.events, sbd.privacy).
+
+    A release that would take targets.json past what a device takes (128
+    targets, 32 KiB) is refused before anything is written: remove old
+    releases first (sbd ota prune REPO --keep 1).  A warning comes one
+    release earlier, when the next release like this one would not fit.
 
     With --firmware FILE the release is one target,
     <product>/<board>/<release>/firmware.bin, of kind "firmware": the
@@ -114,6 +144,7 @@ def add(
         --version 1.0.0-mp1.24 --allow-list firmware-allow.txt
     """
     cfg = boards.load(board)
+    before = ota.targets_footprint(ota.load_current(repo))
     if firmware_path is not None:
         if appdir is not None or with_sdk:
             raise click.UsageError("--firmware makes a release of one firmware image: give no APPDIR or --with-sdk")
@@ -131,20 +162,39 @@ def add(
         )
         what = f"{img.project} {img.version}".strip()
         click.echo(
-            f"{repo}: release {n}: firmware for {cfg.name} ({what}, {img.length} bytes, SHA-256 {img.sha256[:16]}…); "
-            "sign targets, snapshot and timestamp"
+            f"{repo}: release {n}: firmware for {cfg.name} ({what}, {img.length} bytes, SHA-256 {img.sha256[:16]}…) "
+            f"staged; sign targets, snapshot and timestamp, then sbd ota publish {repo}"
         )
+        _warn_room(repo, before)
         return
     if appdir is None:
         raise click.UsageError("give APPDIR (an app release) or --firmware FILE (an ESP32 firmware release)")
     with tempfile.TemporaryDirectory(prefix="sbd-ota-") as tmp:
         out = Path(tmp) / "app"
         names = deploy.build_bundle(out, arch=cfg.mpy_arch, app=appdir, with_sdk=with_sdk)
-        files = {n: (out / n).read_bytes() for n in names if n not in ota.BOOT_STAGE}
+        files = {n: (out / n).read_bytes() for n in names if n not in ota.NOT_FROM_SLOT}
     n = ota.add_release(repo, files, product=product, board=board, version=version, release=release, floor=floor)
     sdk = sum(1 for f in files if f.startswith("lib/sbd/"))
     extra = f", {sdk} of them the SDK" if sdk else ""
-    click.echo(f"{repo}: release {n} ({len(files)} files{extra}); sign targets, snapshot and timestamp")
+    click.echo(
+        f"{repo}: release {n} ({len(files)} files{extra}) staged; "
+        f"sign targets, snapshot and timestamp, then sbd ota publish {repo}"
+    )
+    _warn_room(repo, before)
+
+
+def _warn_room(repo: Path, before: tuple[int, int]) -> None:
+    """Warn when one more release like the one just added would take the
+    targets metadata past what a device takes (add would refuse it)."""
+    count, size = ota.targets_footprint(ota.load_current(repo))
+    more, grow = count - before[0], size - before[1]
+    if count + more > ota.DEVICE_MAX_TARGETS or size + grow > ota.DEVICE_MAX_TARGETS_BYTES:
+        click.echo(
+            f"warning: targets metadata now holds {count} targets in about {size} bytes; one more release like "
+            f"this one would pass what a device takes ({ota.DEVICE_MAX_TARGETS} targets, "
+            f"{ota.DEVICE_MAX_TARGETS_BYTES} bytes): run `sbd ota prune {repo} --keep 1` before the next",
+            err=True,
+        )
 
 
 @cli.command("sign")
@@ -154,7 +204,8 @@ def add(
 @click.option("--signer", help="external signer command: payload on stdin, signature on stdout")
 @click.option("--public", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="the signer's .pub file")
 def sign(repo: Path, role: str, key: Path | None, signer: str | None, public: Path | None) -> None:
-    """Sign ROLE with a key file or an external signer (HSM, KMS, offline machine)."""
+    """Sign ROLE of the staged state with a key file or an external signer
+    (HSM, KMS, offline machine); `sbd ota publish` serves it once complete."""
     s: ota.Signer
     if key is not None and signer is None:
         s = ota.load_signer(key, passphrase())
@@ -169,7 +220,8 @@ def sign(repo: Path, role: str, key: Path | None, signer: str | None, public: Pa
 @cli.command("timestamp")
 @click.argument("repo", type=click.Path(file_okay=False, exists=True, path_type=Path))
 def timestamp(repo: Path) -> None:
-    """A new timestamp version (then sign it): devices refuse an expired one."""
+    """Stage a new timestamp version (then sign it and publish): devices
+    refuse an expired one."""
     ota.timestamp_again(repo)
 
 
@@ -201,13 +253,14 @@ def rotate_root(
     keys and by a threshold of its OWN, so a device pinned to any earlier
     root walks the chain (1.root.json, 2.root.json, ...) to it, and a root
     made with stolen new keys alone is refused.  Sign now with --sign (old
-    and new key files), or later with `sbd ota sign --role root`.
+    and new key files), or later with `sbd ota sign --role root`.  The new
+    root is staged: `sbd ota publish REPO` serves it once it is signed.
 
     \b
     sbd ota rotate-root repo --new-key keys/root2.key.pub --remove-key keys/root.key.pub \\
         --sign keys/root.key --sign keys/root2.key
     """
-    cur = ota.Repo.load(repo).root.signed.roles["root"].keyids
+    cur = ota.load_current(repo).root.signed.roles["root"].keyids
     removed = [ota.resolve_keyid(k, cur) for k in remove]
     lines = ota.change_keys(
         repo, "root", add=_keys(new), remove=removed, threshold=threshold, signers=_signers(sign_with)
@@ -236,13 +289,14 @@ def revoke(
     timestamp; timestamp -> timestamp.  Devices take the new root on their
     next refresh and from then on refuse anything the revoked key signs.
     --sign signs every changed role the key file belongs to (root needs its
-    old and new threshold); or sign later with `sbd ota sign`.
+    old and new threshold); or sign later with `sbd ota sign`.  All of it
+    is staged: `sbd ota publish REPO` serves it once it is signed.
 
     \b
     sbd ota revoke repo --role targets --key keys/targets.key.pub \\
         --new-key keys/targets2.key.pub --sign keys/root.key --sign keys/targets2.key
     """
-    cur = ota.Repo.load(repo).root.signed.roles[role].keyids
+    cur = ota.load_current(repo).root.signed.roles[role].keyids
     keyid = ota.resolve_keyid(key, cur)
     lines = ota.change_keys(
         repo, role, add=_keys(new), remove=[keyid], threshold=threshold, signers=_signers(sign_with)
@@ -252,15 +306,24 @@ def revoke(
         click.echo(f"{repo}: {line}")
 
 
+UNPINNED_WARNING = (
+    "warning: no --trusted-root: trusting the repository's own metadata/1.root.json. This checks that the "
+    "repository is consistent with itself, not that it is the repository your devices trust: whoever can write "
+    "the repository can replace that file too. Pass the root your devices pin (the file whose SHA-256 you gave "
+    "`sbd provision --trust-root`, kept apart from the repository) with --trusted-root FILE."
+)
+
+
 @cli.command("verify")
 @click.argument("repo", type=_REPO)
 @click.option("--board", help="judge as a device of this board (default: every board the releases name)")
 @click.option(
     "--trusted-root",
     type=_KEYFILE,
-    help="the root the device is pinned to (default: the repository's metadata/1.root.json)",
+    help="the root your devices pin (default, with a warning: the repository's own metadata/1.root.json)",
 )
 @click.option("--now", help="the device's trusted time, ISO 8601 UTC (default: this machine's clock)")
+@click.option("--staged", is_flag=True, help="judge the staged state (what `sbd ota publish` would serve)")
 @click.option("--no-ngclient", is_flag=True, help="skip the cross-check with python-tuf's ngclient")
 @click.option("--json", "as_json", is_flag=True, help="print the verdict as JSON")
 @click.pass_context
@@ -270,6 +333,7 @@ def verify(
     board: str | None,
     trusted_root: Path | None,
     now: str | None,
+    staged: bool,
     no_ngclient: bool,
     as_json: bool,
 ) -> None:
@@ -282,14 +346,31 @@ def verify(
     number, floor, paths).  python-tuf's ngclient judges the same files at
     the same time as a cross-check.
 
+    Without --trusted-root the repository's own metadata/1.root.json is
+    trusted (a warning says so): that shows the repository agrees with
+    itself, not that it is the one your devices trust.  Give the root they
+    pin, kept apart from the repository.
+
+    The published state is judged (what `sbd ota serve` serves); --staged
+    judges the staged one instead (what `sbd ota publish` would serve).
+
     Exit status: 0 when the device accepts everything, 1 when it refuses
     anything (metadata or a target of any release), 3 when the device and
     ngclient disagree.
     """
     if board is not None:
         boards.load(board)  # an unknown board name is a usage error, not "no releases"
+    if not staged and not (repo / "metadata").is_dir() and ota.has_staged(repo):
+        raise click.ClickException(f"{repo}: nothing published yet: judge the staged state with --staged")
+    if trusted_root is None:
+        click.echo(UNPINNED_WARNING, err=True)
     when = ota_verify.parse_now(now) if now else None
-    v = ota_verify.verify(repo, trusted_root=trusted_root, board=board, now=when, cross_check=not no_ngclient)
+    if staged:
+        v = ota_publish.verify_staged(
+            repo, trusted_root=trusted_root, board=board, now=when, cross_check=not no_ngclient
+        )
+    else:
+        v = ota_verify.verify(repo, trusted_root=trusted_root, board=board, now=when, cross_check=not no_ngclient)
     if as_json:
         click.echo(json.dumps(v.to_dict(), indent=1))
     else:
@@ -389,13 +470,106 @@ def push(
     ctx.exit(0 if r.refused is None else 1)
 
 
+class RepoHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a repository's published state only: files under metadata/
+    and targets/ (never staging/, nor anything else in the folder)."""
+
+    def send_head(self):  # type: ignore[no-untyped-def]
+        path = urllib.parse.unquote(self.path.split("?", 1)[0].split("#", 1)[0])
+        parts = path.split("/")
+        if (
+            len(parts) < 3
+            or parts[0] != ""
+            or parts[1] not in ("metadata", "targets")
+            or any(p in ("", ".", "..") or p.startswith(".") for p in parts[2:])
+        ):
+            self.send_error(404, "File not found")
+            return None
+        return super().send_head()
+
+
+@cli.command("publish")
+@click.argument("repo", type=_REPO)
+@click.option(
+    "--trusted-root",
+    type=_KEYFILE,
+    help="the root your devices pin (default: the published metadata/1.root.json; at the first publish the staged one)",
+)
+@click.option("--now", help="the time to judge expiry at, ISO 8601 UTC (default: this machine's clock)")
+@click.option("--no-ngclient", is_flag=True, help="skip the cross-check with python-tuf's ngclient")
+@click.pass_context
+def publish(ctx: click.Context, repo: Path, trusted_root: Path | None, now: str | None, no_ngclient: bool) -> None:
+    """Serve the staged state: check it as a device would, then move it
+    into REPO/metadata and REPO/targets.
+
+    The staged state must follow on from the published one (published root
+    versions unchanged, no version going back, no published file changed)
+    and the device's own verifier (`sbd ota verify`, from the trusted root)
+    must accept all of it; else nothing is published and the reason is
+    printed (exit status 1).  Then files are written one by one, each
+    atomically: target files, targets and snapshot metadata, new root
+    versions, timestamp.json last, so a client only ever finds names
+    whose files exist; target files no longer named (sbd ota prune) are
+    removed, then the staged state.  If it is cut short, run it again:
+    it finishes the job.
+
+    \b
+    sbd ota publish repo [--trusted-root pinned-root.json]
+    """
+    when = ota_verify.parse_now(now) if now else None
+    try:
+        r = ota_publish.publish(repo, trusted_root=trusted_root, now=when, cross_check=not no_ngclient)
+    except ota_publish.PublishRefused as e:
+        if e.verdict is not None:
+            _print_verdict(e.verdict)
+        click.echo(f"Error: {e}", err=True)
+        ctx.exit(1)
+    roles = ", ".join(f"{k} v{d['version']}" for k, d in r.verdict.roles.items())
+    if r.first:
+        click.echo(f"{repo}: first publish; devices pin {repo / 'metadata' / '1.root.json'}")
+    click.echo(f"{repo}: published {roles} ({len(r.written)} file(s) written, {len(r.removed)} removed)")
+
+
+@cli.command("prune")
+@click.argument("repo", type=_REPO)
+@click.option("--keep", type=int, required=True, help="releases to keep per product and board (at least 1)")
+@click.option("--dry-run", is_flag=True, help="say what would go; change nothing")
+def prune(repo: Path, keep: int, dry_run: bool) -> None:
+    """Remove old releases from the targets metadata.
+
+    For every product and board, keeps the newest KEEP releases, and every
+    release at or above the security floor in use (the highest --floor a
+    release of that product and board declares, when above 0); removes the
+    others' targets (a target naming several boards goes only when no board
+    keeps its release).  The change is staged: sign targets, snapshot and
+    timestamp, then `sbd ota publish REPO`, which also deletes the files no
+    longer named.  A device takes at most 128 targets in 32 KiB of
+    targets.json, which two releases carrying the SDK nearly fill.
+
+    \b
+    sbd ota prune repo --keep 1
+    """
+    gone = ota.prune_releases(repo, keep, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for p in gone:
+        click.echo(f"{repo}: {verb} {p.product} release {p.release} for {', '.join(p.boards)} ({p.targets} targets)")
+    if not gone:
+        click.echo(f"{repo}: nothing to prune")
+    elif not dry_run:
+        click.echo(f"{repo}: staged; sign targets, snapshot and timestamp, then sbd ota publish {repo}")
+
+
 @cli.command("serve")
 @click.argument("repo", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True)
 def serve(repo: Path, host: str, port: int) -> None:
-    """Serve REPO over HTTP (for tests and small fleets; use any static host in production)."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(repo))
+    """Serve REPO's published state over HTTP (metadata/ and targets/ only,
+    never the staged state; for tests and small fleets; use any static host
+    in production, and copy only metadata/ and targets/ to it)."""
+    if not (repo / "metadata").is_dir():
+        raise click.ClickException(f"{repo}: nothing published yet (sbd ota publish)")
+    handler = functools.partial(RepoHandler, directory=str(repo))
     with http.server.ThreadingHTTPServer((host, port), handler) as srv:
         click.echo(f"serving {repo} on http://{host}:{srv.server_address[1]}/")
         srv.serve_forever()
