@@ -5,10 +5,12 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import re
 import shlex
 import tempfile
 import urllib.parse
 from pathlib import Path
+from typing import BinaryIO
 
 import click
 
@@ -485,7 +487,57 @@ class RepoHandler(http.server.SimpleHTTPRequestHandler):
         ):
             self.send_error(404, "File not found")
             return None
-        return super().send_head()
+        want = self.headers.get("Range")
+        if want is None:
+            return super().send_head()
+        return self._send_range(want)
+
+    def _send_range(self, want: str):  # type: ignore[no-untyped-def]
+        # One range, "bytes=N-" or "bytes=N-M" (what a device resuming a
+        # download sends, RFC 9110 14.1.2); anything else gets the whole file
+        # (a server may ignore Range; the device then starts over).
+        local = Path(self.translate_path(self.path))
+        m = _RANGE.fullmatch(want.strip())
+        if m is None or not local.is_file():
+            return super().send_head()
+        size = local.stat().st_size
+        first = int(m.group(1))
+        last = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+        if first >= size or last < first:
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{size}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        f = local.open("rb")
+        f.seek(first)
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(str(local)))
+        self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
+        self.send_header("Content-Length", str(last - first + 1))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        return _Slice(f, last - first + 1)
+
+
+_RANGE = re.compile(r"bytes=(\d{1,15})-(\d{1,15})?")
+
+
+class _Slice:
+    """The part of an open file a 206 promised: copyfile reads to EOF."""
+
+    def __init__(self, f: BinaryIO, n: int) -> None:
+        self.f, self.left = f, n
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        data = self.f.read(self.left if n < 0 else min(n, self.left))
+        self.left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self.f.close()
 
 
 @cli.command("publish")
@@ -566,7 +618,9 @@ def prune(repo: Path, keep: int, dry_run: bool) -> None:
 def serve(repo: Path, host: str, port: int) -> None:
     """Serve REPO's published state over HTTP (metadata/ and targets/ only,
     never the staged state; for tests and small fleets; use any static host
-    in production, and copy only metadata/ and targets/ to it)."""
+    in production, and copy only metadata/ and targets/ to it).  Range
+    requests (`bytes=N-`, `bytes=N-M`) get a 206, so a device resumes an
+    interrupted download where it stopped."""
     if not (repo / "metadata").is_dir():
         raise click.ClickException(f"{repo}: nothing published yet (sbd ota publish)")
     handler = functools.partial(RepoHandler, directory=str(repo))
