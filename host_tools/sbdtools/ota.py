@@ -150,6 +150,9 @@ def load_public(path: Path) -> SSlibKey:
     return SSlibKey.from_dict(keyid, d)
 
 
+SIGNER_TIMEOUT = 300  # seconds: room for a person to touch a hardware token
+
+
 class CommandSigner(Signer):
     """Signs by running an external command (an HSM tool, a cloud KMS
     client, a script on an offline machine): the bytes to sign on stdin,
@@ -169,11 +172,21 @@ class CommandSigner(Signer):
         raise NotImplementedError
 
     def sign(self, payload: bytes) -> Signature:
-        r = subprocess.run(self.command, input=payload, capture_output=True, check=False, timeout=300)
+        # Never put the command line in a message: it may carry a PIN or a
+        # token (TimeoutExpired's own text would print it whole).
+        try:
+            r = subprocess.run(self.command, input=payload, capture_output=True, check=False, timeout=SIGNER_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise OtaError(f"signer command did not answer within {SIGNER_TIMEOUT} s") from None
+        except OSError as e:
+            raise OtaError(f"signer command could not be started ({e.strerror})") from None
         if r.returncode != 0:
             raise OtaError(f"signer command failed with status {r.returncode}")
         out = r.stdout.strip()
-        sig = bytes.fromhex(out.decode()) if len(out) == 128 else out
+        try:
+            sig = bytes.fromhex(out.decode("ascii")) if len(out) == 128 else out
+        except ValueError:  # UnicodeDecodeError included
+            raise OtaError("signer command did not print a 64-byte Ed25519 signature") from None
         if len(sig) != 64:
             raise OtaError("signer command did not print a 64-byte Ed25519 signature")
         pub = Ed25519PublicKey.from_public_bytes(bytes.fromhex(self._public.keyval["public"]))

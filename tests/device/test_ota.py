@@ -1,7 +1,7 @@
 # sbd.ota beyond the differential replay: sbd's own release checks (product,
 # board, release number, security floor, paths), the pinned trust root, the
 # trusted clock (more in test_ota_clock.py), and the strict file layout the verifier accepts.
-# sbd-device: heapsize=128K timeout=300
+# sbd-device: heapsize=144K timeout=300
 import gc
 
 from dtest import data_path, eq, raises, scratch_path, true
@@ -77,6 +77,23 @@ def test_app_paths_stay_in_the_slot():
         "a b",
     ):
         eq(rl.app_path(bad), False, bad)
+
+
+class _Targets:
+    # What release() reads of a verified sbd.ota.Trusted: the targets map.
+    def __init__(self, paths, product):
+        custom = {"sbd": {"product": product, "boards": ["pico_w"], "release": 1, "version": "1", "floor": 0}}
+        self.targets = {"targets": {p: {"custom": custom} for p in paths}}
+
+
+def test_a_whole_target_path_must_be_clean_not_only_its_part_in_the_app():
+    # A product ".." passes the product schema (letters, digits, "_.-"); the
+    # fetcher would ask the server for targets/../pico_w/1/app.mpy.
+    eq(rl.release(_Targets(["p/pico_w/1/app.mpy"], "p"), "p", "pico_w", 1).files, [("p/pico_w/1/app.mpy", "app.mpy")])
+    for product in ("..", "."):
+        t = _Targets([product + "/pico_w/1/app.mpy"], product)
+        e = raises(ota.Refused, rl.release, t, product, "pico_w", 1)
+        true("outside" in str(e), "names why")
 
 
 def test_pinned_trust_root():

@@ -483,7 +483,8 @@ class RepoHandler(http.server.SimpleHTTPRequestHandler):
             len(parts) < 3
             or parts[0] != ""
             or parts[1] not in ("metadata", "targets")
-            or any(p in ("", ".", "..") or p.startswith(".") for p in parts[2:])
+            or any(p in ("", ".", "..") or p.startswith(".") or "\x00" in p for p in parts[2:])
+            or not self._inside(parts[1])
         ):
             self.send_error(404, "File not found")
             return None
@@ -491,6 +492,18 @@ class RepoHandler(http.server.SimpleHTTPRequestHandler):
         if want is None:
             return super().send_head()
         return self._send_range(want)
+
+    # An idle or dripping client is dropped after this long (a thread each).
+    timeout = 30
+
+    def _inside(self, top: str) -> bool:
+        # Symbolic links are followed only where they stay inside the
+        # published folder the request names.
+        try:
+            local = Path(self.translate_path(self.path)).resolve()
+            return local.is_relative_to((Path(self.directory) / top).resolve())
+        except (OSError, ValueError):
+            return False
 
     def _send_range(self, want: str):  # type: ignore[no-untyped-def]
         # One range, "bytes=N-" or "bytes=N-M" (what a device resuming a
@@ -503,7 +516,9 @@ class RepoHandler(http.server.SimpleHTTPRequestHandler):
         size = local.stat().st_size
         first = int(m.group(1))
         last = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
-        if first >= size or last < first:
+        if m.group(2) and int(m.group(2)) < first:  # not a valid range (RFC 9110 14.1.1): ignored
+            return super().send_head()
+        if first >= size:
             self.send_response(416)
             self.send_header("Content-Range", f"bytes */{size}")
             self.send_header("Content-Length", "0")

@@ -89,7 +89,9 @@ def release(t, product, board, number):
         if info["product"] != product or board not in info["boards"]:
             other = True
             continue
-        if not path.startswith(prefix) or not app_path(path[len(prefix) :]):
+        # The whole target path too, not only its part in the app: it is
+        # what the fetcher asks the server for (a product "..").
+        if not path.startswith(prefix) or not ota.check_path(path) or not app_path(path[len(prefix) :]):
             raise ota.Refused("release %d: a path outside the app" % number)
         if version is None:
             version, floor = info["version"], info["floor"]
