@@ -449,6 +449,8 @@ class App:
         srv.listen(2)
         print("env_sensor: serving on port", port)
         self.trial = _on_trial()
+        if self.uplink is not None:
+            self.uplink.trial = self.trial  # a failed update check is tried again soon
         poller = select.poll()
         poller.register(srv, select.POLLIN)
         every = self.settings.get("interval", 5) * 1000

@@ -21,6 +21,7 @@ import time
 from micropython import const
 
 _NET_S = const(2)  # the longest a connect or a read may hold the page up
+_RETRY_MAX_S = const(300)  # on a trial boot, a failed check waits at most this long
 _CONFIG = "/update.json"
 _ROOT = "/update_root.json"
 # Tests only (their local Mosquitto has no TLS): sbd.net.mqtt refuses a
@@ -43,6 +44,12 @@ class Uplink:
         self.updates_ok = self.cfg is None and not _exists(_CONFIG)
         self.due = time.ticks_add(time.ticks_ms(), 1000)  # the first check soon after start
         self.last = "not checked yet"
+        # This boot runs a release on trial (the app sets it): a failed check
+        # is then tried again after retry_s, doubling up to _RETRY_MAX_S
+        # (never later than every_s), since the release must pass a check
+        # within its few trial boots.
+        self.trial = False
+        self.retry = 0
 
     def configure(self, settings, force=False):
         """(Re)point the MQTT sink at the settings' broker (force: its
@@ -98,7 +105,13 @@ class Uplink:
             self.tele.pump(4)
         if self.cfg is not None and time.ticks_diff(self.due, time.ticks_ms()) <= 0:
             self.check()
-            self.due = time.ticks_add(time.ticks_ms(), self.cfg["every_s"] * 1000)
+            wait = self.cfg["every_s"]
+            if self.trial and not self.updates_ok:
+                self.retry = min(self.retry * 2 if self.retry else self.cfg["retry_s"], _RETRY_MAX_S)
+                if self.retry < wait:
+                    wait = self.retry
+                    print("env_sensor: update: trying again in %d s (a release on trial must pass its check)" % wait)
+            self.due = time.ticks_add(time.ticks_ms(), wait * 1000)
 
     def check(self):
         """Fetch, verify and install a newer signed release (on trial from
@@ -125,7 +138,8 @@ def _update_config():
         _read(_ROOT, 16384)  # there, and not too large; read at each check
         host, port, base = _url(cfg["url"])
         cfg["every_s"] = int(cfg.get("every_s", 21600))
-        if not (cfg["product"] and cfg["board"] and cfg["every_s"] > 0):
+        cfg["retry_s"] = int(cfg.get("retry_s", 10))
+        if not (cfg["product"] and cfg["board"] and cfg["every_s"] > 0 and cfg["retry_s"] > 0):
             return None
     except (OSError, ValueError, KeyError, TypeError):
         return None  # no repository configured: no update checks

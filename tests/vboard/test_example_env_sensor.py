@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from ota_repo import board_files, make_repo
+from ota_repo import board_files, make_repo, serve_after_failures
 
 from harness.vboards import SdkBoard
 from sbdtools.commands import demo
@@ -595,9 +595,10 @@ def _release_repo(tmp: Path) -> Path:
     return repo
 
 
-def _on_trial(make: Callable[..., SdkBoard], repo: Path, port: int) -> SdkBoard:
+def _on_trial(make: Callable[..., SdkBoard], repo: Path, port: int, retry_s: int = 600) -> SdkBoard:
     """Release 1 installed and confirmed, release 2 installed on trial."""
     cfg = {"url": f"http://127.0.0.1:{port}/", "product": "acme-sensor", "board": "pico_w", "every_s": 600}
+    cfg["retry_s"] = retry_s  # 600 (= every_s): no sooner retry on a trial boot
     files: dict[str, str | bytes] = dict(board_files(repo))
     files["update.json"] = json.dumps(cfg)
     files["update_root.json"] = (repo / "metadata" / "1.root.json").read_bytes()
@@ -648,6 +649,27 @@ def test_a_release_that_cannot_verify_its_repository_is_not_confirmed(
     assert "RELEASE 2" in out and "confirmed" not in out, out
     p = board.exec("from sbd import boot\nprint('POINTER', boot.read_pointer())").output
     assert "'confirmed': False" in p, p
+
+
+def test_a_failed_check_on_a_trial_boot_is_tried_again_soon(
+    make_sdk_board: Callable[..., SdkBoard], tmp_path: Path
+) -> None:
+    # The repository answers 503 to its first two requests: the check fails
+    # twice, is tried again after 1 s then 2 s (retry_s, doubling), not after
+    # every_s (600 s), and the release is confirmed on this boot.
+    repo = _release_repo(tmp_path)
+    with serve_after_failures(repo, 2) as port:
+        board = _on_trial(make_sdk_board, repo, port, retry_s=1)
+        out = _trial_boot(board, "env_sensor: update: up to date (release 2)")
+    lines = [ln for ln in out.splitlines() if ln.startswith("env_sensor: update:")]
+    assert lines == [
+        "env_sensor: update: REFUSED (not-found: fetch: HTTP status 503); keeps running the release it has",
+        "env_sensor: update: trying again in 1 s (a release on trial must pass its check)",
+        "env_sensor: update: REFUSED (not-found: fetch: HTTP status 503); keeps running the release it has",
+        "env_sensor: update: trying again in 2 s (a release on trial must pass its check)",
+        "env_sensor: update: up to date (release 2)",
+    ], out
+    assert "env_sensor: this release works (a request answered, an update check passed): confirmed" in out, out
 
 
 def test_a_release_whose_update_check_works_is_confirmed(

@@ -6,16 +6,12 @@ refused, runs in `sbd demo`: tests/host/test_cli.py.)"""
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import http.server
 import json
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from ota_repo import board_files, make_repo
+from ota_repo import board_files, make_repo, serve_after_failures
 
 from harness.vboards import SdkBoard
 from sbdtools.commands import demo
@@ -205,34 +201,6 @@ def test_a_release_whose_update_check_works_is_confirmed(
         assert "RELEASE 2" in out and "sbd 0.1.0 minimal example: release 2 (2.0.0) from slot b" in out, out
 
 
-@contextlib.contextmanager
-def _serve_after_failures(repo: Path, failures: int) -> Iterator[int]:
-    """The repository over HTTP, answering its first `failures` requests
-    with 503 (a server briefly away): deterministic, no timing."""
-    left = [failures]
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            if left[0] > 0:
-                left[0] -= 1
-                self.send_error(503)
-                return
-            super().do_GET()
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(repo)))
-    th = threading.Thread(target=srv.serve_forever, daemon=True)
-    th.start()
-    try:
-        yield int(srv.server_address[1])
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        th.join(10)
-
-
 def test_a_failed_check_on_a_trial_boot_is_tried_again_soon(
     make_sdk_board: Callable[..., SdkBoard], tmp_path: Path
 ) -> None:
@@ -241,7 +209,7 @@ def test_a_failed_check_on_a_trial_boot_is_tried_again_soon(
     # doubling), the third works, and the release is confirmed on this very
     # boot (before, the next check came only at the next boot).
     repo = _two_releases(tmp_path / "repo")
-    with _serve_after_failures(repo, 2) as port:
+    with serve_after_failures(repo, 2) as port:
         board = _on_trial(make_sdk_board, repo, port)
         out = board.exec(MAIN).output
     lines = [ln for ln in _lines(out) if not ln.startswith("sbd 0.1.0")]
@@ -260,7 +228,7 @@ def test_a_failed_check_on_a_confirmed_release_waits_for_the_next_boot(
 ) -> None:
     # Not on trial: one check per boot, no retries (the loop is for trials only).
     repo = _two_releases(tmp_path / "repo")
-    with _serve_after_failures(repo, 1) as port:
+    with serve_after_failures(repo, 1) as port:
         board = _on_trial(make_sdk_board, repo, port)
         board.exec("from sbd import boot\nboot.select()\nboot.confirm()\n")
         out = board.exec(MAIN).output
