@@ -43,6 +43,7 @@ class Uplink:
         self.mqtt = None  # (host, port, CA path) the sink publishes to
         self.told = 0  # sink failures already reported on the console
         self.pending = None  # (settings, force) for the next step()
+        self.applied = {}  # the settings the sink was last built for
         self.cfg = _update_config()
         # The update path has worked once this boot (a verified refresh), or
         # there is none (no /update.json: updates come by `sbd ota push`);
@@ -67,6 +68,7 @@ class Uplink:
         self.pending = (settings, force or self.pending is not None and self.pending[1])
 
     def _apply(self, settings, force):
+        self.applied = settings
         want = None
         if settings.get("mqtt_host"):
             want = (settings["mqtt_host"], settings["mqtt_port"], settings.get("mqtt_ca", ""))
@@ -150,6 +152,16 @@ class Uplink:
         the next boot).  Never raises for the network or a refusal."""
         if self.around is not None:
             self.around[0]()
+        if self.sink is not None:
+            # The MQTT connection, its TLS context and sbd.net leave the heap
+            # too (with them in, the check ran out of it on a Pico W's);
+            # the next step() builds them again and the queued events go out.
+            self.tele.remove_sink(self.sink)
+            self.sink.client.close()
+            self.sink = None
+            self.mqtt = None
+            self.pending = (self.applied, True)
+        _unload("sbd.net")
         gc.collect()
         try:
             ok, self.last = _check(self.cfg, self.trust_root)
@@ -158,7 +170,7 @@ class Uplink:
         except MemoryError:
             self.last = "not now (out of memory)"
         finally:
-            _unload()
+            _unload("sbd.ota")
             if self.around is not None:
                 self.around[1]()
         print("env_sensor: update:", self.last)
@@ -262,17 +274,18 @@ def _check(cfg, pin):
     return ok, "release %d (%s) installed in slot %s, on trial from the next boot" % (n, rel.version, slot)
 
 
-def _unload():
-    # The OTA code leaves the heap until the next check.
+def _unload(pkg):
+    # The package `pkg` ("sbd.ota", "sbd.net") and its modules leave the heap
+    # until they are imported again.
     import sbd
 
-    # Every sbd.ota module by prefix, not by a list: a list went stale when the
-    # SDK split the download code into its own module, which then stayed
+    # Every module by prefix, not by a list: a list went stale when the SDK
+    # split the OTA download code into its own module, which then stayed
     # loaded and ran the next check out of memory.
-    for m in [m for m in sys.modules if m == "sbd.ota" or m.startswith("sbd.ota.")]:
+    for m in [m for m in sys.modules if m == pkg or m.startswith(pkg + ".")]:
         del sys.modules[m]
     try:
-        del sbd.ota
-    except (AttributeError, TypeError):
+        delattr(sbd, pkg[4:])
+    except (AttributeError, KeyError, TypeError):  # not loaded (MicroPython: KeyError)
         pass
     gc.collect()

@@ -600,6 +600,61 @@ def test_telemetry_goes_to_mqtt_over_tls_with_the_devices_own_secret(
     print(f"env_sensor with telemetry over TLS on a virtual Pico W: {heap.group(0)}")  # the README quotes it
 
 
+def test_telemetry_over_tls_and_an_update_fit_a_pico_ws_heap(
+    make_sdk_board: Callable[..., SdkBoard], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Telemetry over TLS running, the update check installs a release on
+    the default heap, and the events queued meanwhile (ota.installed among
+    them) reach the broker after it.  With the MQTT sink, its TLS context
+    and sbd.net left loaded during the check it ran out of heap ("not now
+    (out of memory)") every time and the page answered 500 after it."""
+    from harness.broker import Broker
+    from harness.broker import free_port as broker_port
+    from sbdtools import brokerfiles
+    from sbdtools import telemetry as ht
+
+    ca_pem, _, ca_file, cert_file, key_file = _tls_material(tmp_path)
+    port = free_port()
+    cfg = {"url": f"http://127.0.0.1:{port}/", "product": "acme-sensor", "board": "pico_w", "every_s": 1}
+    files = {"broker-ca.pem": ca_pem, "update.json": json.dumps(cfg)}
+    files["update_root.json"] = (OTA / "root.json").read_bytes()
+    board = make_sdk_board(modules=MODULES, files=files)
+    assert board.vb.heap == 169984  # board_configs/pico_w.json's heap, not a test's own
+    serial, password, bdir = _provision_with_broker_secret(board, tmp_path, capsys)
+    lsec = ht.new_secret()
+    with open(bdir / brokerfiles.PASSWD, "a") as f:
+        f.write(ht.passwd_line(brokerfiles.LISTENER, lsec) + "\n")
+    plain = broker_port()
+    conf = [f"cafile {ca_file}", f"certfile {cert_file}", f"keyfile {key_file}", f"listener {plain} 127.0.0.1"]
+    conf += ["allow_anonymous false", f"password_file {bdir / 'passwd'}", f"acl_file {bdir / 'acl'}"]
+    broker = Broker(tmp_path, conf).start()
+    listener, got, _ = _listen(plain, brokerfiles.LISTENER, lsec)
+    gen = _serve(board)
+    s = next(gen)
+
+    def names() -> list[str]:
+        return [json.loads(p)["ev"] for t, p in got if t == f"sbd/{serial}/events"]
+
+    try:
+        sid, csrf = s.login(password)
+        form = {"csrf": csrf, "ssid": "home", "mqtt_host": "localhost", "mqtt_port": str(broker.port)}
+        form |= {"mqtt_ca": "/broker-ca.pem", "interval": "1"}
+        assert s.request("POST", "/settings", form, cookie=sid).status == 303
+        _wait(lambda: "env.reading" in names(), f"events: {names()}")
+        with serve_repo(OTA / "0", port):
+            _wait(lambda: "env_sensor: update: up to date (release 1)" in s.text(), s.text())
+        assert "env_sensor: update: release 1 (1.1.0) installed in slot a" in s.text(), s.text()
+        _wait(lambda: "ota.installed" in names(), f"events: {names()}")
+        sid, _ = s.login(password)  # the page's modules, unloaded for each check, are back
+        assert s.readings(sid) >= 1
+    finally:
+        next(gen, None)
+        listener.loop_stop()  # type: ignore[attr-defined]
+        listener.disconnect()  # type: ignore[attr-defined]
+        broker.stop()
+    assert "out of memory" not in s.text(), s.text()
+
+
 def test_signed_updates_are_checked_while_serving(make_sdk_board: Callable[..., SdkBoard]) -> None:
     """Offline, the check fails and the page goes on; once the repository is
     up, the next check installs the release into the other slot (for its
@@ -859,10 +914,12 @@ def test_the_page_in_a_browser(served: Served) -> None:
             page.fill("input[name=ssid]", "home net")
             page.fill("input[name=wifi_pass]", "wifi-secret-1")
             page.fill("input[name=mqtt_host]", "broker.local")
-            page.fill("input[name=mqtt_port]", "1883")
+            page.fill("input[name=mqtt_port]", "8883")
+            page.fill("input[name=mqtt_ca]", "/broker-ca.pem")
             page.fill("input[name=interval]", "5")
             page.click("text=Save")
-            expect(page.locator("input[name=mqtt_port]")).to_have_value("1883")
+            expect(page.locator("input[name=mqtt_port]")).to_have_value("8883")
+            expect(page.locator("input[name=mqtt_ca]")).to_have_value("/broker-ca.pem")
             expect(page.locator(".err")).to_have_count(0)
             page.screenshot(path=str(ARTEFACTS / "4-saved.png"))
 
