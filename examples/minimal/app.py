@@ -10,9 +10,8 @@
 import gc
 import json
 import os
-import time
-
 import sys
+import time
 
 import machine
 from micropython import const
