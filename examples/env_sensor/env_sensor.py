@@ -27,9 +27,13 @@
 #   5. every form carries the session's CSRF token and is parsed by
 #      sbd.validate.form against its schema (400 names the field and the rule,
 #      never the value);
-#   6. Wi-Fi and MQTT passwords go to sbd.creds, never to the settings file
-#      or a page; "delete my data" is sbd.privacy's two-step wipe (a token
-#      shown on the confirm page, used once).
+#   6. the Wi-Fi passphrase goes to sbd.creds, never to the settings file or
+#      a page; the broker login is the device's own secret, made at
+#      provisioning (sbd.net.broker, in sbd.creds), never typed; the broker's
+#      CA is a certificate file on the board whose path the settings name
+#      (mqtt_ca: an absolute path, no part starting with "."); "delete my
+#      data" is sbd.privacy's two-step wipe (a token shown on the confirm
+#      page, used once).
 #   7. one request's failure is that request's: an SDK refusal (CredsError,
 #      AuthError, ...) or a MemoryError answers 500 and the loop goes on;
 #   8. the network side (uplink.py: telemetry to MQTT, signed updates) runs
@@ -65,6 +69,16 @@ def _wpa(s):
     return "shorter than 8" if 0 < len(s) < 8 else None
 
 
+def _ca_path(s):
+    # Blank: no CA (then no telemetry); else a file on the board, outside the
+    # SDK's hidden folders: "/", then parts not starting with "." (so no
+    # "..", no /.sbd).
+    return "not an absolute path without dot parts" if s and (s[0] != "/" or "/." in s or s[-1] == "/") else None
+
+
+_CA = v.text(0, 64, chars="A-Za-z0-9_./-", check=_ca_path, optional=True)
+
+
 _CSRF = v.text(32, 32, chars=v.HEX)
 _LOGIN = v.obj({"csrf": _CSRF, "password": v.text(1, 64, allow_control=False)})
 _SETTINGS = v.obj(
@@ -74,7 +88,7 @@ _SETTINGS = v.obj(
         "wifi_pass": v.text(0, 63, chars=v.PRINTABLE, optional=True, check=_wpa),
         "mqtt_host": v.text(0, 64, chars=v.HOSTNAME),  # blank: no broker, no telemetry
         "mqtt_port": v.integer(1, 65535),
-        "mqtt_pass": v.text(0, 64, chars=v.PRINTABLE, optional=True),
+        "mqtt_ca": _CA,  # the broker's CA certificate (PEM or DER), a file on the board
         "interval": v.integer(1, 3600),
     }
 )
@@ -83,6 +97,7 @@ _STORED = v.obj(
         "ssid": v.text(1, 32, chars=v.PRINTABLE),
         "mqtt_host": v.text(0, 64, chars=v.HOSTNAME),  # blank: no broker, no telemetry
         "mqtt_port": v.integer(1, 65535),
+        "mqtt_ca": _CA,
         "interval": v.integer(1, 3600),
     }
 )
@@ -262,27 +277,24 @@ class App:
             d = self.form(body, _SETTINGS)
         except v.ValidationError as e:
             return 400, "", self.settings_page(_esc(str(e)))
-        changed = False
-        for name in ("wifi_pass", "mqtt_pass"):
-            secret = d.pop(name, "")
-            if secret:  # blank: unchanged
-                creds.set(name, secret)  # a secret: the store, never the settings file
-                changed = True
+        secret = d.pop("wifi_pass", "")
+        if secret:  # blank: unchanged
+            creds.set("wifi_pass", secret)  # a secret: the store, never the settings file
         del d["csrf"]
         save_settings(d)
         self.settings = d
         if self.uplink is not None:
-            self.uplink.configure(d, force=changed)
+            self.uplink.configure(d, force=True)  # the CA file may have changed under the same path
         return 303, "Location: /\r\n", ""
 
     def settings_page(self, error):
         s = self.settings
         h = "<p class=err>%s</p>" % error if error else ""
         h += "<p>Measurements: %d, last %s</p><form method=post action=/settings>" % (self.count, self.last)
-        for k, kind in (("ssid", "text"), ("mqtt_host", "text"), ("mqtt_port", "number"), ("interval", "number")):
+        for k, kind in (("ssid", "text"), ("mqtt_host", "text"), ("mqtt_port", "number"), ("mqtt_ca", "text")):
             h += '<label>%s <input name=%s type=%s value="%s"></label>' % (k, k, kind, _esc(str(s.get(k, ""))))
-        for k in ("wifi_pass", "mqtt_pass"):
-            h += "<label>%s <input name=%s type=password placeholder=unchanged></label>" % (k, k)
+        h += '<label>interval <input name=interval type=number value="%s"></label>' % s.get("interval", "")
+        h += "<label>wifi_pass <input name=wifi_pass type=password placeholder=unchanged></label>"
         h += self.csrf_field() + "<button>Save</button></form>"
         h += "<p><a href=/delete>Delete my data</a></p><form method=post action=/logout>%s" % self.csrf_field()
         return _page("Settings", h + "<button>Log out</button></form>")
@@ -291,7 +303,8 @@ class App:
         t = privacy.wipe_token()
         return _page(
             "Delete my data",
-            "<p>This deletes your settings, Wi-Fi and MQTT passwords and returns to the factory password.</p>"
+            "<p>This deletes your settings, the Wi-Fi password and every stored credential, and returns to the"
+            " factory password.</p>"
             "<form method=post action=/delete>%s<input type=hidden name=confirm value=%s>"
             "<button>Delete my data</button></form>" % (self.csrf_field(), t),
         )
@@ -449,6 +462,8 @@ class App:
         srv.listen(2)
         print("env_sensor: serving on port", port)
         self.trial = _on_trial()
+        if self.uplink is not None:
+            self.uplink.trial = self.trial  # a failed update check is tried again soon
         poller = select.poll()
         poller.register(srv, select.POLLIN)
         every = self.settings.get("interval", 5) * 1000

@@ -10,8 +10,14 @@
 #     is not running (sbd.ota); offline or refused, the app says why and goes
 #     on.  The OTA code is unloaded after each check, so its bytecode leaves
 #     the heap until the next one.
-# The broker's password is in sbd.creds ("mqtt_pass"), the user name is the
-# board's serial (its topic: sbd/<serial>/events).  With no broker in the
+# The broker login is the device's own: user name its serial (its topic:
+# sbd/<serial>/events), password the secret sbd.net.broker drew on the board
+# at provisioning (`sbd provision --broker-creds DIR`; in sbd.creds as
+# "mqtt.broker"), read by sbd.net.mqtt.device_client.  Only over TLS, the
+# broker checked against the CA certificate the settings name (mqtt_ca, a
+# PEM or DER file on the board) and its host name: no CA, a CA file that is
+# not a certificate, or no secret on the board turns telemetry off (said on
+# the console), and the page and the measuring go on.  With no broker in the
 # settings sbd.telemetry is not even loaded (nowhere to send events).
 import gc
 import json
@@ -21,11 +27,10 @@ import time
 from micropython import const
 
 _NET_S = const(2)  # the longest a connect or a read may hold the page up
+_RETRY_MAX_S = const(300)  # on a trial boot, a failed check waits at most this long
 _CONFIG = "/update.json"
 _ROOT = "/update_root.json"
-# Tests only (their local Mosquitto has no TLS): sbd.net.mqtt refuses a
-# password over plain TCP unless told insecure=True, loudly.
-MQTT_INSECURE = False
+_CA_MAX = const(4096)  # a CA certificate file, at most
 
 
 class Uplink:
@@ -35,7 +40,10 @@ class Uplink:
         self.around = around  # (unload, load): the app's modules out of the heap during a check
         self.sink = None
         self.tele = None  # sbd.telemetry, once a broker is configured
-        self.mqtt = None  # (host, port) the sink publishes to
+        self.mqtt = None  # (host, port, CA path) the sink publishes to
+        self.told = 0  # sink failures already reported on the console
+        self.pending = None  # (settings, force) for the next step()
+        self.applied = {}  # the settings the sink was last built for
         self.cfg = _update_config()
         # The update path has worked once this boot (a verified refresh), or
         # there is none (no /update.json: updates come by `sbd ota push`);
@@ -43,15 +51,27 @@ class Uplink:
         self.updates_ok = self.cfg is None and not _exists(_CONFIG)
         self.due = time.ticks_add(time.ticks_ms(), 1000)  # the first check soon after start
         self.last = "not checked yet"
+        # This boot runs a release on trial (the app sets it): a failed check
+        # is then tried again after retry_s, doubling up to _RETRY_MAX_S
+        # (never later than every_s), since the release must pass a check
+        # within its few trial boots.
+        self.trial = False
+        self.retry = 0
 
     def configure(self, settings, force=False):
-        """(Re)point the MQTT sink at the settings' broker (force: its
-        password changed); no broker: no sink."""
-        from sbd import creds
+        """(Re)point the MQTT sink at the settings' broker (force: even when
+        host, port and CA path are the same); no broker: no sink.  Done at
+        the next step(), outside the request that changed the settings: the
+        TLS context's few KiB then come from a collected heap, not one still
+        holding the request (on a Pico W's heap a settings POST that built it
+        ran out of memory)."""
+        self.pending = (settings, force or self.pending is not None and self.pending[1])
 
+    def _apply(self, settings, force):
+        self.applied = settings
         want = None
         if settings.get("mqtt_host"):
-            want = (settings["mqtt_host"], settings["mqtt_port"])
+            want = (settings["mqtt_host"], settings["mqtt_port"], settings.get("mqtt_ca", ""))
         if want == self.mqtt and not force:
             return
         if self.sink is not None:
@@ -61,6 +81,7 @@ class Uplink:
         self.mqtt = want
         if want is None:
             return
+        from sbd import creds, identity
         from sbd.net import Backoff, mqtt
 
         if self.tele is None:
@@ -69,42 +90,78 @@ class Uplink:
             telemetry.start()  # from now on the SDK's events are queued
             telemetry.define("env.reading", ("celsius",))
             self.tele = telemetry
-
+        gc.collect()
         try:
-            secret = creds.get("mqtt_pass")
+            c = mqtt.device_client(want[0], want[1], tls=_tls(want[2]), timeout_s=_NET_S)
         except creds.NotFound:
-            secret = None
-        try:
-            c = mqtt.MqttClient(
-                want[0], want[1], user=self.serial, password=secret, timeout_s=_NET_S, insecure=MQTT_INSECURE
-            )
-        except ValueError as e:
-            # sbd.net.mqtt refuses a password over plain TCP (this example has
-            # no CA setting yet): telemetry stays off, the page and the
-            # measurements go on.
-            print("env_sensor: telemetry off:", e)
-            self.mqtt = None
+            why = "no broker secret on this board (provision it with --broker-creds)"
+        except (OSError, ValueError, creds.CredsError, identity.IdentityError) as e:
+            why = str(e)[:80]  # the CA file, or the store refused; never a secret in it
+        else:
+            gc.collect()
+            self.sink = mqtt.MqttSink(c, Backoff(1000, 60000))
+            self.told = 0
+            self.tele.add_sink(self.sink)
             return
-        self.sink = mqtt.MqttSink(c, Backoff(1000, 60000))
-        self.tele.add_sink(self.sink)
+        # Telemetry stays off; the page and the measurements go on.
+        print("env_sensor: telemetry off:", why)
+        self.mqtt = None
 
     def reading(self, value):
         if self.sink is not None:
             self.tele.record("env.reading", value)
 
     def step(self):
-        """A few queued events to the broker, and the update check when due."""
+        """Settings changed since: the sink for them; a few queued events to
+        the broker; the update check when due."""
+        if self.pending is not None:
+            settings, force = self.pending
+            self.pending = None
+            try:
+                self._apply(settings, force)
+            except MemoryError:
+                self.mqtt = None
+                gc.collect()
+                print("env_sensor: telemetry off: out of memory")
         if self.sink is not None:
-            self.tele.pump(4)
+            try:
+                self.tele.pump(4)
+            except MemoryError:
+                # A TLS handshake that found the heap short: the events stay
+                # queued, the next step tries again; the page goes on.
+                self.sink.client.close()
+                self.sink.backoff.failed()
+                gc.collect()
+            if self.sink.failures > self.told and self.sink.backoff.attempt == 1:
+                # The first failure of an outage, once (a wrong CA, a broker
+                # away): events stay queued, the sink retries with back-off.
+                print("env_sensor: telemetry: broker not reached (%s); retrying" % self.sink.last_error)
+            self.told = self.sink.failures
         if self.cfg is not None and time.ticks_diff(self.due, time.ticks_ms()) <= 0:
             self.check()
-            self.due = time.ticks_add(time.ticks_ms(), self.cfg["every_s"] * 1000)
+            wait = self.cfg["every_s"]
+            if self.trial and not self.updates_ok:
+                self.retry = min(self.retry * 2 if self.retry else self.cfg["retry_s"], _RETRY_MAX_S)
+                if self.retry < wait:
+                    wait = self.retry
+                    print("env_sensor: update: trying again in %d s (a release on trial must pass its check)" % wait)
+            self.due = time.ticks_add(time.ticks_ms(), wait * 1000)
 
     def check(self):
         """Fetch, verify and install a newer signed release (on trial from
         the next boot).  Never raises for the network or a refusal."""
         if self.around is not None:
             self.around[0]()
+        if self.sink is not None:
+            # The MQTT connection, its TLS context and sbd.net leave the heap
+            # too (with them in, the check ran out of it on a Pico W's);
+            # the next step() builds them again and the queued events go out.
+            self.tele.remove_sink(self.sink)
+            self.sink.client.close()
+            self.sink = None
+            self.mqtt = None
+            self.pending = (self.applied, True)
+        _unload("sbd.net")
         gc.collect()
         try:
             ok, self.last = _check(self.cfg, self.trust_root)
@@ -113,10 +170,33 @@ class Uplink:
         except MemoryError:
             self.last = "not now (out of memory)"
         finally:
-            _unload()
+            _unload("sbd.ota")
             if self.around is not None:
                 self.around[1]()
         print("env_sensor: update:", self.last)
+
+
+def _tls(path):
+    # sbd.net's verifying TLS with the CA in `path` (PEM or DER) as the only
+    # trust anchor; ValueError when there is none to use.
+    if not path:
+        raise ValueError("no CA for the broker: set mqtt_ca (a CA certificate file on the board)")
+    from sbd import net
+
+    try:
+        ca = _read(path, _CA_MAX)
+    except OSError:
+        raise ValueError("the broker's CA file (mqtt_ca) cannot be read") from None
+    gc.collect()
+    try:
+        if ca.startswith(b"-----BEGIN CERTIFICATE-----"):
+            from binascii import a2b_base64
+
+            end = ca.find(b"-----END CERTIFICATE-----")
+            ca = a2b_base64(ca[27:end] if end > 0 else b"!")  # PEM to DER: every TLS stack here takes DER
+        return net.tls_context(cadata=ca)
+    except (OSError, ValueError, TypeError):
+        raise ValueError("the broker's CA file (mqtt_ca) is not a certificate") from None
 
 
 def _update_config():
@@ -125,7 +205,8 @@ def _update_config():
         _read(_ROOT, 16384)  # there, and not too large; read at each check
         host, port, base = _url(cfg["url"])
         cfg["every_s"] = int(cfg.get("every_s", 21600))
-        if not (cfg["product"] and cfg["board"] and cfg["every_s"] > 0):
+        cfg["retry_s"] = int(cfg.get("retry_s", 10))
+        if not (cfg["product"] and cfg["board"] and cfg["every_s"] > 0 and cfg["retry_s"] > 0):
             return None
     except (OSError, ValueError, KeyError, TypeError):
         return None  # no repository configured: no update checks
@@ -193,17 +274,18 @@ def _check(cfg, pin):
     return ok, "release %d (%s) installed in slot %s, on trial from the next boot" % (n, rel.version, slot)
 
 
-def _unload():
-    # The OTA code leaves the heap until the next check.
+def _unload(pkg):
+    # The package `pkg` ("sbd.ota", "sbd.net") and its modules leave the heap
+    # until they are imported again.
     import sbd
 
-    # Every sbd.ota module by prefix, not by a list: a list went stale when the
-    # SDK split the download code into its own module, which then stayed
+    # Every module by prefix, not by a list: a list went stale when the SDK
+    # split the OTA download code into its own module, which then stayed
     # loaded and ran the next check out of memory.
-    for m in [m for m in sys.modules if m == "sbd.ota" or m.startswith("sbd.ota.")]:
+    for m in [m for m in sys.modules if m == pkg or m.startswith(pkg + ".")]:
         del sys.modules[m]
     try:
-        del sbd.ota
-    except (AttributeError, TypeError):
+        delattr(sbd, pkg[4:])
+    except (AttributeError, KeyError, TypeError):  # not loaded (MicroPython: KeyError)
         pass
     gc.collect()

@@ -10,12 +10,14 @@
 import gc
 import json
 import os
+import sys
 import time
 
 import machine
+from micropython import const
 
 import sbd
-from sbd import board, boot, identity
+from sbd import board, boot
 
 VERSION = "1.0.0"  # this copy's version (a release's comes from its signed metadata)
 # The on-board LED: "LED" on a Pico W / Pico 2 W, GPIO 2 on most ESP32 DevKits.
@@ -23,6 +25,11 @@ LED = 2 if board.FAMILY == "esp32" else "LED"
 _BOOTS = "boots.txt"
 _CONFIG = "/update.json"
 _ROOT = "/update_root.json"
+# On a trial boot a failed update check is tried again this many times, after
+# retry_s (update.json, default 2) seconds, then twice as long each time: the
+# release has only its few trial boots to pass its check (Wi-Fi still joining,
+# a repository briefly away), so it does not wait for the next boot.
+_TRIES = const(3)
 
 
 def boots():
@@ -69,14 +76,13 @@ def _url(url):
     return host, int(port or "80"), base if base.endswith("/") else base + "/"
 
 
-def check_updates(me):
+def check_updates(pin):
     """Fetch, verify and install a newer signed release into the slot that
-    is not running (on trial from the next boot).  Returns True when the
-    update path works (the repository's metadata verified, or no repository
-    is configured: updates then come by `sbd ota push`), else False; never
-    raises for a refusal or the network."""
-    from sbd import ota
-
+    is not running (on trial from the next boot).  pin: the factory record's
+    trust_root (or None).  Returns True when the update path works (the
+    repository's metadata verified, or no repository is configured: updates
+    then come by `sbd ota push`), else False; never raises for a refusal or
+    the network."""
     try:
         cfg = json.loads(_read(_CONFIG, 512))
         root = _read(_ROOT, 16384)
@@ -85,16 +91,20 @@ def check_updates(me):
     except (OSError, ValueError, KeyError, TypeError):
         print("update:       no repository configured (%s, %s)" % (_CONFIG, _ROOT))
         return not _exists(_CONFIG)  # settings there but broken: the path does not work
-    from sbd.ota import client, release, slots
+    # Only the refresh's code now; the install's (sbd.ota.slots and its
+    # download code) once a newer release is there.  The metadata is read
+    # into one block each: start unfragmented.
+    gc.collect()
+    from sbd import ota
+    from sbd.ota import client, release
     from sbd.ota.http import HttpFetcher
 
-    gc.collect()  # the metadata is read into one block each: start unfragmented
     ok = False
     try:
-        pin = None if me is None else me.trust_root
         # Expiry is judged by sbd.trustedtime (now=None): never the board's
         # clock, which nothing sets on a Pico W and NTP does not authenticate.
         t = client.refresh(HttpFetcher(host, port, base + "metadata/"), None, root, pin)
+        del root
         n = release.newest(t, product, board)
         ok = True  # verified metadata from the repository: the path works
         cur, _ = boot.installed()
@@ -103,6 +113,9 @@ def check_updates(me):
             return ok
         rel = release.release(t, product, board, n)
         print("update:       release %d (%s) signed and verified; installing into the other slot" % (n, rel.version))
+        gc.collect()
+        from sbd.ota import slots
+
         slot = slots.install(t, rel, HttpFetcher(host, port, base + "targets/"))
     except ota.OtaError as e:
         # Offline, or the update was refused (sbd.ota emitted ota.rejected):
@@ -116,8 +129,34 @@ def check_updates(me):
         gc.collect()
         print("update:       not now (out of memory); keeps running the release it has")
         return ok
+    finally:
+        _unload(("sbd.ota",))  # its code leaves the heap (a retry loads it again)
     print("update:       release %d installed in slot %s, on trial from the next boot" % (n, slot))
     return ok
+
+
+def _unload(names):
+    # Drop the sbd modules `names` (and their submodules) from the heap:
+    # sys.modules and the sbd package's attributes are what keep a module's
+    # code alive.  The next import loads it again from flash.
+    for m in list(sys.modules):
+        for name in names:
+            if m == name or m.startswith(name + "."):
+                del sys.modules[m]
+                break
+    for name in names:
+        try:
+            delattr(sbd, name[4:])
+        except (AttributeError, KeyError):  # not loaded (MicroPython raises KeyError)
+            pass
+    gc.collect()
+
+
+def _retry_s():
+    try:
+        return max(1, min(60, int(json.loads(_read(_CONFIG, 512)).get("retry_s", 2))))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return 2
 
 
 def _exists(path):
@@ -141,20 +180,26 @@ def main(slot=None):
     print("unique id:   ", "".join("%02x" % b for b in uid))
     print("reset cause: ", machine.reset_cause())
     print("boot count:  ", boots())
-    me = None
-    try:
-        me = identity.load()
-        print("serial:      ", me.serial, "(" + me.model + ", security updates until " + me.support_end + ")")
-    except identity.IdentityError as e:
-        # No factory record: an app would refuse to start its network services here.
-        print("identity:    ", e)
+    provisioned, pin = _who()
     print("filesystem:  ", st[0] * st[3] // 1024, "KiB free of", st[0] * st[2] // 1024, "KiB")
+    gc.collect()
     print("heap free:   ", gc.mem_free(), "bytes")
     blink()
+    trial = p is not None and not p["confirmed"]
     # No factory record: no network services, updates included (they can
     # still come by `sbd ota push`).
-    works = check_updates(me) if me is not None else True
-    if p is not None and not p["confirmed"]:
+    works = True
+    if provisioned:
+        wait = _retry_s()
+        for i in range(_TRIES + 1 if trial else 1):
+            if i:
+                print("update:       trying again in %d s (a release on trial must pass its update check)" % wait)
+                time.sleep(wait)
+                wait *= 2
+            works = check_updates(pin)
+            if works:
+                break
+    if trial:
         # The self-test of a release on trial: it got this far (identity
         # read, LED driven) and its update path works (the repository's
         # metadata verified).  Confirming keeps it; otherwise, after its
@@ -168,3 +213,22 @@ def main(slot=None):
             )
         else:
             print("trial boot:   release %d not confirmed: its update check failed" % p["release"])
+
+
+def _who():
+    # (provisioned, trust_root pin), the serial printed.  sbd.identity and
+    # the crypto it loaded (HMAC, HKDF) are unloaded after: an update check
+    # needs that heap (on a Pico W an install ran out of it with them in).
+    from sbd import identity
+
+    try:
+        me = identity.load()
+    except identity.IdentityError as e:
+        # No factory record: an app would refuse to start its network services here.
+        print("identity:    ", e)
+        return False, None
+    finally:
+        identity = None
+        _unload(("sbd.identity", "sbd.crypto"))
+    print("serial:      ", me.serial, "(" + me.model + ", security updates until " + me.support_end + ")")
+    return True, me.trust_root

@@ -4,9 +4,14 @@ app images of a chosen size for firmware releases."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import http.server
 import random
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from sbdtools.ota import Release, Repo, release_prefix, signer_from_seed
@@ -69,3 +74,31 @@ def make_repo(out: Path, board: str, releases: dict[int, dict[str, tuple[str, by
 def board_files(repo: Path, at: str = "/repo") -> dict[str, bytes]:
     """The repository as files for a virtual board's filesystem."""
     return {f"{at}/{p.relative_to(repo)}": p.read_bytes() for p in repo.rglob("*") if p.is_file()}
+
+
+@contextlib.contextmanager
+def serve_after_failures(repo: Path, failures: int) -> Iterator[int]:
+    """The repository over HTTP, answering its first `failures` requests
+    with 503 (a server briefly away): deterministic, no timing."""
+    left = [failures]
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            if left[0] > 0:
+                left[0] -= 1
+                self.send_error(503)
+                return
+            super().do_GET()
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(repo)))
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        yield int(srv.server_address[1])
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        th.join(10)
