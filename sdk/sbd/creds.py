@@ -41,6 +41,9 @@
 #      they are not secret);
 #   6. wipe() renames the store aside, overwrites it with zeros, then removes
 #      it; a cut midway leaves an empty store and the next call finishes it.
+#      wipe(keep=names) instead replaces the store, in one atomic write, by a
+#      new store (new id) holding only those entries (sbd.privacy keeps the
+#      factory-made broker secret that way); a tampered store is erased whole.
 # Limits (docs/creds.md, docs/threat-model.md): the key is on the same flash;
 # encryption protects against copying files, not against a whole-flash dump
 # (hardware flash encryption closes that), and rolling the whole store or
@@ -218,17 +221,20 @@ def _find(st, name):
     return None
 
 
-def _save(st, drop, name=None, value=None):
+def _save(st, drop, name=None, value=None, only=None):
     """Write the store again at the next generation: every entry of st but
-    `drop`, re-encrypted, then (name, value) if given."""
+    `drop`, re-encrypted, then (name, value) if given.  With `only` (names
+    as bytes): a new store (new id) holding just those entries of st."""
     from sbd import _fs
     from sbd.crypto import random_bytes
     from sbd.crypto.aead import record_size
 
-    if st is None:
+    if st is None or only is not None:
         sid, gen, olds = random_bytes(_ID_LEN), 0, ()
     else:
         sid, gen, olds = bytes(st[1]), st[2], st[3]
+    if only is not None and st is not None:
+        olds = [e for e in st[3] if e[0] in only]
     if gen >= _MAX_GEN:
         raise LimitExceeded("the store's generation counter is exhausted; wipe it")
     gen += 1
@@ -319,11 +325,28 @@ def names():
     return sorted(e[0].decode() for e in st[3]) if st is not None else []
 
 
-def wipe():
+def wipe(keep=()):
     """Erase every credential: rename the store aside, overwrite it with
     zeros, remove it (also the temp file of an interrupted write).  Works on
-    a tampered store.  The next set() starts a new store (new id)."""
+    a tampered store.  The next set() starts a new store (new id).
+
+    keep: names to carry over (the factory-made ones, such as sbd.net.broker's
+    secret, which a user data wipe must not take): the store is replaced in
+    one atomic write by a new store (new id) holding only those entries, so a
+    power cut leaves the old store or the new one.  A tampered store cannot
+    vouch for anything it holds: it is erased whole, kept names included."""
     path = _path()
+    if keep:
+        want = [_check_name(n) for n in keep]
+        try:
+            st = _load()
+        except Tampered:
+            st = None
+        if st is not None and any(_find(st, n) is not None for n in want):
+            _save(st, None, only=want)
+            _overwrite(path + ".tmp")
+            events.emit("creds.wiped", kept=len(want))
+            return
     try:
         os.rename(path, path + ".wipe")
     except OSError:

@@ -9,8 +9,11 @@
 # store (sbd.creds.wipe: overwritten, then removed) and SETTINGS_DIR
 # (/.sbd/settings, the personal settings an app keeps), and it returns
 # sbd.auth to the device's own factory password (the failure count and its
-# back-off stay).  What it keeps: the factory record (/.sbd/factory) and the
-# SDK and app (/lib, the app files).
+# back-off stay).  What it keeps: the factory record (/.sbd/factory), the
+# SDK and app (/lib, the app files), and the credentials named in
+# KEEP_CREDS, which the factory made and which are the device's, not the
+# user's (sbd.net.broker's MQTT secret: without it the board could not send
+# telemetry until it was provisioned again).
 #
 # Rules, in order:
 #   1. confirmation: wipe_user_data needs the token from the latest
@@ -35,6 +38,9 @@ DATA_DIR = "/data"
 SETTINGS_DIR = "/.sbd/settings"
 MARKER_NAME = "wipe.intent"  # in sbd._fs.STATE_DIR
 TOKEN_MS = const(120000)
+# Factory-made credentials a user data wipe keeps (sbd.net.broker.CRED; an
+# app may add its own device credentials here, never a user's).
+KEEP_CREDS = ("mqtt.broker",)
 
 _clock = time.ticks_ms  # replaced by tests
 _token = None
@@ -116,7 +122,7 @@ def _wipe():
     from sbd import _fs, auth, creds
     from sbd.identity import IdentityError
 
-    creds.wipe()
+    creds.wipe(keep=KEEP_CREDS)
     _fs.remove_tree(DATA_DIR)
     _fs.remove_tree(SETTINGS_DIR)
     try:

@@ -358,3 +358,49 @@ def test_privacy_resume_finishes_an_interrupted_wipe():
     eq(creds.names(), [])
     eq(privacy.pending(), False)
     true("privacy.wipe_resumed" in _names(), "the resumed wipe is an event")
+
+
+def test_wipe_can_keep_named_entries_in_a_new_store():
+    _fresh()
+    creds.set("wifi", SECRET_A)
+    creds.set("mqtt.broker", SECRET_B)
+    creds.set("token", SECRET_A)
+    with open(_path(), "rb") as f:
+        before = f.read()
+    creds.wipe(keep=("mqtt.broker", "absent"))
+    eq(creds.names(), ["mqtt.broker"])
+    eq(creds.get("mqtt.broker"), SECRET_B)
+    with open(_path(), "rb") as f:
+        after = f.read()
+    true(after[5:13] != before[5:13], "a new store id: old records do not open in it")
+    for suffix in (".tmp", ".wipe"):
+        raises(OSError, os.stat, _path() + suffix)
+    # Nothing of the names kept: a full wipe, as before.
+    creds.wipe(keep=("absent",))
+    raises(OSError, os.stat, _path())
+    # A tampered store cannot vouch for what it holds: erased whole.
+    creds.set("mqtt.broker", SECRET_B)
+    with open(_path(), "r+b") as f:
+        f.seek(20)
+        b = f.read(1)
+        f.seek(20)
+        f.write(bytes([b[0] ^ 1]))
+    creds.wipe(keep=("mqtt.broker",))
+    raises(OSError, os.stat, _path())
+    eq(creds.names(), [])
+    raises(ValueError, creds.wipe, keep=("bad name",))
+
+
+def test_privacy_wipe_keeps_the_factory_made_broker_secret():
+    _fresh()
+    privacy.DATA_DIR, privacy.SETTINGS_DIR = scratch_path("data"), scratch_path("settings")
+    creds.set("wifi", SECRET_A)
+    creds.set("mqtt.broker", SECRET_B)
+    privacy.wipe_user_data(confirm=privacy.wipe_token())
+    eq(creds.names(), ["mqtt.broker"], "the user's credentials go, the device's own stays")
+    eq(creds.get("mqtt.broker"), SECRET_B)
+    # An interrupted wipe resumed at boot keeps it too.
+    creds.set("wifi", SECRET_A)
+    _fs.write_atomic(_fs.STATE_DIR + "/" + privacy.MARKER_NAME, b"wipe")
+    eq(privacy.resume(), True)
+    eq(creds.names(), ["mqtt.broker"])

@@ -19,6 +19,7 @@ PASSWORD = "Q4mz-Hr7k-Wd9p-Lx3t"
 ITER = 1000
 OLD = {"wifi": "old-wifi-pass-1", "mqtt": "old-mqtt-token-2", "key": "old-tls-key-3" * 20}
 NEW_MQTT = "new-mqtt-token-22"
+BROKER = "factory-broker-secret-Zq81"
 
 
 # Prints the store: each name and its value, or TAMPER.
@@ -142,7 +143,8 @@ print('PW', auth.check('my-Own-pass-2026'), auth.check(%r))
 
 
 def test_power_cut_at_every_write_of_the_user_data_wipe(sdk_board: SdkBoard) -> None:
-    board = _provisioned(sdk_board, OLD)
+    # The factory-made broker secret (privacy.KEEP_CREDS) survives every cut.
+    board = _provisioned(sdk_board, {**OLD, "mqtt.broker": BROKER})
     board.exec(USER_DATA)
     seen = set()
 
@@ -151,11 +153,12 @@ def test_power_cut_at_every_write_of_the_user_data_wipe(sdk_board: SdkBoard) -> 
         st = _store(res)
         left = next(ln for ln in out.splitlines() if ln.startswith("LEFT ")).split()[1:]
         assert left[2:] == ["1", "1"], "the factory record and the SDK stay"
-        if st == OLD:  # cut before the intent marker: nothing wiped
+        if st == {**OLD, "mqtt.broker": BROKER}:  # cut before the intent marker: nothing wiped
             assert left[:2] == ["1", "1"] and "PW True False" in out and "RESUMED False" in out, out
             seen.add("untouched")
         else:  # the marker was on flash: the wipe is complete after this boot
-            assert st == {} and left[:2] == ["0", "0"] and "PW False True" in out, out
+            assert st == {"mqtt.broker": BROKER}, out
+            assert left[:2] == ["0", "0"] and "PW False True" in out, out
             seen.add("resumed" if "RESUMED True" in out else "finished")
 
     op = "from sbd import privacy\nprivacy.wipe_user_data(confirm=privacy.wipe_token())"
