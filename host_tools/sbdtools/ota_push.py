@@ -88,16 +88,32 @@ def stage(repo_dir: Path, board: str, product: str | None, trusted_root: Path | 
 # the factory record's pin, else the pushed root only if the person pushing
 # named it (--trusted-root): never a root taken on faith from the copy.
 DEVICE = """
-import json
+import gc, json, sys
+# The REPL session is resumed, not reset: what earlier scripts (the deploy's
+# hashing) loaded is still there.  Drop the SDK's modules so this one loads
+# what it needs into a collected heap (a virtual ESP32's 110 KiB ran out
+# now and then on a second push).
+for _k in list(sys.modules):
+    if _k == "sbd" or _k.startswith("sbd."):
+        del sys.modules[_k]
+gc.collect()
 from sbd import _fs, ota
 from sbd.ota import client, release
 R = "/" + PUSH_DIR
+def _pin():
+    from sbd import identity
+    if not identity.is_provisioned():
+        return None
+    pin = identity.load().trust_root
+    # The record's code and its key derivation are not needed again here.
+    for k in list(sys.modules):
+        if k.startswith("sbd.identity") or k.startswith("sbd.crypto."):
+            del sys.modules[k]
+    return pin
 def _go():
     import os
-    pin = None
-    from sbd import identity
-    if identity.is_provisioned():
-        pin = identity.load().trust_root
+    pin = _pin()
+    gc.collect()
     try:
         os.stat(client.state_dir() + "/root.json")
         have_root = True
@@ -113,7 +129,6 @@ def _go():
         initial = None
         n = release.newest(t, PRODUCT, BOARD)
         rel = release.release(t, PRODUCT, BOARD, n)
-        import gc
         gc.collect()
         if rel.firmware is not None:
             # An ESP32 firmware release: into the next app partition, set to
