@@ -224,3 +224,35 @@ def test_code_that_reads_the_key_can_forge_until_the_periodic_check():
         true(len(ways) < N, "no full check within CHECK_EVERY boots")
     eq(ways[-1], "full")
     true(all(w == "cache" for w in ways[:-1]), repr(ways))
+
+
+def test_a_cached_boot_keeps_the_sdk_its_slot_carries():
+    import sys
+
+    import sbd
+
+    d = _fresh("sdk")
+    files = {"cacheapp.py": b"X = 1\n", "lib/sbd/__init__.py": b"", "lib/sbd/trustedtime.py": b"MARKER = 1\n"}
+    lines = []
+    for rel, data in files.items():
+        full = d + "/" + rel
+        _fs.makedirs(full[: full.rfind("/")])
+        with open(full, "wb") as f:
+            f.write(data)
+        lines.append("%d %s %s\n" % (len(data), binascii.hexlify(hashlib.sha256(data).digest()).decode(), rel))
+    for rel in ("app.py", "lib/util.py"):
+        os.remove(d + "/" + rel)
+    with open(boot.path("a.manifest"), "w") as f:
+        f.write("".join(lines))
+    saved = sbd.__path__
+    got = []
+    try:
+        for _ in range(2):
+            sys.modules.pop("cacheapp", None)
+            eq(boot.run("cacheapp"), d)
+            p = sbd.__path__
+            got.append((boot.checked, (p if type(p) is str else p[0]) == d + "/lib/sbd"))
+    finally:
+        sbd.__path__ = saved
+        sys.modules.pop("cacheapp", None)
+    eq(got, [("full", True), ("cache", True)], "the slot's SDK on both paths")

@@ -96,7 +96,7 @@ def test_the_second_boot_is_cached_and_an_edit_is_caught(make_sdk_board: Callabl
     assert (_line(third, "SLOT"), _line(third, "CHECK")) == ("SLOT None", "CHECK full"), third
 
 
-def test_every_cut_in_the_boot_that_writes_the_record_boots_a_checked_slot(
+def test_every_cut_in_the_boot_that_first_writes_the_record_boots_a_checked_slot(
     make_sdk_board: Callable[..., SdkBoard],
 ) -> None:
     board = _board(make_sdk_board)
@@ -126,3 +126,37 @@ def test_files_without_an_mtime_are_checked_in_full_every_boot(make_sdk_board: C
         out = board.exec(MAIN + STATE).output
         assert "APP 1" in out and _line(out, "CHECK") == "CHECK full", out
         assert _line(out, "STATE") == "STATE []", out
+
+
+def _checked_after_every_cut(seen: set[str]) -> Callable[[SdkBoard, runner.BootResult], None]:
+    def check(b: SdkBoard, res: runner.BootResult) -> None:
+        out = res.output
+        assert "APP 1" in out and _line(out, "SLOT") == "SLOT /.sbd/app/a", out
+        assert _line(out, "VERIFIED") == "VERIFIED True", out
+        seen.add(_line(out, "CHECK"))
+
+    return check
+
+
+def test_every_cut_in_a_cached_boot_and_in_the_periodic_full_check_boots_a_checked_slot(
+    make_sdk_board: Callable[..., SdkBoard],
+) -> None:
+    board = _board(make_sdk_board)
+    assert _line(board.exec(MAIN).output, "CHECK") == "CHECK full"
+    # A cached boot writes the record back with its count one lower.
+    seen: set[str] = set()
+    sweep = power_cut_sweep(board, MAIN, _checked_after_every_cut(seen), inspect=INSPECT)
+    assert len(sweep.cuts) >= 2 and seen == {"CHECK cache"}, (sweep, seen)
+    # The boot whose count ran out: a full check and a fresh record.
+    left = MAIN + "print('LEFT', open('/.sbd/state/boot.cache', 'rb').read().split(b' ')[2])\n"
+    for _ in range(16):
+        res = board.exec(left).output
+        if _line(res, "LEFT") == "LEFT b'0'":
+            break
+    else:
+        raise AssertionError("the count never reached 0")
+    assert _line(res, "CHECK") == "CHECK cache", res
+    seen = set()
+    sweep = power_cut_sweep(board, MAIN, _checked_after_every_cut(seen), inspect=INSPECT)
+    # Cut before the fresh record is on flash: the next boot checks in full again.
+    assert len(sweep.cuts) >= 2 and seen == {"CHECK full", "CHECK cache"}, (sweep, seen)
