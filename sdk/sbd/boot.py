@@ -340,7 +340,10 @@ def _select():
             p["trial"] -= 1
             write_pointer(p)
     checked = "cache"
-    ok = _cached(p["slot"]) if p["confirmed"] else 0
+    try:
+        ok = _cached(p["slot"]) if p["confirmed"] else 0
+    except MemoryError:
+        ok = 0  # the cache only ever saves time: any doubt is a full check
     if ok:
         return slot_dir(p["slot"]), ok
     checked = "full"
@@ -472,8 +475,8 @@ def _remember(slot, ok, left):
             _fs.makedirs(_fs.STATE_DIR)
             _fs.write_atomic(_cache_path("key"), key)
         _write_record(key, slot, ok, left, state)
-    except OSError:
-        pass
+    except (OSError, MemoryError):
+        pass  # no record: the next boot checks in full
 
 
 def forget():
