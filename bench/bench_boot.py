@@ -176,7 +176,7 @@ def main() -> None:
         "hashes every byte); the cached path's does not (it reads the pointer, the manifest, a key and a",
         "record of about 1 KiB, stats each entry of the slot, computes one HMAC and writes the record",
         "back). On a board, where SHA-256 runs on a microcontroller's CPU, the hashing dominates a full",
-        "check; not measured on hardware here. A full check still runs every `boot.CHECK_EVERY` (16)",
+        "check; not measured on hardware here. A full check still runs every `bootcache.CHECK_EVERY` (16)",
         "boots, on trial boots and whenever the record does not vouch for the slot (docs/ota.md).",
     ]
     RESULTS.mkdir(exist_ok=True)

@@ -62,7 +62,7 @@ DEVICE_MAX_TARGETS_BYTES = 32768
 DEVICE_MAX_TARGET_PATH = 128
 # The boot stage stays outside the app slots (DESIGN.md): a release never
 # carries it, even with the SDK.
-BOOT_STAGE = ("lib/sbd/boot.mpy", "lib/sbd/boot.py")
+BOOT_STAGE = ("lib/sbd/boot.mpy", "lib/sbd/boot.py", "lib/sbd/bootcache.mpy", "lib/sbd/bootcache.py")
 # Room left in targets.json for signatures (one is about 150 bytes).
 _SIGNATURE_ROOM = 8 * 160
 

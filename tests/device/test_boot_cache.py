@@ -3,7 +3,7 @@
 # trusts a record under a MAC that binds the pointer, the manifest and what
 # the filesystem reports of every file (size, mtime, names).  Anything that
 # record does not vouch for is a full check, and a full check runs at least
-# every CHECK_EVERY boots.  Slots are made by hand (test_ota_slots.py
+# every bootcache.CHECK_EVERY boots.  Slots are made by hand (test_ota_slots.py
 # installs signed ones).
 import binascii
 import hashlib
@@ -11,11 +11,11 @@ import os
 import time
 
 from dtest import eq, scratch_path, true
-from sbd import _fs, boot, events
+from sbd import _fs, boot, bootcache, events
 
 APP = b"print('release 1')\n"
 UTIL = b"X = 1\n"
-N = boot.CHECK_EVERY
+N = bootcache.CHECK_EVERY
 
 
 def _fresh(name):
