@@ -71,7 +71,7 @@ DEVICE_MAX_TARGETS_BYTES = 32768
 DEVICE_MAX_TARGET_PATH = 128
 # The boot stage stays outside the app slots (DESIGN.md): a release never
 # carries it, even with the SDK.
-BOOT_STAGE = ("lib/sbd/boot.mpy", "lib/sbd/boot.py")
+BOOT_STAGE = ("lib/sbd/boot.mpy", "lib/sbd/boot.py", "lib/sbd/bootcache.mpy", "lib/sbd/bootcache.py")
 # The SDK modules already imported from /lib (or the frozen SDK) when
 # sbd.boot.run() points sbd.__path__ at a slot's lib/sbd: the package itself,
 # the boot stage, and what it imports before the switch (sbd._fs at its top,

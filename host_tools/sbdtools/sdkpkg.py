@@ -122,7 +122,10 @@ CAPABILITIES: tuple[Capability, ...] = (
         ("validate", "ed25519", "sha256", "events", "boot", "trustedtime"),
     ),
     Capability(
-        "boot", "the boot stage: A/B app slots, trial boot, rollback", ("boot.py",), ("core", "events", "privacy")
+        "boot",
+        "the boot stage: A/B app slots, trial boot, rollback, boot cache",
+        ("boot.py", "bootcache.py"),
+        ("core", "events", "privacy", "hmac"),
     ),
     Capability(
         "telemetry", "events, metrics and anomaly rules in a bounded ring", ("telemetry.py",), ("events", "board")

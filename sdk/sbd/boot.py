@@ -12,9 +12,13 @@
 #      and SHA-256 of the verified targets); on a mismatch the previous slot
 #      boots if it checks out, else nothing does: safe mode, where only an
 #      update can be received (run() returns None and the caller starts its
-#      update path).
+#      update path).  A confirmed release whose last full check passed takes
+#      the cached path instead (sbd.bootcache: a record under a MAC, checked
+#      against what the filesystem reports of every file), with a full check
+#      at least every bootcache.CHECK_EVERY boots.
 # Each fallback emits an event (boot.rollback, boot.mismatch, boot.safe_mode).
-# No crypto and no sbd.validate here: the boot stage stays small and fast.
+# No sbd.validate here, and crypto only lazily (HMAC for the cache record):
+# the boot stage stays small and fast.
 #
 # The slots (installed by sbd.ota.slots): A/B app slots on the filesystem, with trial boot, confirm
 # and automatic rollback.  MicroPython apps are files, so a slot is a folder:
@@ -45,6 +49,8 @@ _CHUNK = const(1024)
 _MAX_POINTER = const(512)
 _MAX_MANIFEST = const(16384)
 _SDK = "lib/sbd/"  # a slot that carries the SDK has its modules here
+checked = None  # how the last select() checked its slot: "full", "cache" or None
+_raw = None  # the pointer's bytes as _load() last read them (the cache binds them)
 
 
 class SlotError(Exception):
@@ -84,6 +90,8 @@ def _load():
         return None
     if len(data) > _MAX_POINTER:
         return None
+    global _raw
+    _raw = data
     try:
         p = json.loads(data)
     except ValueError:
@@ -311,6 +319,8 @@ def select():
 
 def _select():
     # (folder or None, what _check said of it)
+    global checked
+    checked = None
     _firmware_boot()
     p = read_pointer()
     if p is None:
@@ -326,8 +336,15 @@ def _select():
         else:
             p["trial"] -= 1
             write_pointer(p)
+    checked = "cache"
+    ok = _cache(p, 0) if p["confirmed"] else 0
+    if ok:
+        return slot_dir(p["slot"]), ok
+    checked = "full"
     ok = _check(p["slot"])
     if ok:
+        if p["confirmed"]:
+            _cache(p, ok)
         return slot_dir(p["slot"]), ok
     _emit("boot.mismatch", release=p["release"])
     prev = p.get("prev")
@@ -337,6 +354,20 @@ def _select():
             return slot_dir(prev["slot"]), ok
     _emit("boot.safe_mode")
     return None, 0
+
+
+def _cache(p, ok):
+    # sbd.bootcache.check, loaded only here (sbd.ota imports this module and
+    # does not pay for it).  The cache only ever saves time: a MemoryError
+    # means a full check, never a failed boot; so does an ImportError
+    # (select() called again after run() pointed sbd.__path__ at a slot's
+    # SDK, which never carries sbd.bootcache).
+    try:
+        from sbd import bootcache
+
+        return bootcache.check(slot_dir(p["slot"]), path(p["slot"] + ".manifest"), _raw, ok)
+    except (ImportError, MemoryError):
+        return 0
 
 
 # -- ESP32 firmware images (installed by sbd.ota.firmware) --------------------

@@ -32,6 +32,7 @@ LAYERS = {
     "sbd.creds": 3,
     "sbd.ota": 3,
     "sbd.boot": 3,
+    "sbd.bootcache": 3,
     "sbd.net": 3,
     "sbd.privacy": 3,
     "sbd.lockdown": 2,
