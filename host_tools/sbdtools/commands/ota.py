@@ -174,7 +174,7 @@ def add(
     with tempfile.TemporaryDirectory(prefix="sbd-ota-") as tmp:
         out = Path(tmp) / "app"
         names = deploy.build_bundle(out, arch=cfg.mpy_arch, app=appdir, with_sdk=with_sdk)
-        files = {n: (out / n).read_bytes() for n in names if n not in ota.NOT_FROM_SLOT}
+        files = {n: (out / n).read_bytes() for n in names if n not in ota.NOT_FROM_SLOT + ota.BOOT_STAGE}
     n = ota.add_release(repo, files, product=product, board=board, version=version, release=release, floor=floor)
     sdk = sum(1 for f in files if f.startswith("lib/sbd/"))
     extra = f", {sdk} of them the SDK" if sdk else ""
