@@ -77,7 +77,7 @@ def init(
 @click.argument("repo", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.argument("appdir", required=False, type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--board", required=True, help="board config name, e.g. pico_w")
-@click.option("--product", required=True)
+@click.option("--product", required=True, help="product name: 1-64 of A-Z a-z 0-9 _ . -, not starting with .")
 @click.option("--version", "version", required=True, help="the version people see, e.g. 1.4.0")
 @click.option("--release", type=int, default=None, help="release number (default: the newest + 1)")
 @click.option("--floor", type=int, default=0, help="security floor: devices refuse releases below it afterwards")
