@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -230,6 +231,99 @@ def release_prefix(product: str, board: str, release: int) -> str:
     return f"{product}/{board}/{release}/"
 
 
+# A product or board name as the device's release schema takes it
+# (sdk/sbd/ota/release.py), and never a name of dots only ("." or ".."):
+# the name is a folder of the target path.
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+def check_name(what: str, name: str, limit: int) -> None:
+    """OtaError unless name is a product (limit 64) or board (32) name a
+    device takes and that is safe as one folder of a target path."""
+    if not 1 <= len(name) <= limit or not set(name) <= _NAME_CHARS or name[0] == ".":
+        raise OtaError(f"{what} {name!r}: use 1 to {limit} of the characters A-Z a-z 0-9 _ . - , not starting with '.'")
+
+
+def target_path_ok(path: str) -> bool:
+    """A target path the tools read or write a file for: the device's
+    check_path (relative, '/'-separated, printable ASCII without backslash
+    or space, no '', '.' or '..' parts, at most DEVICE_MAX_TARGET_PATH
+    characters) and no hidden ('.'-first) part."""
+    if not isinstance(path, str) or not 0 < len(path) <= DEVICE_MAX_TARGET_PATH:
+        return False
+    if any(not ("!" <= c <= "~") or c == "\\" for c in path):
+        return False
+    return all(part not in ("", ".", "..") and part[0] != "." for part in path.split("/"))
+
+
+def _is_sha256(h: object) -> bool:
+    return isinstance(h, str) and len(h) == 64 and all(c in "0123456789abcdef" for c in h)
+
+
+def hashed_name(path: str, sha256: object) -> str:
+    """The consistent-snapshot name of a target: <dir>/<sha256>.<name>."""
+    if not _is_sha256(sha256):
+        raise OtaError(f"target {path[:DEVICE_MAX_TARGET_PATH]!r}: its sha256 is not 64 lowercase hex digits")
+    head, _, name = path.rpartition("/")
+    return f"{head}/{sha256}.{name}" if head else f"{sha256}.{name}"
+
+
+def check_target_paths(where: Path, paths: Iterable[str]) -> None:
+    """OtaError naming the first target path that is not target_path_ok:
+    the whole state is refused, nothing is read or written for it."""
+    for path in paths:
+        if not target_path_ok(path):
+            shown = path[:DEVICE_MAX_TARGET_PATH] if isinstance(path, str) else type(path).__name__
+            raise OtaError(
+                f"{where}: target {shown!r} is not a path a device installs (relative, no '.', '..' or "
+                "hidden parts, printable ASCII, no backslash): refusing this state; nothing was read or written"
+            )
+
+
+def confined(base: Path, name: str) -> Path:
+    """base / name, checked to stay inside base once symlinks are resolved
+    (OtaError otherwise): every file the tools read, write or remove for a
+    name from metadata goes through here."""
+    p = base / name
+    if not p.resolve().is_relative_to(base.resolve()):
+        raise OtaError(f"{base}: {name[:DEVICE_MAX_TARGET_PATH]!r} leads outside it (a symbolic link?); refusing")
+    return p
+
+
+def check_tree(top: Path) -> None:
+    """OtaError when anything under top (top included) is a symbolic link
+    or not a regular file or folder: the staged state is written by whoever
+    can write staging/, and is read only as plain files."""
+    try:
+        st = os.lstat(top)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        raise OtaError(f"{top}: not a plain folder (a symbolic link?); refusing the staged state")
+    for dirpath, dirnames, filenames in os.walk(top):
+        for n in (*dirnames, *filenames):
+            m = os.lstat(os.path.join(dirpath, n)).st_mode
+            if not (stat.S_ISDIR(m) or stat.S_ISREG(m)):
+                kind = "a symbolic link" if stat.S_ISLNK(m) else "not a regular file"
+                raise OtaError(
+                    f"{os.path.join(dirpath, n)}: {kind} in the staged state; refusing it "
+                    f"(remove it; only sbd ota commands should write {top})"
+                )
+
+
+def read_regular(p: Path) -> bytes:
+    """The bytes of p, a regular file opened without following a symbolic
+    link at its last part (callers confine the folders)."""
+    fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OtaError(f"{p}: not a regular file; refusing")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read()
+    finally:
+        os.close(fd)
+
+
 class Repo:
     """The four roles in memory, with helpers to change, sign and publish
     them.  Signing is explicit: a role changed but not re-signed is
@@ -329,13 +423,13 @@ class Repo:
         if cs:
             (meta / f"{self.snapshot.signed.version}.snapshot.json").write_bytes(snap)
             (meta / f"{self.targets.signed.version}.targets.json").write_bytes(targ)
+        check_target_paths(out, self.files)
         for path, data in self.files.items():
-            p = tdir / path
+            p = confined(tdir, path)
             p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(data)
+            confined(tdir, path).write_bytes(data)
             if cs:
-                h = hashlib.sha256(data).hexdigest()
-                (p.parent / f"{h}.{p.name}").write_bytes(data)
+                confined(tdir, hashed_name(path, hashlib.sha256(data).hexdigest())).write_bytes(data)
         for name, data in (extra or {}).items():
             (out / name).parent.mkdir(parents=True, exist_ok=True)
             (out / name).write_bytes(data)
@@ -356,12 +450,13 @@ class Repo:
             )
         except (OSError, IndexError, ValueError) as e:
             raise OtaError(f"{out}: not an sbd update repository ({e})") from e
+        check_target_paths(out, repo.targets.signed.targets)
         for v in roots:
             repo.roots[v] = (meta / f"{v}.root.json").read_bytes()
         for path in repo.targets.signed.targets if files else ():
-            f = out / "targets" / path
+            f = confined(out / "targets", path)
             if f.is_file():
-                repo.files[path] = f.read_bytes()
+                repo.files[path] = read_regular(f)
         return repo
 
 
@@ -377,19 +472,35 @@ def has_staged(path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def repo_lock(path: Path) -> Iterator[None]:
+def repo_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
     """One changing `sbd ota` command at a time on a repository (an
-    exclusive lock on REPO/.lock, which is never served)."""
+    exclusive lock on REPO/.lock, which is never served; a crash's leftovers
+    are cleaned up under it).  shared=True is for commands that only read
+    (`sbd ota verify --staged`): a shared lock, taken with read access
+    alone, and nothing is recovered or changed."""
     try:
-        fd = os.open(path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        if shared:
+            fd = os.open(path / ".lock", os.O_RDONLY)
+        else:
+            fd = os.open(path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except FileNotFoundError as e:
+        if not path.is_dir():
+            raise OtaError(f"{path}: not an sbd update repository (no such folder)") from e
+        raise OtaError(f"{path}: not an sbd update repository (no .lock: made by the first sbd ota command)") from e
+    except PermissionError as e:
+        raise OtaError(
+            f"{path}: no write access to {path / '.lock'}: this command changes the repository and needs write "
+            "access to it (`sbd ota verify` and `sbd ota verify --staged` only read)"
+        ) from e
     except OSError as e:
-        raise OtaError(f"{path}: not an sbd update repository ({e.strerror})") from e
+        raise OtaError(f"{path}: cannot open {path / '.lock'} ({e.strerror})") from e
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             raise OtaError(f"{path}: another sbd ota command is changing this repository; run it again after") from None
-        _recover(path)
+        if not shared:
+            _recover(path)
         yield
     finally:
         os.close(fd)
@@ -410,6 +521,17 @@ def locked(fn: Callable[Concatenate[Path, _P], _R]) -> Callable[Concatenate[Path
     return run
 
 
+def read_locked(fn: Callable[Concatenate[Path, _P], _R]) -> Callable[Concatenate[Path, _P], _R]:
+    """Run fn(path, ...) holding the repository's lock shared (fn only reads)."""
+
+    @functools.wraps(fn)
+    def run(path: Path, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with repo_lock(path, shared=True):
+            return fn(path, *args, **kwargs)
+
+    return run
+
+
 def _recover(path: Path) -> None:
     """Finish or undo a swap of the staged state that a crash cut short
     (see _save_staged and ota_publish.publish)."""
@@ -419,6 +541,17 @@ def _recover(path: Path) -> None:
     for leftover in (old, path / (STAGING + ".new"), path / (STAGING + ".done")):
         if leftover.exists():
             shutil.rmtree(leftover)
+    # A publish killed mid-way: its candidate folder and temporary files
+    # (".publish-*", never a name a target or metadata file can have).
+    for p in path.glob(".publish-*"):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+    for folder in (path / "metadata", path / "targets"):
+        if folder.is_dir() and not folder.is_symlink():
+            for dirpath, _dirs, names in os.walk(folder):
+                for n in names:
+                    if n.startswith(".publish-"):
+                        os.unlink(os.path.join(dirpath, n))
 
 
 def _load_staged(path: Path) -> tuple[Repo, Path]:
@@ -427,6 +560,7 @@ def _load_staged(path: Path) -> tuple[Repo, Path]:
     published and so are not copied into staging."""
     st = staging_dir(path)
     if has_staged(path):
+        check_tree(st)
         return Repo.load(st), st
     if not (path / "metadata").is_dir():
         raise OtaError(f"{path}: not an sbd update repository (no metadata/ and nothing staged)")
@@ -454,14 +588,39 @@ def _save_staged(repo: Repo, st: Path) -> None:
     new, old = st.with_name(STAGING + ".new"), st.with_name(STAGING + ".old")
     if new.exists():
         shutil.rmtree(new)
-    if (st / "metadata").is_dir():
-        shutil.copytree(st, new)
+    if (st / "targets").is_dir():
+        # Only the staged target files are carried over (checked plain by
+        # check_tree when loaded); repo.publish writes the whole metadata,
+        # so staging/metadata holds exactly what publish accepts.
+        check_tree(st)
+        shutil.copytree(st / "targets", new / "targets", symlinks=True)
     repo.publish(new)
+    _fsync_tree(new)  # on disk before the swap: a power cut leaves old or new
     if st.exists():
         os.rename(st, old)
     os.rename(new, st)
+    _fsync_dir(st.parent)
     if old.exists():
         shutil.rmtree(old)
+
+
+def _fsync_dir(d: Path) -> None:
+    fd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(top: Path) -> None:
+    for dirpath, _dirs, names in os.walk(top):
+        for n in names:
+            fd = os.open(os.path.join(dirpath, n), os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(dirpath))
 
 
 # -- the repository workflow (sbd ota ...) -----------------------------------------
@@ -591,6 +750,8 @@ def _add(
     floor: int,
     kind: str = "app",
 ) -> int:
+    check_name("product", product, 64)
+    check_name("board", board, 32)
     repo, st = _load_staged(path)
     newest = newest_release(repo, product, board)
     number = release if release is not None else newest + 1
@@ -627,9 +788,95 @@ def _bump_chain(repo: Repo, roles: Iterable[str]) -> None:
     repo.link_timestamp()
 
 
+def state_digest(mds: Mapping[str, Metadata[Any]]) -> str:
+    """A digest of what the four roles sign (their canonical signed bytes,
+    not the signatures): the same before and after any signature is added,
+    so `sbd ota sign` and `sbd ota verify --staged` print the same one for
+    the same staged state."""
+    h = hashlib.sha256()
+    for role in ("root", "targets", "snapshot", "timestamp"):
+        h.update(f"{role}:{hashlib.sha256(mds[role].signed_bytes).hexdigest()}\n".encode())
+    return h.hexdigest()
+
+
+def _releases(targets: Targets) -> dict[tuple[str, int], dict[str, str]]:
+    """(product, release) -> {target path: sha256} of the sbd releases; the
+    targets of no sbd release under ("", 0)."""
+    out: dict[tuple[str, int], dict[str, str]] = {}
+    for tp, tf in targets.targets.items():
+        c = _sbd_of(tf)
+        key = (str(c.get("product")), int(c["release"])) if c is not None else ("", 0)
+        out.setdefault(key, {})[tp] = str(tf.hashes.get("sha256", "")) + f"/{tf.length}"
+    return out
+
+
+def describe_change(published: Repo | None, staged: Repo, *, limit: int = 12) -> list[str]:
+    """What the staged state changes against the published one, for people
+    to read before they sign: root version, keys and thresholds, and the
+    releases and target files added, removed or changed."""
+    lines: list[str] = []
+    if published is None:
+        lines.append("nothing published yet: everything below is new")
+    new_root, old_root = staged.root.signed, published.root.signed if published else None
+    if old_root is None or new_root.version != old_root.version:
+        was = f" (published: v{old_root.version})" if old_root else ""
+        lines.append(f"root v{new_root.version}{was}")
+    for role in ROLES:
+        new_ids = set(new_root.roles[role].keyids)
+        old_ids = set(old_root.roles[role].keyids) if old_root else set()
+        for k in sorted(new_ids - old_ids):
+            lines.append(f"  {role} key added: {k[:16]}")
+        for k in sorted(old_ids - new_ids):
+            lines.append(f"  {role} key removed: {k[:16]}")
+        thr = new_root.roles[role].threshold
+        if old_root is None or old_root.roles[role].threshold != thr:
+            lines.append(f"  {role} threshold: {thr} of {len(new_ids)} key(s)")
+    if old_root is not None and old_root.consistent_snapshot != new_root.consistent_snapshot:
+        lines.append(f"  consistent snapshots: {'on' if new_root.consistent_snapshot else 'off'}")
+    new_rel = _releases(staged.targets.signed)
+    old_rel = _releases(published.targets.signed) if published else {}
+
+    def name(key: tuple[str, int]) -> str:
+        return f"{key[0]} release {key[1]}" if key[1] else "targets of no sbd release"
+
+    for key in sorted(set(new_rel) | set(old_rel)):
+        new_t, old_t = new_rel.get(key, {}), old_rel.get(key, {})
+        if new_t == old_t:
+            continue
+        what = "added" if not old_t else "removed" if not new_t else "changed"
+        lines.append(f"{name(key)} {what}: {len(new_t)} target(s) (published: {len(old_t)})")
+        rows = [f"  + {p}" for p in sorted(set(new_t) - set(old_t))]
+        rows += [f"  - {p}" for p in sorted(set(old_t) - set(new_t))]
+        rows += [f"  ~ {p} (other bytes)" for p in sorted(set(new_t) & set(old_t)) if new_t[p] != old_t[p]]
+        lines.extend(rows[:limit])
+        if len(rows) > limit:
+            lines.append(f"  ... and {len(rows) - limit} more")
+    if len(lines) == (1 if published is None else 0):
+        lines.append("no change to root keys or targets (versions and expiry only)")
+    return lines
+
+
+@dataclass
+class SignResult:
+    signatures: int  # how many the role now carries
+    changes: list[str]  # describe_change against the published state
+    digest: str  # state_digest of the staged state signed
+
+
 @locked
 def sign_role(path: Path, role: str, signer: Signer) -> int:
     """Add signer's signature to role; returns how many it now carries."""
+    return _sign(path, role, signer).signatures
+
+
+@locked
+def sign_staged(path: Path, role: str, signer: Signer) -> SignResult:
+    """sign_role, and what was signed: the change against the published
+    state and the staged state's digest (from the very state signed)."""
+    return _sign(path, role, signer)
+
+
+def _sign(path: Path, role: str, signer: Signer) -> SignResult:
     if role not in ROLES:
         raise OtaError(f"no role {role!r}")
     repo, st = _load_staged(path)
@@ -641,9 +888,11 @@ def sign_role(path: Path, role: str, signer: Signer) -> int:
         prev_ids = Metadata[Root].from_bytes(prev).signed.roles["root"].keyids if prev and role == "root" else []
         if signer.public_key.keyid not in prev_ids:
             raise OtaError(f"this key is not a {role} key of the repository")
+    published = Repo.load(path, files=False) if (path / "metadata" / "timestamp.json").is_file() else None
+    changes = describe_change(published, repo)
     md.sign(signer, append=True)
     _save_staged(repo, st)
-    return len(md.signatures)
+    return SignResult(len(md.signatures), changes, state_digest({r: repo.md(r) for r in ROLES}))
 
 
 @locked
@@ -805,28 +1054,22 @@ def _sbd_of(tf: TargetFile) -> dict[str, Any] | None:
 
 def kept_releases(repo: Repo, keep: int) -> dict[tuple[str, str], set[int]]:
     """(product, board) -> the release numbers `sbd ota prune --keep` keeps:
-    the newest `keep`, and every release at or above the security floor in
-    use (the highest floor a release of that product and board declares,
-    when it is above 0: devices that installed it still take those)."""
-    floors: dict[tuple[str, str], dict[int, int]] = {}
+    the newest `keep`.  A security floor keeps nothing older: a device
+    installs only the newest release, and refuses any below its floor."""
+    numbers: dict[tuple[str, str], set[int]] = {}
     for tf in repo.targets.signed.targets.values():
         c = _sbd_of(tf)
         if c is None:
             continue
         for b in c["boards"]:
-            floors.setdefault((str(c.get("product")), str(b)), {})[c["release"]] = int(c.get("floor", 0) or 0)
-    out: dict[tuple[str, str], set[int]] = {}
-    for key, rel in floors.items():
-        numbers = sorted(rel, reverse=True)
-        floor = max(rel.values())
-        out[key] = set(numbers[:keep]) | ({n for n in numbers if n >= floor} if floor > 0 else set())
-    return out
+            numbers.setdefault((str(c.get("product")), str(b)), set()).add(c["release"])
+    return {key: set(sorted(rel, reverse=True)[:keep]) for key, rel in numbers.items()}
 
 
 @locked
 def prune_releases(path: Path, keep: int, *, dry_run: bool = False) -> list[Pruned]:
     """Remove from the staged targets every release of a product and board
-    but the newest `keep` (and those at or above a security floor in use);
+    but the newest `keep`;
     a target naming several boards goes only when no board keeps its
     release.  Bumps targets, snapshot and timestamp (sign them again, then
     `sbd ota publish`, which deletes the files).  Nothing is written when
@@ -848,9 +1091,8 @@ def prune_releases(path: Path, keep: int, *, dry_run: bool = False) -> list[Prun
         if not dry_run:
             del repo.targets.signed.targets[tp]
             repo.files.pop(tp, None)
-            head, _, name = tp.rpartition("/")
-            for n in (tp, f"{head}/{tf.hashes.get('sha256', '')}.{name}"):
-                (st / "targets" / n).unlink(missing_ok=True)
+            for n in (tp, hashed_name(tp, tf.hashes.get("sha256"))):
+                confined(st / "targets", n).unlink(missing_ok=True)
     if gone and not dry_run:
         _bump_chain(repo, ("targets", "snapshot", "timestamp"))
         _save_staged(repo, st)

@@ -61,6 +61,7 @@ class Verdict:
     targets: list[TargetVerdict] = field(default_factory=list)
     disagreements: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # refusals that name no target
+    digest: str | None = None  # the staged state's digest (verify --staged), as `sbd ota sign` prints it
 
     @property
     def refused(self) -> bool:

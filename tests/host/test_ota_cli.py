@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -131,13 +132,20 @@ def test_publish_and_both_clients_accept(tmp_path: Path, keys: dict[str, Path]) 
         "1.0.0",
         tmp=tmp_path,
     )
+    digests = set()
     for role in ("root", "targets", "snapshot", "timestamp"):
-        sbd("ota", "sign", str(repo), "--role", role, "--key", str(keys[role]), tmp=tmp_path)
+        r = sbd("ota", "sign", str(repo), "--role", role, "--key", str(keys[role]), tmp=tmp_path)
+        # sign shows what it signs (review F4): the change and a digest.
+        assert "nothing published yet" in r.stdout and "acme release 1 added: 2 target(s)" in r.stdout, r.stdout
+        assert "  + acme/pico_w/1/main.py" in r.stdout, r.stdout
+        digests |= set(re.findall(r"staged state digest ([0-9a-f]{64})", r.stdout))
+    assert len(digests) == 1, digests
     assert not (repo / "metadata").exists()  # staged: nothing is served before `publish`
     r = sbd("ota", "verify", str(repo), tmp=tmp_path, ok=False)
     assert r.returncode == 1 and "nothing published yet" in r.stderr, r.stderr
     r = sbd("ota", "verify", str(repo), "--staged", tmp=tmp_path)
     assert "release 1 (1.0.0), the newest" in r.stdout, r.stdout
+    assert f"staged state digest {digests.pop()}" in r.stdout, r.stdout
     r = sbd("ota", "publish", str(repo), tmp=tmp_path)
     assert "first publish" in r.stdout and "targets v2" in r.stdout, r.stdout
     assert not (repo / "staging").exists()

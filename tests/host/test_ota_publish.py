@@ -209,16 +209,17 @@ def test_prune_then_publish_deletes_the_files(tmp_path: Path) -> None:
     assert ota.prune_releases(repo, 1) == []
 
 
-def test_prune_keeps_the_newest_and_releases_above_a_floor_in_use(tmp_path: Path) -> None:
+def test_prune_keeps_the_newest_whatever_the_floor(tmp_path: Path) -> None:
     repo = new_repo(tmp_path / "repo")
     ota.add_release(repo, {"main.py": b"2"}, product="acme", board="pico_w", version="2.0", floor=2)
     ota.add_release(repo, {"main.py": b"3"}, product="acme", board="pico_w", version="3.0", floor=2)
     ota.add_release(repo, {"main.py": b"1"}, product="other", board="pico_w", version="1.0")
     ota.add_release(repo, {"main.py": b"1"}, product="acme", board="pico2_w", version="1.0")
     gone = ota.prune_releases(repo, 1)
-    # acme/pico_w: 3 is the newest, 2 is at the floor in use (2): only 1 goes.
-    # other and acme/pico2_w have one release each: it stays.
-    assert [(p.product, p.boards, p.release) for p in gone] == [("acme", ["pico_w"], 1)]
+    # acme/pico_w: 3 is the newest; 1 and 2 go although 2 is at the floor
+    # in use (a device installs only the newest; review F6).  other and
+    # acme/pico2_w have one release each: it stays.
+    assert [(p.product, p.boards, p.release) for p in gone] == [("acme", ["pico_w"], 1), ("acme", ["pico_w"], 2)]
     with pytest.raises(ota.OtaError, match="at least 1"):
         ota.prune_releases(repo, 0)
 
@@ -353,6 +354,10 @@ def test_one_command_at_a_time_and_a_cut_swap_of_the_staged_state(tmp_path: Path
     (repo / "staging").rename(repo / "staging.old")
     (repo / "staging.new").mkdir()
     (repo / "staging.new" / "half").write_text("x")
+    # verify --staged only reads (review F9): it recovers nothing and says so.
+    with pytest.raises(ota.OtaError, match="cut short"):
+        ota_publish.verify_staged(repo, now=NOW, cross_check=False)
+    ota.load_current(repo)  # any changing command's lock recovers
     v = ota_publish.verify_staged(repo, now=NOW, cross_check=False)
     assert not v.refused, v
     assert {str(p.relative_to(repo)): p.read_bytes() for p in (repo / "staging").rglob("*") if p.is_file()} == staged

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from ota_scenarios import DATA_DIR, DEVICE_NOW, FUTURE, Scenario
 
-from sbdtools import ota_verify
+from sbdtools import ota, ota_verify
 from sbdtools.ota import OtaError
 
 SBD = str(Path(sys.executable).parent / "sbd")
@@ -106,7 +106,13 @@ def _repo_with(tmp: Path, files: dict[str, bytes], *, floor: int = 0) -> Path:
     for role in ("targets", "snapshot", "timestamp"):
         sc.repo.sign(role, [sc.k[role]])
     out = tmp / "repo"
+    # Repo.publish writes no file for a path the tools refuse (a hidden
+    # part): such a file is put there by hand, as a hostile repository would.
+    by_hand = {p: sc.repo.files.pop(p) for p in list(sc.repo.files) if not ota.target_path_ok(p)}
     sc.repo.publish(out)
+    for p, data in by_hand.items():
+        (out / "targets" / p).parent.mkdir(parents=True, exist_ok=True)
+        (out / "targets" / p).write_bytes(data)
     return out
 
 

@@ -77,7 +77,7 @@ def init(
 @click.argument("repo", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.argument("appdir", required=False, type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--board", required=True, help="board config name, e.g. pico_w")
-@click.option("--product", required=True)
+@click.option("--product", required=True, help="product name: 1-64 of A-Z a-z 0-9 _ . -, not starting with .")
 @click.option("--version", "version", required=True, help="the version people see, e.g. 1.4.0")
 @click.option("--release", type=int, default=None, help="release number (default: the newest + 1)")
 @click.option("--floor", type=int, default=0, help="security floor: devices refuse releases below it afterwards")
@@ -207,7 +207,13 @@ def _warn_room(repo: Path, before: tuple[int, int]) -> None:
 @click.option("--public", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="the signer's .pub file")
 def sign(repo: Path, role: str, key: Path | None, signer: str | None, public: Path | None) -> None:
     """Sign ROLE of the staged state with a key file or an external signer
-    (HSM, KMS, offline machine); `sbd ota publish` serves it once complete."""
+    (HSM, KMS, offline machine); `sbd ota publish` serves it once complete.
+
+    Prints what the staged state changes against the published one (root
+    version, keys and thresholds; releases and target files added, removed
+    or changed) and its digest: read them before you trust the signature.
+    Whoever can write REPO/staging/ decides what you sign; `sbd ota verify
+    --staged` prints the same digest for the same staged state."""
     s: ota.Signer
     if key is not None and signer is None:
         s = ota.load_signer(key, passphrase())
@@ -215,8 +221,12 @@ def sign(repo: Path, role: str, key: Path | None, signer: str | None, public: Pa
         s = ota.CommandSigner(shlex.split(signer), ota.load_public(public))
     else:
         raise click.UsageError("give --key FILE, or --signer CMD with --public FILE.pub")
-    n = ota.sign_role(repo, role, s)
-    click.echo(f"{repo}: {role} has {n} signature(s)")
+    r = ota.sign_staged(repo, role, s)
+    click.echo(f"{repo}: signed {role}; the staged state against the published one:")
+    for line in r.changes:
+        click.echo(f"  {line}")
+    click.echo(f"{repo}: staged state digest {r.digest}")
+    click.echo(f"{repo}: {role} has {r.signatures} signature(s)")
 
 
 @cli.command("timestamp")
@@ -406,6 +416,8 @@ def _print_verdict(v: ota_verify.Verdict) -> None:
         click.echo(f"  REFUSED: {p}")
     for d in v.disagreements:
         click.echo(f"  DISAGREEMENT between the device and ngclient: {d}", err=True)
+    if v.digest is not None:
+        click.echo(f"  staged state digest {v.digest} (sbd ota sign prints it for what it signs)")
 
 
 @cli.command("push")
@@ -569,7 +581,10 @@ def publish(ctx: click.Context, repo: Path, trusted_root: Path | None, now: str 
     """Serve the staged state: check it as a device would, then move it
     into REPO/metadata and REPO/targets.
 
-    The staged state must follow on from the published one (published root
+    The staged state is untrusted until verified: a symbolic link or other
+    non-regular file under REPO/staging, a metadata file publish does not
+    serve, or a target path a device would not install, and nothing is
+    read for it.  It must follow on from the published one (published root
     versions unchanged, no version going back, no published file changed)
     and the device's own verifier (`sbd ota verify`, from the trusted root)
     must accept all of it; else nothing is published and the reason is
@@ -604,11 +619,10 @@ def publish(ctx: click.Context, repo: Path, trusted_root: Path | None, now: str 
 def prune(repo: Path, keep: int, dry_run: bool) -> None:
     """Remove old releases from the targets metadata.
 
-    For every product and board, keeps the newest KEEP releases, and every
-    release at or above the security floor in use (the highest --floor a
-    release of that product and board declares, when above 0); removes the
-    others' targets (a target naming several boards goes only when no board
-    keeps its release).  The change is staged: sign targets, snapshot and
+    For every product and board, keeps the newest KEEP releases and
+    removes the others' targets, whatever their --floor (a device installs
+    only the newest release; a target naming several boards goes only when
+    no board keeps its release).  The change is staged: sign targets, snapshot and
     timestamp, then `sbd ota publish REPO`, which also deletes the files no
     longer named.  A device takes at most 128 targets in 32 KiB of
     targets.json, which two releases carrying the SDK nearly fill.
