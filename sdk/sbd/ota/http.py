@@ -105,37 +105,32 @@ class _Body:
         return bytes(memoryview(buf)[:n])
 
     def readinto(self, buf):
-        # Fills buf (short only at the end of the body or the stream), the
-        # time bound checked before every read and every wait.  A
-        # MicroPython stream's own readinto would fill it too, one recv
-        # after another, each with the socket's timeout: so there the
-        # socket is non-blocking and _poll waits (ipoll: no allocation).
-        # `timeout` still ends a wait that brings no byte (OSError).
+        # What has arrived, at least one byte (0 at the end), the time
+        # bound checked before every wait.  A MicroPython stream's readinto
+        # fills the whole buffer (one recv after another, each with the
+        # socket's timeout), so there the socket is non-blocking and _poll
+        # waits (ipoll: no allocation); CPython's socket file returns short
+        # reads by itself and never gets None.
         if self.left <= 0:
             return 0
         mv = memoryview(buf)
         if len(mv) > self.left:
             mv = mv[: self.left]
-        got = 0
         t = time.ticks_ms()
-        while got < len(mv):
+        while True:
             now = time.ticks_ms()
             left = self._budget - time.ticks_diff(now, self._t0)
             if left < 0:
                 raise TooSlow("fetch: past its time bound")
-            n = self._s.readinto(mv[got:] if got else mv)
-            if n is None:
-                w = self._tmo - time.ticks_diff(now, t)
-                if w <= 0:
-                    raise OSError(110)  # ETIMEDOUT: no byte within the read timeout
-                self._poll.ipoll(left if left < w else w)
-            elif n:
-                got += n
-                t = now
-            else:
+            n = self._s.readinto(mv)
+            if n is not None:
                 break
-        self.left -= got
-        return got
+            w = self._tmo - time.ticks_diff(now, t)
+            if w <= 0:
+                raise OSError(110)  # ETIMEDOUT: no byte within the read timeout
+            self._poll.ipoll(left if left < w else w)
+        self.left -= n
+        return n
 
     def close(self):
         if self._s is not self._sock:
