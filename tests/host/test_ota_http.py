@@ -85,7 +85,7 @@ def _run(runtime: str, ports: tuple[int, int], script: str = SCRIPT) -> str:
             cmd = [
                 str(Path(sys.executable).parent / "micropython"),
                 "-X",
-                "heapsize=128K",
+                "heapsize=160K",
                 "-c",
                 f"import sys\nsys.path.insert(0, {str(build)!r})\n" + head + script,
             ]

@@ -44,7 +44,8 @@ def download(t, fetcher, path, dest, resume=False):
     and only the rest is fetched; the hash still covers every byte, and a
     resumed file that fails it is fetched once more from the start.  On a
     refusal dest is removed and OtaError raised; on Interrupted dest keeps
-    what arrived."""
+    what arrived, and on a fetcher's time bound (reason "too-slow",
+    sbd.ota.http.TooSlow) too."""
     try:
         try:
             _download(t, fetcher, path, dest, resume)
@@ -56,7 +57,7 @@ def download(t, fetcher, path, dest, resume=False):
             _download(t, fetcher, path, dest, False)
     except ota.OtaError as e:
         client.emit_rejected(e)
-        if not isinstance(e, Interrupted):
+        if not isinstance(e, Interrupted) and e.reason != "too-slow":
             try:
                 import os
 
