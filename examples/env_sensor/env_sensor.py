@@ -641,22 +641,26 @@ def drop_page_sdk():
     import sbd
 
     g = globals()
-    for name in _PAGE_SDK:
+    for name in _PAGE_SDK + ("form",):
         g[name] = None
     for m in list(sys.modules):
-        if m.startswith(("sbd.auth", "sbd.creds", "sbd.privacy", "sbd.identity", "sbd.crypto")):
+        if m.startswith(("sbd.auth", "sbd.creds", "sbd.privacy", "sbd.identity", "sbd.crypto")) or m in (
+            "sbd.validate.form",
+            "sbd.validate._utf8",
+        ):
             del sys.modules[m]
-    for name in _PAGE_SDK + ("crypto",):
+    for pkg, name in [(sbd, n) for n in _PAGE_SDK + ("crypto",)] + [(v, "form"), (v, "_utf8")]:
         try:
-            delattr(sbd, name)
-        except AttributeError:
+            delattr(pkg, name)
+        except (AttributeError, KeyError):  # not loaded (MicroPython: KeyError)
             pass
     gc.collect()
 
 
 def load_page_sdk():
-    global auth, creds, identity, privacy
+    global auth, creds, identity, privacy, form
     from sbd import auth, creds, identity, privacy  # noqa: F811
+    from sbd.validate import form  # noqa: F811
 
 
 def main(port=80, host="0.0.0.0", stop=None, names=()):

@@ -247,8 +247,11 @@ def _url(url):
 
 def _check(cfg, pin):
     # (ok, what happened): ok once the repository's metadata verified.
-    from sbd import boot, ota
-    from sbd.ota import client, release, slots
+    # Only what the refresh needs is loaded before it: with sbd.ota.release
+    # and slots in the heap too, Ed25519 and SHA-512 (which the refresh loads
+    # and drops again) did not fit a Pico W's.
+    from sbd import boot, ota  # sbd.boot: loaded since the boot stage ran
+    from sbd.ota import client
     from sbd.ota.http import HttpFetcher
 
     host, port, base = cfg["where"]
@@ -260,12 +263,21 @@ def _check(cfg, pin):
         # clock: nothing sets it on a Pico W, and NTP is not authenticated.
         t = client.refresh(HttpFetcher(host, port, base + "metadata/", _NET_S), None, root, pin)
         del root
+        # What the install does not read of the verified metadata leaves
+        # the heap before release and slots come in (it stays on flash).
+        t.timestamp = t.snapshot = None
+        t.root = {"consistent_snapshot": t.root["consistent_snapshot"]}
+        gc.collect()
+        from sbd.ota import release
+
         n = release.newest(t, product, board)
         ok = True  # the update path works: verified metadata from the repository
         cur, _ = boot.installed()
         if n <= cur:
             return ok, "up to date (release %d)" % cur
         rel = release.release(t, product, board, n)
+        from sbd.ota import slots
+
         slot = slots.install(t, rel, HttpFetcher(host, port, base + "targets/", _NET_S))
     except ota.OtaError as e:
         return ok, "REFUSED (%s: %s); keeps running the release it has" % (e.reason, e)

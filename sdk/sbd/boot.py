@@ -362,12 +362,30 @@ def _cache(p, ok):
     # means a full check, never a failed boot; so does an ImportError
     # (select() called again after run() pointed sbd.__path__ at a slot's
     # SDK, which never carries sbd.bootcache).
+    import sys
+
+    had = list(sys.modules)
     try:
         from sbd import bootcache
 
         return bootcache.check(slot_dir(p["slot"]), path(p["slot"] + ".manifest"), _raw, ok)
     except (ImportError, MemoryError):
         return 0
+    finally:
+        # What the check loaded (sbd.bootcache, HMAC, maybe sbd.crypto)
+        # leaves the heap to the app: it runs once per boot.
+        _drop_new(sys, had)
+
+
+def _drop_new(sys, had):
+    for m in [m for m in sys.modules if m not in had]:
+        del sys.modules[m]
+        parent, _, child = m.rpartition(".")
+        if parent in had:
+            try:
+                delattr(sys.modules[parent], child)
+            except (AttributeError, KeyError):
+                pass
 
 
 # -- ESP32 firmware images (installed by sbd.ota.firmware) --------------------

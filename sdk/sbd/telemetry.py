@@ -55,7 +55,7 @@ EVENTS = {
     "creds.tamper": ("what",),
     "creds.set": ("entry",),
     "creds.deleted": ("entry",),
-    "creds.wiped": (),
+    "creds.wiped": ("kept",),
     "privacy.wiped": (),
     "privacy.wipe_resumed": (),
     "privacy.wipe_refused": (),

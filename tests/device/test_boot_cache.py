@@ -122,6 +122,16 @@ def test_the_second_boot_takes_the_cached_path_and_every_nth_is_full():
     eq(boot.check_slot("a"), True)
 
 
+def test_the_cache_code_leaves_the_heap_after_the_boot_check():
+    import sys
+
+    for m in ("sbd.bootcache", "sbd.crypto.hmac"):  # this file imported them
+        sys.modules.pop(m, None)
+    _warm("unload")
+    for m in ("sbd.bootcache", "sbd.crypto.hmac"):
+        true(m not in sys.modules, m + " unloaded: it runs once per boot")
+
+
 def test_a_release_on_trial_is_always_fully_checked():
     d = _fresh("trial")
     p = boot.read_pointer()
@@ -249,6 +259,7 @@ def test_a_cached_boot_keeps_the_sdk_its_slot_carries():
     try:
         for _ in range(2):
             sys.modules.pop("cacheapp", None)
+            sbd.__path__ = saved  # each boot starts from /lib's SDK
             eq(boot.run("cacheapp"), d)
             p = sbd.__path__
             got.append((boot.checked, (p if type(p) is str else p[0]) == d + "/lib/sbd"))
