@@ -149,8 +149,14 @@ def test_stopping_the_cli_never_leaves_the_board_running(make_board, how: str) -
     vb = make_board("pico_w")
     run_ok(vb, "pass")
     sbd = str(Path(sys.executable).parent / "sbd")
+    # Ctrl-C as a terminal delivers it: with SIGINT at its default in the
+    # command (a job started in the background by a non-interactive shell,
+    # as a CI runner may start this suite, inherits SIGINT ignored).
     proc = subprocess.Popen(
-        [sbd, "vboard", "exec", vb.name, "print('LOOPING')\nwhile True:\n    pass"], stdout=subprocess.PIPE, text=True
+        [sbd, "vboard", "exec", vb.name, "print('LOOPING')\nwhile True:\n    pass"],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stdout is not None
     assert "LOOPING" in proc.stdout.readline()
