@@ -263,11 +263,6 @@ def _check(cfg, pin):
         # clock: nothing sets it on a Pico W, and NTP is not authenticated.
         t = client.refresh(HttpFetcher(host, port, base + "metadata/", _NET_S), None, root, pin)
         del root
-        # What the install does not read of the verified metadata leaves
-        # the heap before release and slots come in (it stays on flash).
-        t.timestamp = t.snapshot = None
-        t.root = {"consistent_snapshot": t.root["consistent_snapshot"]}
-        gc.collect()
         from sbd.ota import release
 
         n = release.newest(t, product, board)
