@@ -72,6 +72,10 @@ def install(t, rel, fetcher):
             length, sha, _ = t.target(target)
             f.write(b"%d %s %s\n" % (length, binascii.hexlify(sha), path.encode()))
     os.rename(man + ".tmp", man)
+    # Loaded before the commit point: a MemoryError after it would tell the
+    # caller the install failed when the new slot is already committed.
+    from sbd import events
+
     new = {
         "slot": slot,
         "release": rel.number,
@@ -88,8 +92,6 @@ def install(t, rel, fetcher):
         os.remove(boot.path("staging"))
     except OSError:
         pass
-    from sbd import events
-
     if events.listening:
         events.emit("ota.installed", release=rel.number)
     return slot
