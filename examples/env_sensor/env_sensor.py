@@ -10,8 +10,10 @@
 #   2. bounded requests: request line <= _LINE_MAX, headers <= _HEAD_MAX bytes
 #      and _HEADERS_MAX lines (431), body <= _BODY_MAX (413) and only with a
 #      canonical Content-Length (411/400), the whole request within _REQ_MS
-#      (408); GET and POST only (405); HTTP/1.0 and 1.1 only (505); one
-#      request per connection;
+#      and within _BUSY_MS while another connection waits (408); no folded
+#      header lines, no white space before a colon (400); GET and POST only
+#      (405 with Allow); HTTP/1.0 and 1.1 only (505); one request per
+#      connection;
 #   3. paths: the target must be one of the fixed routes, exactly (no files
 #      are served, so "..", "%2e" and the like name nothing: 404);
 #      the Host header, when sent, must name this board: an IP literal,
@@ -22,7 +24,8 @@
 #      with Retry-After), from a login form carrying a token that must match
 #      a cookie set with the form (login CSRF; 403 otherwise, checked before
 #      the password so a foreign page cannot use up tries); a session is 16 random bytes in an HttpOnly,
-#      SameSite=Strict cookie that expires after SESSION_S; one session at a
+#      SameSite=Strict cookie that expires SESSION_S after login (the loop
+#      ends it then, cookie or not: a ticks age wraps); one session at a
 #      time; cookies compared in constant time; any other cookie is no session;
 #   5. every form carries the session's CSRF token and is parsed by
 #      sbd.validate.form against its schema (400 names the field and the rule,
@@ -35,10 +38,13 @@
 #      data" is sbd.privacy's two-step wipe (a token shown on the confirm
 #      page, used once).
 #   7. one request's failure is that request's: an SDK refusal (CredsError,
-#      AuthError, ...) or a MemoryError answers 500 and the loop goes on;
+#      AuthError, ...), a filesystem error or a MemoryError answers 500, any
+#      other exception of a request, a measurement or a network step is
+#      said by its kind, and the loop goes on;
 #   8. the network side (uplink.py: telemetry to MQTT, signed updates) runs
-#      only while no request waits, each step bounded by a short socket
-#      timeout; with the network down the page and the measuring go on.
+#      while no request waits and at least every _STEP_MS under a stream of
+#      requests, each step bounded by a short socket timeout; with the
+#      network down the page and the measuring go on.
 import gc
 import json
 import socket
@@ -51,6 +57,8 @@ _HEAD_MAX = const(2048)  # a browser's POST: ~20 headers, ~1.2 KiB (Chromium)
 _HEADERS_MAX = const(32)
 _BODY_MAX = const(512)
 _REQ_MS = const(3000)
+_BUSY_MS = const(1000)  # past this, a request still incomplete yields to a waiting connection (408)
+_STEP_MS = const(1000)  # the network side gets a step at least this often, requests or not
 # The request buffer, allocated before the SDK's imports fill the heap with
 # bytecode: allocated after them, the 2.5 KiB block needed a 132 KiB heap
 # instead of 120 (fragmentation; measured on the virtual Pico W).
@@ -124,9 +132,14 @@ _REASONS = {
 
 
 class HttpError(Exception):
-    def __init__(self, status):
+    def __init__(self, status, extra=""):
         super().__init__(status)
         self.status = status
+        self.extra = extra  # header lines for the answer (405: Allow)
+
+
+_ONLY_GET = "Allow: GET\r\n"
+_ONLY_POST = "Allow: POST\r\n"
 
 
 class App:
@@ -135,7 +148,7 @@ class App:
         self.names = tuple(n.lower().encode() for n in names)
         self.sid = None  # hex str of the one session, or None
         self.csrf = None
-        self.sid_until = 0
+        self.sid_at = 0  # ticks_ms at login
         self.count = 0  # measurements taken
         self.last = None
         self.served = 0
@@ -146,6 +159,7 @@ class App:
         self.buf = _BUF
         self.settings = load_settings()
         self.uplink = None  # uplink.Uplink, set by main()
+        self.waiting = None  # run() sets it: True while another connection waits
 
     # -- measuring -------------------------------------------------------------
 
@@ -157,13 +171,23 @@ class App:
 
     # -- sessions --------------------------------------------------------------
 
+    def session_live(self):
+        # Ends the session once SESSION_S have passed since login.  A ticks
+        # difference wraps (every 2**30 ms on a Pico W: an age read 12.4 days
+        # on would look fresh again), so the loop calls this at every turn and
+        # the session is ended within a turn of its expiry, whether or not a
+        # request ever brings its cookie back.
+        if self.sid is not None:
+            age = time.ticks_diff(time.ticks_ms(), self.sid_at)
+            if age < 0 or age >= SESSION_S * 1000:
+                self.sid = None
+                self.csrf = None
+        return self.sid is not None
+
     def session_ok(self, cookie):
         from sbd.crypto import ct_equal
 
-        if self.sid is None or cookie is None or len(cookie) != 32:
-            return False
-        if time.ticks_diff(self.sid_until, time.ticks_ms()) <= 0:
-            self.sid = None
+        if cookie is None or len(cookie) != 32 or not self.session_live():
             return False
         return ct_equal(cookie.encode(), self.sid.encode())
 
@@ -174,7 +198,7 @@ class App:
 
         self.sid = binascii.hexlify(random_bytes(16)).decode()
         self.csrf = binascii.hexlify(random_bytes(16)).decode()
-        self.sid_until = time.ticks_add(time.ticks_ms(), SESSION_S * 1000)
+        self.sid_at = time.ticks_ms()
         return self.sid
 
     def form(self, body, schema):
@@ -192,7 +216,7 @@ class App:
         authed = self.session_ok(_cookie(cookies, b"sid="))
         if path == "/login":
             if method != "POST":
-                raise HttpError(405)
+                raise HttpError(405, _ONLY_POST)
             return self.login(body, _cookie(cookies, b"lt="))
         if path not in ("/", "/settings", "/delete", "/logout", "/readings"):
             raise HttpError(404)
@@ -207,7 +231,7 @@ class App:
                 return 200, "", "%d %s" % (self.count, self.last)
             if path == "/delete":
                 return 200, "", self.delete_page()
-            raise HttpError(405)
+            raise HttpError(405, _ONLY_POST)  # /settings, /logout
         if path == "/settings":
             return self.save_settings(body)
         if path == "/delete":
@@ -225,7 +249,7 @@ class App:
             self.form(body, _CSRF_ONLY)
             self.sid = None
             return 303, "Location: /\r\n" + _END_COOKIE, ""
-        raise HttpError(405)
+        raise HttpError(405, _ONLY_GET)  # /, /readings
 
     def login_page(self, status, msg):
         # A fresh login token, in a cookie and in the form (double submit):
@@ -317,21 +341,36 @@ class App:
     def handle(self, conn):
         """Read one request from conn, answer it, close it."""
         status, extra, html = 500, "", ""
+        req = None
         try:
-            method, path, cookie, body = self.read_request(conn)
-            status, extra, html = self.route(method, path, cookie, body)
+            req = self.read_request(conn)
         except HttpError as e:
-            status = e.status
-        except v.ValidationError:
-            status = 400
-        except (creds.CredsError, auth.AuthError, privacy.PrivacyError, identity.IdentityError, MemoryError):
-            # The store refused (a tampered creds file, say; the SDK emitted
-            # its event) or the heap ran short: 500 for this request, and the
-            # page and the measuring go on.
-            status = 500
+            status, extra = e.status, e.extra
+        except MemoryError:
             gc.collect()
         except OSError:
             return  # the peer went away: nothing to answer
+        if req is not None:
+            try:
+                status, extra, html = self.route(*req)
+            except HttpError as e:
+                status, extra = e.status, e.extra
+            except v.ValidationError:
+                status = 400
+            except (
+                creds.CredsError,
+                auth.AuthError,
+                privacy.PrivacyError,
+                identity.IdentityError,
+                MemoryError,
+                OSError,
+            ):
+                # The store refused (a tampered creds file, say; the SDK
+                # emitted its event), the filesystem failed (a full flash) or
+                # the heap ran short: 500 for this request, and the page and
+                # the measuring go on.
+                status = 500
+                gc.collect()
         try:
             _send(conn, status, extra, html)
         except OSError:
@@ -345,12 +384,14 @@ class App:
         mv = memoryview(buf)
         n = 0
         end = -1
-        deadline = time.ticks_add(time.ticks_ms(), _REQ_MS)
+        t0 = time.ticks_ms()
+        deadline = time.ticks_add(t0, _REQ_MS)
+        busy = time.ticks_add(t0, _BUSY_MS)
         conn.setblocking(False)
         while end < 0:
             if n >= _HEAD_MAX:
                 raise HttpError(431)
-            k = _recv(conn, mv[n:_HEAD_MAX], deadline)
+            k = _recv(conn, mv[n:_HEAD_MAX], deadline, busy, self.waiting)
             if k == 0:
                 raise HttpError(400)
             n += k
@@ -368,13 +409,16 @@ class App:
             raise HttpError(505)
         method = parts[0]
         if method not in (b"GET", b"POST"):
-            raise HttpError(405)
+            raise HttpError(405, "Allow: GET, POST\r\n")
         length = None
         cookie = None
         host = None
         for line in lines[1:]:
             i = line.find(b":")
-            if i <= 0:
+            if i <= 0 or b" " in line[:i] or b"\t" in line[:i]:
+                # No colon, a folded line (leading white space) or white
+                # space before the colon: RFC 9112 says 400, and a lenient
+                # reading ("Host : x") would slip past the checks below.
                 raise HttpError(400)
             name = line[:i].lower()
             val = line[i + 1 :].strip()
@@ -404,7 +448,7 @@ class App:
                 raise HttpError(400)  # bytes after the body: no pipelining here
             bm = mv[start : start + length]
             while have < length:
-                k = _recv(conn, bm[have:], deadline)
+                k = _recv(conn, bm[have:], deadline, busy, self.waiting)
                 if k == 0:
                     raise HttpError(400)
                 have += k
@@ -451,6 +495,16 @@ class App:
         if boot.confirm():
             print("env_sensor: this release works (a request answered, an update check passed): confirmed")
 
+    def _guard(self, fn, *args):
+        # One request's or one network step's failure, whatever it is, is
+        # that step's: said on the console (its kind, never its text: it
+        # could quote a value), and the page and the measuring go on.
+        try:
+            fn(*args)
+        except Exception as e:  # noqa: BLE001 - the loop must outlive any one step
+            print("env_sensor: %s failed: %s" % (getattr(fn, "__name__", "step"), type(e).__name__))
+            gc.collect()
+
     def run(self, port=80, host="0.0.0.0", stop=None):
         """Serve and measure until stop() (if given) returns True."""
         import select
@@ -466,32 +520,42 @@ class App:
             self.uplink.trial = self.trial  # a failed update check is tried again soon
         poller = select.poll()
         poller.register(srv, select.POLLIN)
+        self.waiting = lambda: bool(poller.poll(0))
         every = self.settings.get("interval", 5) * 1000
         due = time.ticks_ms()
+        stepped = due
         gc.collect()
         start = gc.mem_alloc()
         try:
             while stop is None or not stop():
+                self.session_live()  # ends an expired session (see there)
                 wait = time.ticks_diff(due, time.ticks_ms())
                 if wait <= 0:
-                    self.measure()
+                    self._guard(self.measure)
                     due = time.ticks_add(due, every)
                     continue
-                if poller.poll(min(wait, 100)):
+                # The network side steps when no request waits, and at least
+                # every _STEP_MS under a stream of requests: a flood must not
+                # hold back telemetry (the security events it causes would
+                # wait, then be overwritten in the queue) or the update check.
+                if poller.poll(min(wait, 100)) and time.ticks_diff(time.ticks_ms(), stepped) < _STEP_MS:
                     conn, _ = srv.accept()
                     try:
-                        self.handle(conn)
+                        self._guard(self.handle, conn)
                     finally:
                         conn.close()
                     self.peak = max(self.peak, gc.mem_alloc())
                     gc.collect()
                     self.confirm()
-                elif self.uplink is not None:
-                    self.uplink.step()  # only while no request waits
-                    self.peak = max(self.peak, gc.mem_alloc())
-                    self.confirm()
+                else:
+                    stepped = time.ticks_ms()
+                    if self.uplink is not None:
+                        self._guard(self.uplink.step)
+                        self.peak = max(self.peak, gc.mem_alloc())
+                        self.confirm()
                 every = self.settings.get("interval", 5) * 1000
         finally:
+            self.waiting = None
             srv.close()
         print("env_sensor: stopped; measured %d, served %d" % (self.count, self.served))
         print(
@@ -518,17 +582,31 @@ def _on_trial():
 _END_COOKIE = "Set-Cookie: sid=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0\r\n"
 
 
-def _recv(conn, mv, deadline):
+def _recv(conn, mv, deadline, busy, waiting):
     # Wait (poll) for data until the deadline, then read what is there.
+    # Past `busy`, a request that is still incomplete while another
+    # connection waits (waiting() is True) ends with 408: one request is
+    # served at a time, so a client dripping bytes would otherwise hold
+    # every other one back for the whole _REQ_MS.  A browser sends its
+    # request at once; only a stalled or dripping client is cut short.
     import select
 
     p = select.poll()
     p.register(conn, select.POLLIN)
-    left = time.ticks_diff(deadline, time.ticks_ms())
-    if left <= 0 or not p.poll(left):
-        raise HttpError(408)
-    k = conn.readinto(mv)
-    return k or 0
+    while True:
+        now = time.ticks_ms()
+        left = time.ticks_diff(deadline, now)
+        if left <= 0:
+            raise HttpError(408)
+        grace = time.ticks_diff(busy, now)
+        if grace > 0:
+            left = min(left, grace)
+        elif waiting is not None and waiting():
+            raise HttpError(408)
+        else:
+            left = min(left, 100)  # look at the waiting ones again soon
+        if p.poll(left):
+            return conn.readinto(mv) or 0
 
 
 def _cookie(val, name):

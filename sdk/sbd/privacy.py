@@ -17,9 +17,10 @@
 #
 # Rules, in order:
 #   1. confirmation: wipe_user_data needs the token from the latest
-#      wipe_token() of this boot, at most TOKEN_MS old; a token is used once,
-#      right or wrong, so a stray call or a forged request without it wipes
-#      nothing (NotConfirmed, `privacy.wipe_refused`);
+#      wipe_token() of this boot, at most TOKEN_MS old by both the ticks and
+#      time.time() (a ticks age wraps); a token is used once, right or
+#      wrong, so a stray call or a forged request without it wipes nothing
+#      (NotConfirmed, `privacy.wipe_refused`);
 #   2. intent first: a marker file (STATE_DIR/wipe.intent) is written
 #      atomically before anything is cleared and removed after everything
 #      is; resume() at boot finds a marker left by a power cut and does the
@@ -43,8 +44,10 @@ TOKEN_MS = const(120000)
 KEEP_CREDS = ("mqtt.broker",)
 
 _clock = time.ticks_ms  # replaced by tests
+_seconds = time.time  # replaced by tests
 _token = None
 _token_at = 0
+_token_s = 0
 
 
 class PrivacyError(Exception):
@@ -64,14 +67,26 @@ def _marker():
 def wipe_token():
     """A fresh one-use confirmation token (str) for wipe_user_data; any
     earlier token stops working."""
-    global _token, _token_at
+    global _token, _token_at, _token_s
     import binascii
 
     from sbd.crypto import random_bytes
 
     _token = binascii.hexlify(random_bytes(8)).decode()
     _token_at = _clock()
+    _token_s = _seconds()
     return _token
+
+
+def _fresh_token():
+    # Within TOKEN_MS of wipe_token(), by two clocks that must both agree:
+    # a ticks difference wraps (every 2**30 ms on a Pico W: an unused token
+    # would read as new again 12.4 days later, and as negative from 6.2
+    # days), and time.time() may be set while the board runs (then the
+    # token is refused and the user asks for a new one: the safe side).
+    age = time.ticks_diff(_clock(), _token_at)
+    age_s = _seconds() - _token_s
+    return 0 <= age <= TOKEN_MS and 0 <= age_s <= TOKEN_MS // 1000 + 1
 
 
 def wipe_user_data(confirm=None):
@@ -82,12 +97,7 @@ def wipe_user_data(confirm=None):
 
     t = _token
     _token = None  # rule 1: one use, whatever the outcome
-    if (
-        t is None
-        or not isinstance(confirm, str)
-        or time.ticks_diff(_clock(), _token_at) > TOKEN_MS
-        or not ct_equal(confirm.encode(), t.encode())
-    ):
+    if t is None or not isinstance(confirm, str) or not _fresh_token() or not ct_equal(confirm.encode(), t.encode()):
         events.emit("privacy.wipe_refused")
         raise NotConfirmed("the user data wipe needs the token from privacy.wipe_token()")
     from sbd import _fs

@@ -10,6 +10,7 @@
 # sbd-device: heapsize=160K timeout=600
 import gc
 import os
+import time
 
 import fakeboard  # noqa: F401  (installs the stand-in machine before sbd imports it)
 from dtest import eq, raises, scratch_path, true
@@ -315,8 +316,22 @@ def test_privacy_wipe_needs_its_token():
     t = privacy.wipe_token()
     now[0] = privacy.TOKEN_MS + 1
     raises(privacy.NotConfirmed, privacy.wipe_user_data, confirm=t)
+    # A ticks difference wraps on a board: a token read "before" it was made
+    # (its age negative) or one whose other clock says days have passed is
+    # as stale as one past TOKEN_MS.
+    now[0] = 1000
+    t = privacy.wipe_token()
+    now[0] = 999
+    raises(privacy.NotConfirmed, privacy.wipe_user_data, confirm=t)
+    secs = [5000]
+    privacy._seconds = lambda: secs[0]
+    t = privacy.wipe_token()
+    now[0] = 1010  # 11 ms by the ticks, as if they had wrapped around since
+    secs[0] += 13 * 86400
+    raises(privacy.NotConfirmed, privacy.wipe_user_data, confirm=t)
+    privacy._seconds = time.time
     eq(creds.get("wifi"), SECRET_A.encode(), "nothing was wiped")
-    eq(_names().count("privacy.wipe_refused"), 6)
+    eq(_names().count("privacy.wipe_refused"), 8)
 
 
 def test_privacy_wipe_clears_user_data_and_keeps_the_factory_record():
