@@ -17,6 +17,8 @@ from ota_scenarios import BOUNDS, DirFetcher
 from tuf.api import exceptions as tuf_exc
 from tuf.ngclient import Updater, UpdaterConfig
 
+from harness import devscript
+
 ROOT = Path(__file__).resolve().parents[2]
 SBD = str(Path(sys.executable).parent / "sbd")
 PASS = "correct horse battery"
@@ -54,8 +56,6 @@ def ngclient_ok(repo: Path) -> list[str]:
 
 DEVICE = """
 import sys
-from sbdtools import shims
-shims.install()
 from sbd import _fs
 from sbd.ota import client, release
 _fs.STATE_DIR = sys.argv[2]
@@ -71,12 +71,10 @@ print(n, r.version, " ".join(rel for _, rel in r.files))
 
 
 def device_decides(repo: Path, tmp: Path) -> str:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "sdk"), str(ROOT / "host_tools")])}
+    cmd, env = devscript.command("cpython", DEVICE)
     state = tmp / "device-state"
     state.mkdir(exist_ok=True)
-    r = subprocess.run(
-        [sys.executable, "-c", DEVICE, str(repo), str(state)], capture_output=True, text=True, env=env, timeout=300
-    )
+    r = subprocess.run([*cmd, str(repo), str(state)], capture_output=True, text=True, env=env, timeout=300)
     return r.stdout.strip() if r.returncode == 0 else "refused: " + r.stderr.strip().splitlines()[-1]
 
 
@@ -325,10 +323,6 @@ def test_the_host_bounds_are_the_devices() -> None:
 
 
 BOOT_LOADS = """
-import sys
-if sys.implementation.name != "micropython":
-    from sbdtools import shims
-    shims.install()
 from sbd import _fs
 _fs.STATE_DIR = TMP + "/state"
 from sbd import boot
@@ -348,18 +342,8 @@ def test_with_sdk_ships_what_runs_from_a_slot(runtime: str, tmp_path: Path) -> N
     from sbdtools import ota
 
     head = f"TMP = {str(tmp_path)!r}\n"
-    if runtime == "micropython":
-        sys.path.insert(0, str(ROOT / "tests"))
-        from harness import tools
-
-        build = tmp_path / "mpy"
-        assert not tools.compile_tree(ROOT / "sdk", build)
-        boot = f"import sys\nsys.path.insert(0, {str(build)!r})\n"
-        cmd = [str(Path(sys.executable).parent / "micropython"), "-X", "heapsize=128K", "-c", boot + head + BOOT_LOADS]
-        env = dict(os.environ)
-    else:
-        cmd = [sys.executable, "-c", head + BOOT_LOADS]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "sdk"), str(ROOT / "host_tools")])}
+    mpy = devscript.compile_sdk(tmp_path / "mpy") if runtime == "micropython" else None
+    cmd, env = devscript.command(runtime, head + BOOT_LOADS, heap="128K", mpy=mpy)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0 and "SLOT None" in r.stdout, r.stdout + r.stderr
     loaded = r.stdout.split("LOADED ", 1)[1].split()

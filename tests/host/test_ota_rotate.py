@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import devscript
 from sbdtools import ota
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,10 +25,6 @@ NOW = "2026-11-30T00:00:00Z"
 RUNTIMES = ["micropython", "cpython"]
 
 DEVICE = """
-import sys
-if sys.implementation.name != "micropython":
-    from sbdtools import shims
-    shims.install()
 from sbd import _fs, ota
 from sbd.ota import client, release
 _fs.STATE_DIR = STATE
@@ -42,28 +39,15 @@ except ota.OtaError as e:
 
 @pytest.fixture(scope="module")
 def mpy_sdk(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from harness import tools
-
-    build = tmp_path_factory.mktemp("mpy")
-    assert not tools.compile_tree(ROOT / "sdk", build)
-    return build
+    return devscript.compile_sdk(tmp_path_factory.mktemp("mpy"))
 
 
 def device(runtime: str, mpy: Path, repo: Path, state: Path, root: Path) -> str:
     """One refresh by a device whose persisted state is `state`, pinned to
     `root` when it has none yet; its one-line verdict."""
     head = f"STATE = {str(state)!r}\nROOTFILE = {str(root)!r}\nREPO = {str(repo)!r}\nNOW = {NOW!r}\n"
-    if runtime == "micropython":
-        boot = f"import sys\nsys.path.insert(0, {str(mpy)!r})\n"
-        cmd = [str(Path(sys.executable).parent / "micropython"), "-X", "heapsize=128K", "-c", boot + head + DEVICE]
-        env = dict(os.environ)
-    else:
-        cmd = [sys.executable, "-c", head + DEVICE]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "sdk"), str(ROOT / "host_tools")])}
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return r.stdout.strip().splitlines()[-1]
+    out = devscript.run(runtime, head + DEVICE, heap="128K", mpy=mpy)
+    return out.strip().splitlines()[-1]
 
 
 def sbd(*args: str, tmp: Path, ok: bool = True, passphrase: str = PASS) -> subprocess.CompletedProcess[str]:
