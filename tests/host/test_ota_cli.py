@@ -5,7 +5,6 @@ shims), a signer command can hold a key, and missing signatures are refused."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -14,22 +13,13 @@ from pathlib import Path
 
 import pytest
 from ota_scenarios import BOUNDS, DirFetcher
+from sbd_cli import PASS, new_keys, sbd
 from tuf.api import exceptions as tuf_exc
 from tuf.ngclient import Updater, UpdaterConfig
 
 from harness import devscript
 
 ROOT = Path(__file__).resolve().parents[2]
-SBD = str(Path(sys.executable).parent / "sbd")
-PASS = "correct horse battery"
-
-
-def sbd(*args: str, tmp: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SBD_HOME": str(tmp / "home"), "SBD_KEY_PASSPHRASE": PASS}
-    r = subprocess.run([SBD, *args], capture_output=True, text=True, env=env, timeout=120)
-    if ok:
-        assert r.returncode == 0, f"sbd {' '.join(args)}: {r.returncode}\n{r.stdout}\n{r.stderr}"
-    return r
 
 
 def ngclient_ok(repo: Path) -> list[str]:
@@ -80,11 +70,7 @@ def device_decides(repo: Path, tmp: Path) -> str:
 
 @pytest.fixture
 def keys(tmp_path: Path) -> dict[str, Path]:
-    out = {}
-    for role in ("root", "targets", "snapshot", "timestamp"):
-        out[role] = tmp_path / f"{role}.key"
-        sbd("keys", "new", str(out[role]), tmp=tmp_path)
-    return out
+    return new_keys(tmp_path, ("root", "targets", "snapshot", "timestamp"))
 
 
 def _init(tmp: Path, keys: dict[str, Path]) -> Path:
@@ -104,6 +90,12 @@ def _app(tmp: Path, n: int) -> Path:
     return app
 
 
+def _add(tmp: Path, repo: Path, n: int, version: str, *more: str) -> subprocess.CompletedProcess[str]:
+    """`sbd ota add` of _app(tmp, n) as acme for pico_w."""
+    where = ["--board", "pico_w", "--product", "acme", "--version", version]
+    return sbd("ota", "add", str(repo), str(_app(tmp, n)), *where, *more, tmp=tmp)
+
+
 def test_key_files_are_encrypted_and_private(tmp_path: Path) -> None:
     k = tmp_path / "k.key"
     sbd("keys", "new", str(k), tmp=tmp_path)
@@ -117,19 +109,7 @@ def test_key_files_are_encrypted_and_private(tmp_path: Path) -> None:
 
 def test_publish_and_both_clients_accept(tmp_path: Path, keys: dict[str, Path]) -> None:
     repo = _init(tmp_path, keys)
-    sbd(
-        "ota",
-        "add",
-        str(repo),
-        str(_app(tmp_path, 1)),
-        "--board",
-        "pico_w",
-        "--product",
-        "acme",
-        "--version",
-        "1.0.0",
-        tmp=tmp_path,
-    )
+    _add(tmp_path, repo, 1, "1.0.0")
     digests = set()
     for role in ("root", "targets", "snapshot", "timestamp"):
         r = sbd("ota", "sign", str(repo), "--role", role, "--key", str(keys[role]), tmp=tmp_path)
@@ -153,19 +133,7 @@ def test_publish_and_both_clients_accept(tmp_path: Path, keys: dict[str, Path]) 
     mpy = (repo / "targets" / "acme/pico_w/1/lib/util.mpy").read_bytes()
     assert mpy[0:1] == b"M"
     # A second release: unsigned it is refused by both, signed accepted.
-    sbd(
-        "ota",
-        "add",
-        str(repo),
-        str(_app(tmp_path, 2)),
-        "--board",
-        "pico_w",
-        "--product",
-        "acme",
-        "--version",
-        "1.1.0",
-        tmp=tmp_path,
-    )
+    _add(tmp_path, repo, 2, "1.1.0")
     # Staged and unsigned: what is served is release 1, still whole, and
     # `publish` refuses the staged state (the device's reason printed).
     served = {p: p.read_bytes() for p in (repo / "metadata").iterdir()}
@@ -192,13 +160,17 @@ def test_wrong_key_and_wrong_passphrase_are_refused(tmp_path: Path, keys: dict[s
     repo = _init(tmp_path, keys)
     r = sbd("ota", "sign", str(repo), "--role", "targets", "--key", str(keys["snapshot"]), tmp=tmp_path, ok=False)
     assert r.returncode != 0 and "not a targets key" in r.stderr
-    env = {**os.environ, "SBD_HOME": str(tmp_path / "home"), "SBD_KEY_PASSPHRASE": "wrong passphrase"}
-    r2 = subprocess.run(
-        [SBD, "ota", "sign", str(repo), "--role", "targets", "--key", str(keys["targets"])],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
+    r2 = sbd(
+        "ota",
+        "sign",
+        str(repo),
+        "--role",
+        "targets",
+        "--key",
+        str(keys["targets"]),
+        tmp=tmp_path,
+        ok=False,
+        passphrase="wrong passphrase",
     )
     assert r2.returncode != 0 and "cannot decrypt" in r2.stderr
 
@@ -213,19 +185,7 @@ sys.stdout.write(key.sign(sys.stdin.buffer.read()).hex())
 
 def test_an_external_signer_command_signs(tmp_path: Path, keys: dict[str, Path]) -> None:
     repo = _init(tmp_path, keys)
-    sbd(
-        "ota",
-        "add",
-        str(repo),
-        str(_app(tmp_path, 1)),
-        "--board",
-        "pico_w",
-        "--product",
-        "acme",
-        "--version",
-        "1.0.0",
-        tmp=tmp_path,
-    )
+    _add(tmp_path, repo, 1, "1.0.0")
     script = tmp_path / "signer.py"
     script.write_text(SIGNER)
     for role in ("root", "targets", "snapshot", "timestamp"):
@@ -256,10 +216,7 @@ def test_a_release_can_carry_the_sdk(tmp_path: Path, keys: dict[str, Path]) -> N
     from sbdtools.mpytools import NATIVE_ARCHS
 
     repo = _init(tmp_path, keys)
-    r = sbd(
-        "ota", "add", str(repo), str(_app(tmp_path, 1)), "--board", "pico_w", "--product", "acme", "--version",
-        "1.0.0", "--with-sdk", tmp=tmp_path,
-    )  # fmt: skip
+    r = _add(tmp_path, repo, 1, "1.0.0", "--with-sdk")
     for role in ("root", "targets", "snapshot", "timestamp"):
         sbd("ota", "sign", str(repo), "--role", role, "--key", str(keys[role]), tmp=tmp_path)
     sbd("ota", "publish", str(repo), tmp=tmp_path)

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ota_serve import sbd_ota_serve
 from ota_staged import NOW, ROLES, StagedRepos, served
+from sbd_cli import sbd_ota_serve
 
 from harness import devscript
 from sbdtools import ota, ota_publish, ota_verify

@@ -6,21 +6,17 @@ metadata signed with the revoked key is refused (and was accepted before)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sbd_cli import PASS, new_keys, sbd
 
 from harness import devscript
 from sbdtools import ota
 
 ROOT = Path(__file__).resolve().parents[2]
-SBD = str(Path(sys.executable).parent / "sbd")
-PASS = "correct horse battery"
 NOW = "2026-11-30T00:00:00Z"
 RUNTIMES = ["micropython", "cpython"]
 
@@ -50,22 +46,9 @@ def device(runtime: str, mpy: Path, repo: Path, state: Path, root: Path) -> str:
     return out.strip().splitlines()[-1]
 
 
-def sbd(*args: str, tmp: Path, ok: bool = True, passphrase: str = PASS) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SBD_HOME": str(tmp / "home"), "SBD_KEY_PASSPHRASE": passphrase}
-    r = subprocess.run([SBD, *args], capture_output=True, text=True, env=env, timeout=120)
-    if ok:
-        assert r.returncode == 0, f"sbd {' '.join(args)}: {r.returncode}\n{r.stdout}\n{r.stderr}"
-    return r
-
-
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("keys")
-    out = {}
-    for name in ("root", "root2", "targets", "targets2", "snapshot", "timestamp"):
-        out[name] = d / f"{name}.key"
-        sbd("keys", "new", str(out[name]), tmp=d)
-    return out
+    return new_keys(tmp_path_factory.mktemp("keys"), ("root", "root2", "targets", "targets2", "snapshot", "timestamp"))
 
 
 def _published(tmp: Path, keys: dict[str, Path]) -> Path:

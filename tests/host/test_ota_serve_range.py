@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ota_serve import sbd_ota_serve
+from sbd_cli import sbd_ota_serve
 
 from harness import devscript
 
