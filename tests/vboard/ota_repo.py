@@ -43,16 +43,19 @@ CONFIRMED_POINTER = {
     "failed": 0,
 }
 
-# Installs release 1 from /repo (valid_updates_files) and confirms it.
-INSTALL_CONFIRMED_1 = """
+
+def install_script(n: int) -> str:
+    """A board script that installs release n from /repo (valid_updates_files)."""
+    return f"""
 from sbd.ota import client, release, slots
-from sbd import boot
 root = open('/repo/root.json', 'rb').read()
 t = client.refresh(client.DirFetcher('/repo/metadata'), '2026-11-30T00:00:00Z', root)
-slots.install(t, release.release(t, 'acme-sensor', 'pico_w', 1), client.DirFetcher('/repo/targets'))
-boot.select()
-print('CONFIRMED', boot.confirm())
+slots.install(t, release.release(t, 'acme-sensor', 'pico_w', {n}), client.DirFetcher('/repo/targets'))
 """
+
+
+# Installs release 1 from /repo and confirms it.
+INSTALL_CONFIRMED_1 = install_script(1) + "from sbd import boot\nboot.select()\nprint('CONFIRMED', boot.confirm())\n"
 
 
 def esp32_app(version: str, size: int) -> bytes:

@@ -6,19 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ota_repo import board_with_release_1, valid_updates_files
+from ota_repo import board_with_release_1, install_script, valid_updates_files
 
 from harness.vboards import SdkBoard, power_cut_sweep
 from sbdtools.vboard import runner
 
 APP = {1: b"M\x06print('release 1')\n", 2: b"M\x06print('release 2')\n"}
 
-INSTALL = """
-from sbd.ota import client, release, slots
-root = open('/repo/root.json', 'rb').read()
-t = client.refresh(client.DirFetcher('/repo/metadata'), '2026-11-30T00:00:00Z', root)
-slots.install(t, release.release(t, 'acme-sensor', 'pico_w', 2), client.DirFetcher('/repo/targets'))
-"""
+INSTALL = install_script(2)
 
 INSPECT = """
 from sbd import boot
@@ -79,12 +74,7 @@ def test_power_cut_at_every_write_of_a_trial_and_rollback(make_sdk_board: Callab
     print(f"trial and rollback: {sweep.ops} cut points")
 
 
-FIRST = """
-from sbd.ota import client, release, slots
-root = open('/repo/root.json', 'rb').read()
-t = client.refresh(client.DirFetcher('/repo/metadata'), '2026-11-30T00:00:00Z', root)
-slots.install(t, release.release(t, 'acme-sensor', 'pico_w', 1), client.DirFetcher('/repo/targets'))
-"""
+FIRST = install_script(1)
 
 GIVEN_UP = """
 from sbd import boot
