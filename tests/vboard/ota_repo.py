@@ -2,7 +2,8 @@
 repository (python-tuf, through sbdtools.ota) holding releases, ESP32 app
 images of a chosen size for firmware releases, the device tests' signed
 repository (tests/device/data/ota/valid_updates) on a board with release 1
-installed and confirmed, and a confirmed boot pointer for hand-made slots."""
+installed and confirmed, a confirmed boot pointer for hand-made slots, and
+a board clock that is not trusted time."""
 
 from __future__ import annotations
 
@@ -143,6 +144,24 @@ def serve_after_failures(repo: Path, failures: int) -> Iterator[int]:
         srv.shutdown()
         srv.server_close()
         th.join(10)
+
+
+def fake_clock(year: int) -> str:
+    """A board script that puts a `time` whose gmtime() says January 1 of year
+    in place of the real one, for an app imported after it (sbd was imported
+    by the ROM already): the board's clock never set, or set by one forged
+    NTP reply."""
+    return f"""
+import sys, time as _t
+class _Clock:
+    pass
+_c = _Clock()
+for _n in dir(_t):
+    if not _n.startswith('__'):
+        setattr(_c, _n, getattr(_t, _n))
+_c.gmtime = lambda *a: ({year}, 1, 1, 0, 0, 0, 0, 1)
+sys.modules['time'] = _c
+"""
 
 
 def valid_updates_files() -> dict[str, bytes]:
