@@ -77,18 +77,9 @@ print('RESULT', json.dumps({'us': us, 'ops': ops, 'check_us': check_us, 'how': b
 
 
 def _slot_script(kib: int) -> str:
-    pointer = {
-        "slot": "a",
-        "release": 1,
-        "version": "1.0",
-        "rfloor": 0,
-        "trial": 0,
-        "confirmed": True,
-        "floor": 0,
-        "prev": None,
-        "failed": 0,
-    }
-    return SLOT % {"parts": PARTS, "size": kib * 1024 // PARTS, "pointer": pointer}
+    from ota_repo import CONFIRMED_POINTER
+
+    return SLOT % {"parts": PARTS, "size": kib * 1024 // PARTS, "pointer": CONFIRMED_POINTER}
 
 
 def measure(runs: int, kib: int) -> dict[str, Any]:

@@ -51,12 +51,11 @@ from benchlib import cpu_model
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "host_tools"))
 
-from sbdtools.ota import Release, Repo, release_prefix, signer_from_seed  # noqa: E402
+from sbdtools.ota import Release, release_prefix, signer_from_seed  # noqa: E402
 
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "vboard")]
 
 RESULTS = REPO / "bench" / "results"
-FUTURE = datetime(2099, 1, 1, tzinfo=timezone.utc)
 
 SCRIPT = r"""
 import gc, sys, time, json
@@ -357,31 +356,17 @@ def throughput_lines(tput: list[dict[str, Any]], runs: int) -> list[str]:
 
 
 def make_repo(out: Path, n: int) -> None:
+    from ota_repo import far_repo, sign_and_publish
+
     k = {r: signer_from_seed(hashlib.sha256(r.encode()).digest()) for r in ("r1", "r2", "r3", "ts", "sn", "tg")}
-    repo = Repo.create(
-        {
-            "root": [k["r1"].public_key, k["r2"].public_key, k["r3"].public_key],
-            "timestamp": [k["ts"].public_key],
-            "snapshot": [k["sn"].public_key],
-            "targets": [k["tg"].public_key],
-        },
-        {"root": 2},
-        now=FUTURE,
-    )
-    for role in ("root", "timestamp", "snapshot", "targets"):
-        repo.md(role).signed.expires = FUTURE
+    keys = {"root": [k["r1"], k["r2"], k["r3"]], "timestamp": [k["ts"]], "snapshot": [k["sn"]], "targets": [k["tg"]]}
+    repo = far_repo(keys, {"root": 2})
     rel = Release("acme-sensor", ["pico_w"], 1, "1.0.0")
     for i in range(n):
         repo.add_target(
             release_prefix("acme-sensor", "pico_w", 1) + f"lib/mod{i:03}.mpy", b"x" * (100 + i), rel.custom()
         )
-    repo.sign("root", [k["r1"], k["r2"]])
-    repo.sign("targets", [k["tg"]])
-    repo.link_snapshot()
-    repo.sign("snapshot", [k["sn"]])
-    repo.link_timestamp()
-    repo.sign("timestamp", [k["ts"]])
-    repo.publish(out)
+    sign_and_publish(repo, {**keys, "root": [k["r1"], k["r2"]]}, out)
 
 
 def build(out: Path) -> None:

@@ -6,35 +6,20 @@
 # sbd-device: heapsize=160K timeout=300
 import gc
 
-from dtest import data_path, eq, raises, scratch_path, true
-from sbd import _fs, boot, events, ota
+from dtest import data_path, eq, raises, true
+from ota_slot_util import BASE, B, P, app, fresh
+from sbd import boot, events, ota
 from sbd.ota import client, slots
 from sbd.ota import release as rl
 
-NOW = "2026-11-30T00:00:00Z"
-BASE = "ota/valid_updates"
-P, B = "acme-sensor", "pico_w"
-
 
 def _fresh(name):
-    _fs.STATE_DIR = scratch_path("failed-state-" + name)
-    boot.APP_DIR = scratch_path("failed-app-" + name)
-    _fs.remove_tree(_fs.STATE_DIR)
-    _fs.remove_tree(boot.APP_DIR)
-    gc.collect()
-    with open(data_path(BASE + "/root.json"), "rb") as f:
-        root = f.read()
-    return client.refresh(client.DirFetcher(data_path(BASE + "/1/metadata")), NOW, root)
+    return fresh("failed", name)
 
 
 def _install(t, n):
     gc.collect()
     return slots.install(t, rl.release(t, P, B, n), client.DirFetcher(data_path(BASE + "/1/targets")))
-
-
-def _app(d):
-    with open(d + "/app.mpy", "rb") as f:
-        return f.read()
 
 
 def test_a_first_release_that_fails_its_trial_leaves_nothing_installed():
@@ -49,7 +34,7 @@ def test_a_first_release_that_fails_its_trial_leaves_nothing_installed():
     events.subscribe(on)
     eq(_install(t, 1), "a")
     for _ in range(boot.TRIAL_BOOTS):
-        eq(_app(boot.select()), b"M\x06print('release 1')\n")
+        eq(app(boot.select()), b"M\x06print('release 1')\n")
     eq(boot.select(), None, "trial over, nothing to go back to: nothing boots")
     true(("ota.rolled_back", 1, 0) in seen, repr(seen))
     eq(boot.read_pointer(), None)
@@ -62,7 +47,7 @@ def test_a_first_release_that_fails_its_trial_leaves_nothing_installed():
     true("failed release" in str(e), str(e))
     eq(_install(t, 2), "a")
     eq(boot.installed(), (2, 0))
-    eq(_app(boot.select()), b"M\x06print('release 2')\n")
+    eq(app(boot.select()), b"M\x06print('release 2')\n")
     true(boot.confirm(), "confirmed")
     eq(boot.failed(), 1, "still remembered")
     eq(boot.read_pointer()["prev"], None)

@@ -3,31 +3,21 @@
 # for another file set starts over), and the boot check refuses a slot that
 # holds a file its manifest does not list (the slot is first on sys.path).
 # sbd-device: heapsize=192K timeout=300
-import gc
 import hashlib
 import os
 
-from dtest import data_path, eq, raises, scratch_path, true
+from dtest import data_path, eq, raises, true
+from ota_slot_util import BASE, B, P, fresh
 from sbd import _fs, boot, ota
 from sbd.ota import client, slots
 from sbd.ota import release as rl
 
-NOW = "2026-11-30T00:00:00Z"
-BASE = "ota/valid_updates"
-P, B = "acme-sensor", "pico_w"
 APP1 = b"M\x06print('release 1')\n"
 APP2 = b"M\x06print('release 2')\n"
 
 
 def _fresh(name):
-    _fs.STATE_DIR = scratch_path("strays-state-" + name)
-    boot.APP_DIR = scratch_path("strays-app-" + name)
-    _fs.remove_tree(_fs.STATE_DIR)
-    _fs.remove_tree(boot.APP_DIR)
-    gc.collect()
-    with open(data_path(BASE + "/root.json"), "rb") as f:
-        root = f.read()
-    return client.refresh(client.DirFetcher(data_path(BASE + "/1/metadata")), NOW, root)
+    return fresh("strays", name)
 
 
 def _write(path, data=b"print('not signed')\n"):

@@ -4,36 +4,20 @@
 # (at 128K a later test ran out importing sbd.ota.download with 40K free after
 # unwinding: fragmentation in this many-refresh process; test_ota_heap.py
 # holds the update path's own budget, 112K.)
-import gc
 
-from dtest import data_path, eq, raises, scratch_path, true
-from sbd import _fs, boot, ota
+from dtest import data_path, eq, raises, true
+from ota_slot_util import BASE, B, P, app, fresh
+from sbd import boot, ota
 from sbd.ota import client, slots
 from sbd.ota import release as rl
 
-NOW = "2026-11-30T00:00:00Z"
-BASE = "ota/valid_updates"
-P, B = "acme-sensor", "pico_w"
-
 
 def _fresh(name):
-    _fs.STATE_DIR = scratch_path("slots-state-" + name)
-    boot.APP_DIR = scratch_path("slots-app-" + name)
-    _fs.remove_tree(_fs.STATE_DIR)
-    _fs.remove_tree(boot.APP_DIR)
-    gc.collect()
-    with open(data_path(BASE + "/root.json"), "rb") as f:
-        root = f.read()
-    return client.refresh(client.DirFetcher(data_path(BASE + "/1/metadata")), NOW, root)
+    return fresh("slots", name)
 
 
 def _install(t, n, targets=BASE + "/1/targets"):
     return slots.install(t, rl.release(t, P, B, n), client.DirFetcher(data_path(targets)))
-
-
-def _app(d):
-    with open(d + "/app.mpy", "rb") as f:
-        return f.read()
 
 
 def test_install_boots_on_trial_and_confirm_keeps_it():
@@ -42,7 +26,7 @@ def test_install_boots_on_trial_and_confirm_keeps_it():
     eq(_install(t, 1), "a")
     eq(boot.installed(), (1, 0))
     d = boot.select()
-    eq(_app(d), b"M\x06print('release 1')\n")
+    eq(app(d), b"M\x06print('release 1')\n")
     eq(boot.read_pointer()["trial"], boot.TRIAL_BOOTS - 1)
     true(boot.confirm(), "confirmed")
     for _ in range(boot.TRIAL_BOOTS + 2):
@@ -56,9 +40,9 @@ def test_an_unconfirmed_release_rolls_back_by_itself():
     boot.confirm()
     eq(_install(t, 2), "b")
     for _ in range(boot.TRIAL_BOOTS):
-        eq(_app(boot.select()), b"M\x06print('release 2')\n")
+        eq(app(boot.select()), b"M\x06print('release 2')\n")
     d = boot.select()  # no trial boots left, never confirmed
-    eq(_app(d), b"M\x06print('release 1')\n")
+    eq(app(d), b"M\x06print('release 1')\n")
     eq(boot.installed(), (1, 0))
     eq(boot.read_pointer()["prev"], None)
     # Release 2 never confirmed itself: it is never installed again.
@@ -88,7 +72,7 @@ def test_a_tampered_download_leaves_the_running_release():
     before = boot.read_pointer()
     raises(ota.Mismatch, _install, t, 2, "ota/tampered_target/1/targets")
     eq(boot.read_pointer(), before)
-    eq(_app(boot.select()), b"M\x06print('release 1')\n")
+    eq(app(boot.select()), b"M\x06print('release 1')\n")
 
 
 def test_a_damaged_slot_falls_back_or_goes_to_safe_mode():
@@ -101,7 +85,7 @@ def test_a_damaged_slot_falls_back_or_goes_to_safe_mode():
     with open(d + "/lib/util.mpy", "ab") as f:
         f.write(b"#")
     d2 = boot.select()
-    eq(_app(d2), b"M\x06print('release 1')\n", "fell back to release 1")
+    eq(app(d2), b"M\x06print('release 1')\n", "fell back to release 1")
     with open(d2 + "/app.mpy", "wb") as f:
         f.write(b"M\x06print('release 9')\n")
     eq(boot.select(), None, "nothing left that checks out: safe mode")
@@ -159,7 +143,7 @@ def test_an_interrupted_install_resumes_where_it_stopped():
     eq(cut.asked, [("app.mpy", 0)])
     slots.install(t, rl.release(t, P, B, 1), cut)
     eq(cut.asked[1:], [("app.mpy", 10), ("util.mpy", 0)], "app.mpy resumed at byte 10")
-    eq(_app(boot.select()), b"M\x06print('release 1')\n")
+    eq(app(boot.select()), b"M\x06print('release 1')\n")
 
 
 def test_a_resumed_file_that_fails_its_hash_is_fetched_again_whole():
@@ -171,7 +155,7 @@ def test_a_resumed_file_that_fails_its_hash_is_fetched_again_whole():
         f.write(b"X")  # the kept bytes were damaged since
     slots.install(t, rl.release(t, P, B, 1), cut)
     eq(cut.asked[1:], [("app.mpy", 10), ("app.mpy", 0), ("util.mpy", 0)])
-    eq(_app(boot.select()), b"M\x06print('release 1')\n")
+    eq(app(boot.select()), b"M\x06print('release 1')\n")
 
 
 def test_another_release_does_not_resume_into_old_bytes():

@@ -26,12 +26,9 @@ import random
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import ota_scenarios as sc
 from securesystemslib.signer import CryptoSigner
-from tuf.api import exceptions as tuf_exc
-from tuf.ngclient import Updater, UpdaterConfig
 
 from sbdtools.ota import Release, Repo, release_prefix, signer_from_seed
 
@@ -261,41 +258,7 @@ class History:
         with tempfile.TemporaryDirectory() as st:
             state = Path(st)
             for i, (_, when, _, downloads) in enumerate(self.steps):
-                got = _ngclient_step(state, out / str(i), self.initial_root, downloads, when)
+                got = sc.ngclient_step(state, out / str(i), self.initial_root, downloads, when)
                 hs = sc.persisted(state, self.initial_root)
                 res.append(" ".join([got or "ok", *[hs[r] or "-" for r in ROLES]]))
         return res
-
-
-def _ngclient_step(state: Path, step_dir: Path, initial_root: bytes, download: list[str], when: str) -> str | None:
-    config = UpdaterConfig(
-        max_root_rotations=32,
-        root_max_length=sc.BOUNDS["root"],
-        timestamp_max_length=sc.BOUNDS["timestamp"],
-        snapshot_max_length=sc.BOUNDS["snapshot"],
-        targets_max_length=sc.BOUNDS["targets"],
-    )
-    boot = (state / "root.json").read_bytes() if (state / "root.json").exists() else initial_root
-    with tempfile.TemporaryDirectory() as tdir:
-        try:
-            up = Updater(
-                str(state),
-                "file://metadata/",
-                tdir,
-                "file://targets/",
-                sc.DirFetcher(step_dir),
-                config,
-                bootstrap=boot,
-            )
-            # The step's time, not the machine's (a private field: test only).
-            trusted: Any = up._trusted_set
-            trusted.reference_time = datetime.strptime(when, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-            up.refresh()
-            for path in download:
-                info = up.get_targetinfo(path)
-                if info is None:
-                    return "TargetNotFound"
-                up.download_target(info, str(Path(tdir) / "t"))
-        except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as e:
-            return type(e).__name__
-    return None

@@ -426,9 +426,12 @@ class DirFetcher(FetcherInterface):
         return iter([data[i : i + 4096] for i in range(0, len(data), 4096)] or [b""])
 
 
-def ngclient_step(state: Path, step_dir: Path, initial_root: bytes, download: list[str]) -> str | None:
-    """Refresh and download with python-tuf; None if all went well, else
-    the name of the first exception."""
+def ngclient_step(
+    state: Path, step_dir: Path, initial_root: bytes, download: list[str], when: str | None = None
+) -> str | None:
+    """Refresh and download with python-tuf (at time `when`, an ISO 8601 UTC
+    string, if given); None if all went well, else the name of the first
+    exception."""
     config = UpdaterConfig(
         max_root_rotations=32,
         root_max_length=BOUNDS["root"],
@@ -448,6 +451,10 @@ def ngclient_step(state: Path, step_dir: Path, initial_root: bytes, download: li
                 config,
                 bootstrap=boot,
             )
+            if when is not None:
+                # The step's time, not the machine's (a private field: test only).
+                trusted: Any = up._trusted_set
+                trusted.reference_time = datetime.strptime(when, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
             up.refresh()
             for path in download:
                 info = up.get_targetinfo(path)

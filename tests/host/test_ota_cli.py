@@ -5,7 +5,6 @@ shims), a signer command can hold a key, and missing signatures are refused."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -14,20 +13,13 @@ from pathlib import Path
 
 import pytest
 from ota_scenarios import BOUNDS, DirFetcher
+from sbd_cli import PASS, new_keys, sbd
 from tuf.api import exceptions as tuf_exc
 from tuf.ngclient import Updater, UpdaterConfig
 
+from harness import devscript
+
 ROOT = Path(__file__).resolve().parents[2]
-SBD = str(Path(sys.executable).parent / "sbd")
-PASS = "correct horse battery"
-
-
-def sbd(*args: str, tmp: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SBD_HOME": str(tmp / "home"), "SBD_KEY_PASSPHRASE": PASS}
-    r = subprocess.run([SBD, *args], capture_output=True, text=True, env=env, timeout=120)
-    if ok:
-        assert r.returncode == 0, f"sbd {' '.join(args)}: {r.returncode}\n{r.stdout}\n{r.stderr}"
-    return r
 
 
 def ngclient_ok(repo: Path) -> list[str]:
@@ -54,8 +46,6 @@ def ngclient_ok(repo: Path) -> list[str]:
 
 DEVICE = """
 import sys
-from sbdtools import shims
-shims.install()
 from sbd import _fs
 from sbd.ota import client, release
 _fs.STATE_DIR = sys.argv[2]
@@ -71,22 +61,16 @@ print(n, r.version, " ".join(rel for _, rel in r.files))
 
 
 def device_decides(repo: Path, tmp: Path) -> str:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "sdk"), str(ROOT / "host_tools")])}
+    cmd, env = devscript.command("cpython", DEVICE)
     state = tmp / "device-state"
     state.mkdir(exist_ok=True)
-    r = subprocess.run(
-        [sys.executable, "-c", DEVICE, str(repo), str(state)], capture_output=True, text=True, env=env, timeout=300
-    )
+    r = subprocess.run([*cmd, str(repo), str(state)], capture_output=True, text=True, env=env, timeout=300)
     return r.stdout.strip() if r.returncode == 0 else "refused: " + r.stderr.strip().splitlines()[-1]
 
 
 @pytest.fixture
 def keys(tmp_path: Path) -> dict[str, Path]:
-    out = {}
-    for role in ("root", "targets", "snapshot", "timestamp"):
-        out[role] = tmp_path / f"{role}.key"
-        sbd("keys", "new", str(out[role]), tmp=tmp_path)
-    return out
+    return new_keys(tmp_path, ("root", "targets", "snapshot", "timestamp"))
 
 
 def _init(tmp: Path, keys: dict[str, Path]) -> Path:
@@ -106,6 +90,12 @@ def _app(tmp: Path, n: int) -> Path:
     return app
 
 
+def _add(tmp: Path, repo: Path, n: int, version: str, *more: str) -> subprocess.CompletedProcess[str]:
+    """`sbd ota add` of _app(tmp, n) as acme for pico_w."""
+    where = ["--board", "pico_w", "--product", "acme", "--version", version]
+    return sbd("ota", "add", str(repo), str(_app(tmp, n)), *where, *more, tmp=tmp)
+
+
 def test_key_files_are_encrypted_and_private(tmp_path: Path) -> None:
     k = tmp_path / "k.key"
     sbd("keys", "new", str(k), tmp=tmp_path)
@@ -119,19 +109,7 @@ def test_key_files_are_encrypted_and_private(tmp_path: Path) -> None:
 
 def test_publish_and_both_clients_accept(tmp_path: Path, keys: dict[str, Path]) -> None:
     repo = _init(tmp_path, keys)
-    sbd(
-        "ota",
-        "add",
-        str(repo),
-        str(_app(tmp_path, 1)),
-        "--board",
-        "pico_w",
-        "--product",
-        "acme",
-        "--version",
-        "1.0.0",
-        tmp=tmp_path,
-    )
+    _add(tmp_path, repo, 1, "1.0.0")
     digests = set()
     for role in ("root", "targets", "snapshot", "timestamp"):
         r = sbd("ota", "sign", str(repo), "--role", role, "--key", str(keys[role]), tmp=tmp_path)
@@ -155,19 +133,7 @@ def test_publish_and_both_clients_accept(tmp_path: Path, keys: dict[str, Path]) 
     mpy = (repo / "targets" / "acme/pico_w/1/lib/util.mpy").read_bytes()
     assert mpy[0:1] == b"M"
     # A second release: unsigned it is refused by both, signed accepted.
-    sbd(
-        "ota",
-        "add",
-        str(repo),
-        str(_app(tmp_path, 2)),
-        "--board",
-        "pico_w",
-        "--product",
-        "acme",
-        "--version",
-        "1.1.0",
-        tmp=tmp_path,
-    )
+    _add(tmp_path, repo, 2, "1.1.0")
     # Staged and unsigned: what is served is release 1, still whole, and
     # `publish` refuses the staged state (the device's reason printed).
     served = {p: p.read_bytes() for p in (repo / "metadata").iterdir()}
@@ -194,13 +160,17 @@ def test_wrong_key_and_wrong_passphrase_are_refused(tmp_path: Path, keys: dict[s
     repo = _init(tmp_path, keys)
     r = sbd("ota", "sign", str(repo), "--role", "targets", "--key", str(keys["snapshot"]), tmp=tmp_path, ok=False)
     assert r.returncode != 0 and "not a targets key" in r.stderr
-    env = {**os.environ, "SBD_HOME": str(tmp_path / "home"), "SBD_KEY_PASSPHRASE": "wrong passphrase"}
-    r2 = subprocess.run(
-        [SBD, "ota", "sign", str(repo), "--role", "targets", "--key", str(keys["targets"])],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
+    r2 = sbd(
+        "ota",
+        "sign",
+        str(repo),
+        "--role",
+        "targets",
+        "--key",
+        str(keys["targets"]),
+        tmp=tmp_path,
+        ok=False,
+        passphrase="wrong passphrase",
     )
     assert r2.returncode != 0 and "cannot decrypt" in r2.stderr
 
@@ -215,19 +185,7 @@ sys.stdout.write(key.sign(sys.stdin.buffer.read()).hex())
 
 def test_an_external_signer_command_signs(tmp_path: Path, keys: dict[str, Path]) -> None:
     repo = _init(tmp_path, keys)
-    sbd(
-        "ota",
-        "add",
-        str(repo),
-        str(_app(tmp_path, 1)),
-        "--board",
-        "pico_w",
-        "--product",
-        "acme",
-        "--version",
-        "1.0.0",
-        tmp=tmp_path,
-    )
+    _add(tmp_path, repo, 1, "1.0.0")
     script = tmp_path / "signer.py"
     script.write_text(SIGNER)
     for role in ("root", "targets", "snapshot", "timestamp"):
@@ -258,10 +216,7 @@ def test_a_release_can_carry_the_sdk(tmp_path: Path, keys: dict[str, Path]) -> N
     from sbdtools.mpytools import NATIVE_ARCHS
 
     repo = _init(tmp_path, keys)
-    r = sbd(
-        "ota", "add", str(repo), str(_app(tmp_path, 1)), "--board", "pico_w", "--product", "acme", "--version",
-        "1.0.0", "--with-sdk", tmp=tmp_path,
-    )  # fmt: skip
+    r = _add(tmp_path, repo, 1, "1.0.0", "--with-sdk")
     for role in ("root", "targets", "snapshot", "timestamp"):
         sbd("ota", "sign", str(repo), "--role", role, "--key", str(keys[role]), tmp=tmp_path)
     sbd("ota", "publish", str(repo), tmp=tmp_path)
@@ -325,10 +280,6 @@ def test_the_host_bounds_are_the_devices() -> None:
 
 
 BOOT_LOADS = """
-import sys
-if sys.implementation.name != "micropython":
-    from sbdtools import shims
-    shims.install()
 from sbd import _fs
 _fs.STATE_DIR = TMP + "/state"
 from sbd import boot
@@ -348,18 +299,8 @@ def test_with_sdk_ships_what_runs_from_a_slot(runtime: str, tmp_path: Path) -> N
     from sbdtools import ota
 
     head = f"TMP = {str(tmp_path)!r}\n"
-    if runtime == "micropython":
-        sys.path.insert(0, str(ROOT / "tests"))
-        from harness import tools
-
-        build = tmp_path / "mpy"
-        assert not tools.compile_tree(ROOT / "sdk", build)
-        boot = f"import sys\nsys.path.insert(0, {str(build)!r})\n"
-        cmd = [str(Path(sys.executable).parent / "micropython"), "-X", "heapsize=128K", "-c", boot + head + BOOT_LOADS]
-        env = dict(os.environ)
-    else:
-        cmd = [sys.executable, "-c", head + BOOT_LOADS]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "sdk"), str(ROOT / "host_tools")])}
+    mpy = devscript.compile_sdk(tmp_path / "mpy") if runtime == "micropython" else None
+    cmd, env = devscript.command(runtime, head + BOOT_LOADS, heap="128K", mpy=mpy)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0 and "SLOT None" in r.stdout, r.stdout + r.stderr
     loaded = r.stdout.split("LOADED ", 1)[1].split()

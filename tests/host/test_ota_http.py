@@ -5,25 +5,19 @@ same way is refused and the running release stays."""
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sbd_cli import sbd_ota_serve
+
+from harness import devscript
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "device" / "data" / "ota"
-SBD = str(Path(sys.executable).parent / "sbd")
 
 SCRIPT = """
-import sys
-if sys.implementation.name != "micropython":
-    from sbdtools import shims
-    shims.install()
 from sbd import _fs, boot, ota
 from sbd.ota import client, release, slots
 from sbd.ota.http import HttpFetcher
@@ -48,26 +42,11 @@ print("BOOTS", open(d + "/app.mpy", "rb").read())
 """
 
 
-def _serve(repo: Path) -> Iterator[int]:
-    p = subprocess.Popen([SBD, "ota", "serve", str(repo), "--port", "0"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert p.stdout is not None
-        m = re.search(r"http://127\.0\.0\.1:(\d+)/", p.stdout.readline())
-        assert m, "serve did not say its port"
-        yield int(m.group(1))
-    finally:
-        p.terminate()
-        p.wait(timeout=10)
-
-
 @pytest.fixture
 def servers() -> Iterator[tuple[int, int]]:
     # Release 1 from one state, then release 2 either intact or tampered.
-    good = _serve(DATA / "valid_updates" / "0")
-    bad = _serve(DATA / "tampered_target" / "1")
-    yield next(good), next(bad)
-    for g in (good, bad):
-        g.close()
+    with sbd_ota_serve(DATA / "valid_updates" / "0") as good, sbd_ota_serve(DATA / "tampered_target" / "1") as bad:
+        yield good, bad
 
 
 def _run(runtime: str, ports: tuple[int, int], script: str = SCRIPT) -> str:
@@ -76,26 +55,8 @@ def _run(runtime: str, ports: tuple[int, int], script: str = SCRIPT) -> str:
             f"STATE = {state!r}\nROOTFILE = {str(DATA / 'valid_updates' / 'root.json')!r}\n"
             f"PORT1 = {ports[0]}\nPORT2 = {ports[1]}\n"
         )
-        if runtime == "micropython":
-            sys.path.insert(0, str(ROOT / "tests"))
-            from harness import tools
-
-            build = Path(state) / "mpy"
-            assert not tools.compile_tree(ROOT / "sdk", build)
-            cmd = [
-                str(Path(sys.executable).parent / "micropython"),
-                "-X",
-                "heapsize=160K",
-                "-c",
-                f"import sys\nsys.path.insert(0, {str(build)!r})\n" + head + script,
-            ]
-            env = dict(os.environ)
-        else:
-            cmd = [sys.executable, "-c", head + script]
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "sdk"), str(ROOT / "host_tools")])}
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-        assert r.returncode == 0, r.stdout + r.stderr
-        return r.stdout
+        mpy = devscript.compile_sdk(Path(state) / "mpy") if runtime == "micropython" else None
+        return devscript.run(runtime, head + script, heap="160K", mpy=mpy)
 
 
 @pytest.mark.parametrize("runtime", ["micropython", "cpython"])
@@ -110,10 +71,6 @@ def test_update_over_http_and_a_tampered_one_refused(servers: tuple[int, int], r
 
 
 ENDLESS = """
-import sys
-if sys.implementation.name != "micropython":
-    from sbdtools import shims
-    shims.install()
 from sbd import _fs, ota
 from sbd.ota import client
 from sbd.ota.http import HttpFetcher
@@ -134,10 +91,6 @@ print("PERSISTED", names)
 
 @pytest.mark.parametrize("runtime", ["micropython", "cpython"])
 def test_an_endless_timestamp_over_http_is_refused_and_nothing_persisted(runtime: str) -> None:
-    srv = _serve(DATA / "endless_timestamp" / "1")
-    port = next(srv)
-    try:
+    with sbd_ota_serve(DATA / "endless_timestamp" / "1") as port:
         out = _run(runtime, (port, port), ENDLESS)
-    finally:
-        srv.close()
     assert out.splitlines() == ["REFUSED too-large", "PERSISTED []"], out

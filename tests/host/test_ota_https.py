@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import datetime
 import http.server
-import os
 import ssl
-import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -28,6 +25,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from harness import devscript
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "device" / "data" / "ota" / "valid_updates"
@@ -116,10 +115,6 @@ def _tls_server(folder: Path, ca: tuple[Key, x509.Certificate], name: str) -> ss
 
 
 HEAD = """
-import sys
-if sys.implementation.name != "micropython":
-    from sbdtools import shims
-    shims.install()
 import os
 from sbd import _fs, boot, ota, net
 from sbd.ota import client, release, slots
@@ -177,26 +172,8 @@ def _run(runtime: str, port: int, ca_der: bytes | None, script: str, host: str =
             f"STATE = {state!r}\nROOTFILE = {str(DATA / 'root.json')!r}\n"
             f"HOST = {host!r}\nPORT = {port}\nCA = {ca_der!r}\n" + HEAD
         )
-        if runtime == "micropython":
-            sys.path.insert(0, str(ROOT / "tests"))
-            from harness import tools
-
-            build = Path(state) / "mpy"
-            assert not tools.compile_tree(ROOT / "sdk", build)
-            cmd = [
-                str(Path(sys.executable).parent / "micropython"),
-                "-X",
-                "heapsize=160K",
-                "-c",
-                f"import sys\nsys.path.insert(0, {str(build)!r})\n" + head + script,
-            ]
-            env = dict(os.environ)
-        else:
-            cmd = [sys.executable, "-c", head + script]
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "sdk"), str(ROOT / "host_tools")])}
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-        assert r.returncode == 0, r.stdout + r.stderr
-        return r.stdout
+        mpy = devscript.compile_sdk(Path(state) / "mpy") if runtime == "micropython" else None
+        return devscript.run(runtime, head + script, heap="160K", mpy=mpy)
 
 
 @dataclass

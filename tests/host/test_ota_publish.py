@@ -6,54 +6,23 @@ consistent snapshots), and `sbd ota serve` serves the published state only."""
 from __future__ import annotations
 
 import functools
-import hashlib
 import http.client
 import http.server
-import os
-import re
 import shutil
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ota_staged import NOW, ROLES, StagedRepos, served
+from sbd_cli import sbd_ota_serve
 
+from harness import devscript
 from sbdtools import ota, ota_publish, ota_verify
 from sbdtools.commands.ota import RepoHandler
 
-NOW = "2026-11-30T12:00:00Z"
-ROLES = ("root", "targets", "snapshot", "timestamp")
-
-
-def signer(role: str) -> ota.Signer:
-    return ota.signer_from_seed(hashlib.sha256(b"publish-test " + role.encode()).digest())
-
-
-def new_repo(path: Path, *, consistent: bool = False) -> Path:
-    """A repository with release 1 published."""
-    pub = {r: [signer(r).public_key] for r in ROLES}
-    ota.init_repo(path, pub, {}, consistent_snapshot=consistent)  # type: ignore[arg-type]
-    add(path, 1, sign_root=True)
-    ota_publish.publish(path, now=NOW)
-    return path
-
-
-def add(path: Path, n: int, *, sign_root: bool = False) -> None:
-    files = {"main.py": f"print({n})\n".encode(), "lib/util.mpy": b"M" + bytes([n]) * 40}
-    ota.add_release(path, files, product="acme", board="pico_w", version=f"{n}.0")
-    for role in ROLES if sign_root else ROLES[1:]:
-        ota.sign_role(path, role, signer(role))
-
-
-def served(path: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(path)): p.read_bytes()
-        for d in ("metadata", "targets")
-        for p in sorted((path / d).rglob("*"))
-        if p.is_file()
-    }
+_REPOS = StagedRepos(b"publish-test ")
+signer, add, new_repo = _REPOS.signer, _REPOS.add, _REPOS.new_repo
 
 
 def judged(path: Path) -> tuple[str, set[int]]:
@@ -268,10 +237,6 @@ def test_serve_serves_the_published_state_only(server: tuple[Path, int]) -> None
 
 
 DEVICE = """
-import sys
-if sys.implementation.name != "micropython":
-    from sbdtools import shims
-    shims.install()
 from sbd import _fs, boot, ota
 from sbd.ota import client, release, slots
 from sbd.ota.http import HttpFetcher
@@ -297,51 +262,25 @@ def test_devices_update_over_http_from_the_published_state_only(runtime: str, tm
     # staged (signed): the device (sbd.ota over HTTP, on the real MicroPython
     # unix port and on CPython) installs release 1; after `sbd ota publish`
     # the same device updates to release 2.
-    root_dir = Path(__file__).resolve().parents[2]
     repo = new_repo(tmp_path / "repo")
     add(repo, 2)
-    p = subprocess.Popen(
-        [str(Path(sys.executable).parent / "sbd"), "ota", "serve", str(repo), "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert p.stdout is not None
-        m = re.search(r"http://127\.0\.0\.1:(\d+)/", p.stdout.readline())
-        assert m, "serve did not say its port"
-        port = int(m.group(1))
+    with sbd_ota_serve(repo) as port:
         assert _get(port, "/staging/metadata/timestamp.json")[0] == 404
         state = tmp_path / "device"
         state.mkdir()
         head = f"STATE = {str(state)!r}\nROOTFILE = {str(repo / 'metadata' / '1.root.json')!r}\nPORT = {port}\n"
-        if runtime == "micropython":
-            sys.path.insert(0, str(root_dir / "tests"))
-            from harness import tools
+        mpy = devscript.compile_sdk(tmp_path / "mpy") if runtime == "micropython" else None
 
-            build = tmp_path / "mpy"
-            assert not tools.compile_tree(root_dir / "sdk", build)
-            pre = f"import sys\nsys.path.insert(0, {str(build)!r})\n"
+        def device() -> str:
             # 192K: this script keeps the client, the HTTP fetcher and the
             # installer loaded together (an app frees between them, as
             # examples/minimal does; test_ota_heap measures that path), and at
             # 160K it ran out now and then from fragmentation, not data.
-            cmd = [str(Path(sys.executable).parent / "micropython"), "-X", "heapsize=192K", "-c", pre + head + DEVICE]
-            env = dict(os.environ)
-        else:
-            cmd = [sys.executable, "-c", head + DEVICE]
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root_dir / "sdk"), str(root_dir / "host_tools")])}
-
-        def device() -> str:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-            assert r.returncode == 0, r.stdout + r.stderr
-            return r.stdout.strip().splitlines()[-1]
+            return devscript.run(runtime, head + DEVICE, heap="192K", mpy=mpy).strip().splitlines()[-1]
 
         assert device() == "BOOTS print(1)"
         ota_publish.publish(repo)
         assert device() == "BOOTS print(2)"
-    finally:
-        p.terminate()
-        p.wait(timeout=10)
 
 
 def test_one_command_at_a_time_and_a_cut_swap_of_the_staged_state(tmp_path: Path) -> None:

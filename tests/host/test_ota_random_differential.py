@@ -12,13 +12,12 @@ run in `make test`; `-m slow` runs more histories."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import ota_random
 import pytest
+
+from harness import devscript
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = 24
@@ -26,10 +25,6 @@ SEEDS = (1, 2, 3, 4, 5, 6)
 SLOW_SEEDS = tuple(range(100, 124))
 
 REPLAY = """
-import sys
-if sys.implementation.name != "micropython":
-    from sbdtools import shims
-    shims.install()
 import binascii
 import gc
 from sbd import _fs, ota
@@ -65,31 +60,14 @@ for line in open(BASE + "/plan.txt").read().split("\\n"):
 
 def _device(runtime: str, base: Path, build: Path) -> list[str]:
     head = f"BASE = {str(base)!r}\n"
-    if runtime == "micropython":
-        cmd = [
-            str(Path(sys.executable).parent / "micropython"),
-            "-X",
-            "heapsize=256K",  # not a heap test (test_ota_heap.py is)
-            "-c",
-            f"import sys\nsys.path.insert(0, {str(build)!r})\n" + head + REPLAY,
-        ]
-        env = dict(os.environ)
-    else:
-        cmd = [sys.executable, "-c", head + REPLAY]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "sdk"), str(ROOT / "host_tools")])}
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return [line[5:] for line in r.stdout.splitlines() if line.startswith("STEP ")]
+    # 256K: not a heap test (test_ota_heap.py is)
+    out = devscript.run(runtime, head + REPLAY, heap="256K", mpy=build, timeout=600)
+    return [line[5:] for line in out.splitlines() if line.startswith("STEP ")]
 
 
 @pytest.fixture(scope="module")
 def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from harness import tools
-
-    out = tmp_path_factory.mktemp("mpy")
-    assert not tools.compile_tree(ROOT / "sdk", out)
-    return out
+    return devscript.compile_sdk(tmp_path_factory.mktemp("mpy"))
 
 
 def compare(seed: int, runtime: str, tmp: Path, build: Path) -> tuple[int, int]:

@@ -6,28 +6,21 @@ metadata signed with the revoked key is refused (and was accepted before)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sbd_cli import PASS, new_keys, sbd
 
+from harness import devscript
 from sbdtools import ota
 
 ROOT = Path(__file__).resolve().parents[2]
-SBD = str(Path(sys.executable).parent / "sbd")
-PASS = "correct horse battery"
 NOW = "2026-11-30T00:00:00Z"
 RUNTIMES = ["micropython", "cpython"]
 
 DEVICE = """
-import sys
-if sys.implementation.name != "micropython":
-    from sbdtools import shims
-    shims.install()
 from sbd import _fs, ota
 from sbd.ota import client, release
 _fs.STATE_DIR = STATE
@@ -42,46 +35,20 @@ except ota.OtaError as e:
 
 @pytest.fixture(scope="module")
 def mpy_sdk(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from harness import tools
-
-    build = tmp_path_factory.mktemp("mpy")
-    assert not tools.compile_tree(ROOT / "sdk", build)
-    return build
+    return devscript.compile_sdk(tmp_path_factory.mktemp("mpy"))
 
 
 def device(runtime: str, mpy: Path, repo: Path, state: Path, root: Path) -> str:
     """One refresh by a device whose persisted state is `state`, pinned to
     `root` when it has none yet; its one-line verdict."""
     head = f"STATE = {str(state)!r}\nROOTFILE = {str(root)!r}\nREPO = {str(repo)!r}\nNOW = {NOW!r}\n"
-    if runtime == "micropython":
-        boot = f"import sys\nsys.path.insert(0, {str(mpy)!r})\n"
-        cmd = [str(Path(sys.executable).parent / "micropython"), "-X", "heapsize=128K", "-c", boot + head + DEVICE]
-        env = dict(os.environ)
-    else:
-        cmd = [sys.executable, "-c", head + DEVICE]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "sdk"), str(ROOT / "host_tools")])}
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return r.stdout.strip().splitlines()[-1]
-
-
-def sbd(*args: str, tmp: Path, ok: bool = True, passphrase: str = PASS) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SBD_HOME": str(tmp / "home"), "SBD_KEY_PASSPHRASE": passphrase}
-    r = subprocess.run([SBD, *args], capture_output=True, text=True, env=env, timeout=120)
-    if ok:
-        assert r.returncode == 0, f"sbd {' '.join(args)}: {r.returncode}\n{r.stdout}\n{r.stderr}"
-    return r
+    out = devscript.run(runtime, head + DEVICE, heap="128K", mpy=mpy)
+    return out.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("keys")
-    out = {}
-    for name in ("root", "root2", "targets", "targets2", "snapshot", "timestamp"):
-        out[name] = d / f"{name}.key"
-        sbd("keys", "new", str(out[name]), tmp=d)
-    return out
+    return new_keys(tmp_path_factory.mktemp("keys"), ("root", "root2", "targets", "targets2", "snapshot", "timestamp"))
 
 
 def _published(tmp: Path, keys: dict[str, Path]) -> Path:

@@ -7,32 +7,24 @@ device's fetcher then skips the bytes it has)."""
 from __future__ import annotations
 
 import http.client
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sbd_cli import sbd_ota_serve
+
+from harness import devscript
 
 ROOT = Path(__file__).resolve().parents[2]
 REPO = ROOT / "tests" / "device" / "data" / "ota" / "valid_updates" / "0"
 TARGET = "targets/acme-sensor/pico_w/1/app.mpy"
-SBD = str(Path(sys.executable).parent / "sbd")
 
 
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
-    p = subprocess.Popen([SBD, "ota", "serve", str(REPO), "--port", "0"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert p.stdout is not None
-        m = re.search(r"http://127\.0\.0\.1:(\d+)/", p.stdout.readline())
-        assert m, "serve did not say its port"
-        yield int(m.group(1))
-    finally:
-        p.terminate()
-        p.wait(timeout=10)
+    with sbd_ota_serve(REPO) as p:
+        yield p
 
 
 def _get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -88,8 +80,6 @@ def test_the_device_fetcher_resumes_from_an_offset_with_a_206(port: int) -> None
     # The SDK's own HTTP fetcher (CPython, through the shims): open(name, offset)
     # asks for the rest and checks the Content-Range starts where it asked.
     script = (
-        "from sbdtools import shims\n"
-        "shims.install()\n"
         "from sbd.ota import http\n"
         f"f = http.HttpFetcher('127.0.0.1', {port})\n"
         f"b = f.open({TARGET!r}, 9)\n"
@@ -104,10 +94,8 @@ def test_the_device_fetcher_resumes_from_an_offset_with_a_206(port: int) -> None
         "print('LEFT', b.length if hasattr(b, 'length') else -1)\n"
         "print('GOT', out.hex())\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "sdk"), str(ROOT / "host_tools")])}
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
-    assert r.returncode == 0, r.stdout + r.stderr
-    got = re.search(r"GOT ([0-9a-f]*)", r.stdout)
+    out = devscript.run("cpython", script, timeout=60)
+    got = re.search(r"GOT ([0-9a-f]*)", out)
     assert got and bytes.fromhex(got.group(1)) == (REPO / TARGET).read_bytes()[9:]
 
 
@@ -120,17 +108,9 @@ def test_a_symlink_out_of_the_published_folders_is_not_followed(tmp_path: Path) 
     secret.write_text("not for the fleet")
     (repo / "targets" / "leak.txt").symlink_to(secret)
     (repo / "targets" / "same.mpy").symlink_to(repo / TARGET)  # stays inside: served
-    p = subprocess.Popen([SBD, "ota", "serve", str(repo), "--port", "0"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert p.stdout is not None
-        m = re.search(r"http://127\.0\.0\.1:(\d+)/", p.stdout.readline())
-        assert m
-        port = int(m.group(1))
+    with sbd_ota_serve(repo) as port:
         for rng in ({}, {"Range": "bytes=0-"}):
             status, _, body = _get(port, "targets/leak.txt", rng)
             assert status == 404 and b"fleet" not in body
         status, _, body = _get(port, "targets/same.mpy")
         assert (status, body) == (200, (REPO / TARGET).read_bytes())
-    finally:
-        p.terminate()
-        p.wait(timeout=10)

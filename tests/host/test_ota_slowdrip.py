@@ -15,9 +15,6 @@ load (a slower client only reaches its bound sooner)."""
 from __future__ import annotations
 
 import http.server
-import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -25,6 +22,8 @@ from collections.abc import Generator
 from pathlib import Path
 
 import pytest
+
+from harness import devscript
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "device" / "data" / "ota" / "valid_updates"
@@ -84,10 +83,6 @@ def _server(repo: Path, drip: str = "\0", mode: str = "body") -> Generator[int, 
 
 
 PRELUDE = """
-import sys
-if sys.implementation.name != "micropython":
-    from sbdtools import shims
-    shims.install()
 import os
 from sbd import _fs, boot, events, ota
 from sbd.ota import client, release, slots
@@ -154,26 +149,9 @@ def _run(runtime: str, script: str, ports: dict[str, int]) -> str:
     with tempfile.TemporaryDirectory() as state:
         head = f"STATE = {state!r}\nROOTFILE = {str(DATA / 'root.json')!r}\n"
         head += "".join(f"{k} = {v}\n" for k, v in ports.items())
-        if runtime == "micropython":
-            sys.path.insert(0, str(ROOT / "tests"))
-            from harness import tools
-
-            build = Path(state) / "mpy"
-            assert not tools.compile_tree(ROOT / "sdk", build)
-            cmd = [
-                str(Path(sys.executable).parent / "micropython"),
-                "-X",
-                "heapsize=256K",  # not a heap test (test_ota_heap.py is)
-                "-c",
-                f"import sys\nsys.path.insert(0, {str(build)!r})\n" + head + script,
-            ]
-            env = dict(os.environ)
-        else:
-            cmd = [sys.executable, "-c", head + script]
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "sdk"), str(ROOT / "host_tools")])}
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-        assert r.returncode == 0, r.stdout + r.stderr
-        return r.stdout
+        mpy = devscript.compile_sdk(Path(state) / "mpy") if runtime == "micropython" else None
+        # 256K: not a heap test (test_ota_heap.py is)
+        return devscript.run(runtime, head + script, heap="256K", mpy=mpy)
 
 
 RELEASE1 = "BOOTS b\"M\\x06print('release 1')\\n\""

@@ -14,40 +14,12 @@ import stat
 from pathlib import Path
 
 import pytest
+from ota_staged import NOW, ROLES, StagedRepos, served
 
 from sbdtools import ota, ota_publish, ota_verify
 
-NOW = "2026-11-30T12:00:00Z"
-ROLES = ("root", "targets", "snapshot", "timestamp")
-
-
-def signer(role: str) -> ota.Signer:
-    return ota.signer_from_seed(hashlib.sha256(b"review " + role.encode()).digest())
-
-
-def add(path: Path, n: int, *, sign_root: bool = False, product: str = "acme") -> None:
-    files = {"main.py": f"print({n})\n".encode(), "lib/util.mpy": b"M" + bytes([n]) * 40}
-    ota.add_release(path, files, product=product, board="pico_w", version=f"{n}.0")
-    for role in ROLES if sign_root else ROLES[1:]:
-        ota.sign_role(path, role, signer(role))
-
-
-def new_repo(path: Path, *, consistent: bool = False) -> Path:
-    """A repository with release 1 published."""
-    pub = {r: [signer(r).public_key] for r in ROLES}
-    ota.init_repo(path, pub, {}, consistent_snapshot=consistent)  # type: ignore[arg-type]
-    add(path, 1, sign_root=True)
-    ota_publish.publish(path, now=NOW)
-    return path
-
-
-def served(path: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(path)): p.read_bytes()
-        for d in ("metadata", "targets")
-        for p in sorted((path / d).rglob("*"))
-        if p.is_file()
-    }
+_REPOS = StagedRepos(b"review ")
+signer, add, new_repo = _REPOS.signer, _REPOS.add, _REPOS.new_repo
 
 
 def _staged_targets(repo: Path) -> tuple[Path, dict[str, object]]:

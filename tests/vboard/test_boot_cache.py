@@ -11,21 +11,12 @@ import hashlib
 import json
 from collections.abc import Callable
 
+from ota_repo import CONFIRMED_POINTER as POINTER
+
 from harness.vboards import SdkBoard, power_cut_sweep
 from sbdtools.vboard import runner
 
 FILES = {"app.py": b"print('APP', 1)\n", "lib/util.py": b"X = 1\n" * 40}
-POINTER = {
-    "slot": "a",
-    "release": 1,
-    "version": "1.0",
-    "rfloor": 0,
-    "trial": 0,
-    "confirmed": True,
-    "floor": 0,
-    "prev": None,
-    "failed": 0,
-}
 
 
 def _manifest() -> str:

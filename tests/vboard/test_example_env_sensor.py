@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from ota_repo import board_files, make_repo, serve_after_failures
+from ota_repo import board_files, fake_clock, make_repo, serve_after_failures
 
 from harness.vboards import SdkBoard
 from sbdtools.commands import demo
@@ -700,19 +700,8 @@ def test_signed_updates_are_checked_while_serving(make_sdk_board: Callable[..., 
 # -- review findings 3 and 7: the board's clock is not trusted time; a release
 # is kept only once its update path works --------------------------------------
 
-# The board's clock as one forged NTP reply would set it (2199), in place of
-# `time` before the app is imported (sbd was imported by the ROM already).
-FAKE_CLOCK = """
-import sys, time as _t
-class _Clock:
-    pass
-_c = _Clock()
-for _n in dir(_t):
-    if not _n.startswith('__'):
-        setattr(_c, _n, getattr(_t, _n))
-_c.gmtime = lambda *a: (2199, 1, 1, 0, 0, 0, 0, 1)
-sys.modules['time'] = _c
-"""
+# The board's clock as one forged NTP reply would set it (2199).
+FAKE_CLOCK = fake_clock(2199)
 
 
 def test_the_boards_clock_is_not_trusted_time(make_sdk_board: Callable[..., SdkBoard]) -> None:

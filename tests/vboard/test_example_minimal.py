@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from ota_repo import board_files, make_repo, serve_after_failures
+from ota_repo import board_files, fake_clock, make_repo, serve_after_failures
 
 from harness.vboards import SdkBoard
 from sbdtools.commands import demo
@@ -107,28 +107,15 @@ def test_a_release_that_never_confirms_is_not_kept(make_sdk_board: Callable[...,
 # -- review findings 3 and 7: the board's clock is not trusted time; a release
 # is kept only once its update path works --------------------------------------
 
+
 # The board's clock as it might be on real hardware: never set (a Pico W
-# starts in 2021) or set by one forged NTP reply (2199).  Installed in place
-# of `time` before the app is imported; sbd was imported by the ROM already.
-FAKE_CLOCK = """
-import sys, time as _t
-class _Clock:
-    pass
-_c = _Clock()
-for _n in dir(_t):
-    if not _n.startswith('__'):
-        setattr(_c, _n, getattr(_t, _n))
-_c.gmtime = lambda *a: ({year}, 1, 1, 0, 0, 0, 0, 1)
-sys.modules['time'] = _c
-"""
-
-
+# starts in 2021) or set by one forged NTP reply (2199): ota_repo.fake_clock.
 @pytest.mark.parametrize("year", [2021, 2199])
 def test_the_boards_clock_is_not_trusted_time(make_sdk_board: Callable[..., SdkBoard], year: int) -> None:
     with serve_repo(OTA / "0") as port:
         board = _board(make_sdk_board, port=port)
         board.provision(PASSWORD)
-        out = board.exec(FAKE_CLOCK.format(year=year) + MAIN).output
+        out = board.exec(fake_clock(year) + MAIN).output
         assert "update:       release 1 installed in slot a, on trial from the next boot" in out, out
         newest = board.exec("from sbd import trustedtime\nprint('NEWEST', trustedtime.newest())").output
     assert "NEWEST 2026-11-01T00:00:00Z" in newest, newest  # nothing moved the one clock

@@ -5,30 +5,15 @@ never nothing; and a rollback of an unconfirmed release likewise."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
+
+from ota_repo import board_with_release_1, install_script, valid_updates_files
 
 from harness.vboards import SdkBoard, power_cut_sweep
 from sbdtools.vboard import runner
 
-DATA = Path(__file__).resolve().parents[1] / "device" / "data" / "ota" / "valid_updates"
 APP = {1: b"M\x06print('release 1')\n", 2: b"M\x06print('release 2')\n"}
 
-SETUP = """
-from sbd.ota import client, release, slots
-from sbd import boot
-root = open('/repo/root.json', 'rb').read()
-t = client.refresh(client.DirFetcher('/repo/metadata'), '2026-11-30T00:00:00Z', root)
-slots.install(t, release.release(t, 'acme-sensor', 'pico_w', 1), client.DirFetcher('/repo/targets'))
-boot.select()
-print('CONFIRMED', boot.confirm())
-"""
-
-INSTALL = """
-from sbd.ota import client, release, slots
-root = open('/repo/root.json', 'rb').read()
-t = client.refresh(client.DirFetcher('/repo/metadata'), '2026-11-30T00:00:00Z', root)
-slots.install(t, release.release(t, 'acme-sensor', 'pico_w', 2), client.DirFetcher('/repo/targets'))
-"""
+INSTALL = install_script(2)
 
 INSPECT = """
 from sbd import boot
@@ -40,14 +25,6 @@ print('BOOTS', p['release'] if p else None, p['confirmed'] if p else None, repr(
 """
 
 
-def _files() -> dict[str, bytes]:
-    out = {"/repo/root.json": (DATA / "root.json").read_bytes()}
-    for p in (DATA / "1").rglob("*"):
-        if p.is_file():
-            out["/repo/" + str(p.relative_to(DATA / "1"))] = p.read_bytes()
-    return out
-
-
 def _boots(res: runner.BootResult) -> tuple[int, bool, bytes, int]:
     line = next(ln for ln in res.output.splitlines() if ln.startswith("BOOTS "))
     _, rel, confirmed, rest = line.split(" ", 3)
@@ -55,15 +32,8 @@ def _boots(res: runner.BootResult) -> tuple[int, bool, bytes, int]:
     return int(rel), confirmed == "True", eval(app_repr), int(util_len)
 
 
-def _board(make_sdk_board: Callable[..., SdkBoard]) -> SdkBoard:
-    board = make_sdk_board(files=_files())
-    out = board.exec(SETUP, timeout=300).output
-    assert "CONFIRMED True" in out, out
-    return board
-
-
 def test_power_cut_at_every_write_of_an_install(make_sdk_board: Callable[..., SdkBoard]) -> None:
-    board = _board(make_sdk_board)
+    board = board_with_release_1(make_sdk_board)
     seen: set[int] = set()
 
     def check(b: SdkBoard, res: runner.BootResult) -> None:
@@ -88,7 +58,7 @@ for _ in range(boot.TRIAL_BOOTS + 1):
 
 
 def test_power_cut_at_every_write_of_a_trial_and_rollback(make_sdk_board: Callable[..., SdkBoard]) -> None:
-    board = _board(make_sdk_board)
+    board = board_with_release_1(make_sdk_board)
     out = board.exec(INSTALL, timeout=300).output
     assert "Traceback" not in out, out
     seen: set[int] = set()
@@ -104,12 +74,7 @@ def test_power_cut_at_every_write_of_a_trial_and_rollback(make_sdk_board: Callab
     print(f"trial and rollback: {sweep.ops} cut points")
 
 
-FIRST = """
-from sbd.ota import client, release, slots
-root = open('/repo/root.json', 'rb').read()
-t = client.refresh(client.DirFetcher('/repo/metadata'), '2026-11-30T00:00:00Z', root)
-slots.install(t, release.release(t, 'acme-sensor', 'pico_w', 1), client.DirFetcher('/repo/targets'))
-"""
+FIRST = install_script(1)
 
 GIVEN_UP = """
 from sbd import boot
@@ -126,7 +91,7 @@ def test_power_cut_at_every_write_of_a_first_release_given_up(make_sdk_board: Ca
     # one write_atomic.  After every cut the board is in one state or the
     # other, never a half-written pointer (that would read as no pointer at
     # all and forget the failed release).
-    board = make_sdk_board(files=_files())
+    board = make_sdk_board(files=valid_updates_files())
     out = board.exec(FIRST, timeout=300).output
     assert "Traceback" not in out, out
     seen: set[str] = set()

@@ -8,22 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from ota_repo import board_with_release_1
+
 from harness.vboards import SdkBoard, power_cut_sweep
 from sbdtools.vboard import runner
 
-DATA = Path(__file__).resolve().parents[1] / "device" / "data" / "ota" / "valid_updates"
 APP = {1: b"M\x06print('release 1')\n", 2: b"M\x06print('release 2')\n"}
 SLOT_FILES = ["app.mpy", "lib/", "lib/util.mpy"]
-
-SETUP = """
-from sbd.ota import client, release, slots
-from sbd import boot
-root = open('/repo/root.json', 'rb').read()
-t = client.refresh(client.DirFetcher('/repo/metadata'), '2026-11-30T00:00:00Z', root)
-slots.install(t, release.release(t, 'acme-sensor', 'pico_w', 1), client.DirFetcher('/repo/targets'))
-boot.select()
-print('CONFIRMED', boot.confirm())
-"""
 
 INSTALL = """
 from sbd.ota import client, release, slots
@@ -87,14 +78,6 @@ os.mkdir('/.sbd/app/b/ns')
 """
 
 
-def _files() -> dict[str, bytes]:
-    out = {"/repo/root.json": (DATA / "root.json").read_bytes()}
-    for p in (DATA / "1").rglob("*"):
-        if p.is_file():
-            out["/repo/" + str(p.relative_to(DATA / "1"))] = p.read_bytes()
-    return out
-
-
 def _line(res: runner.BootResult, tag: str) -> list[str]:
     line: str = next(ln for ln in res.output.splitlines() if ln.startswith(tag + " "))
     return line.split(" ")[1:]
@@ -113,8 +96,7 @@ def _boots(res: runner.BootResult) -> tuple[int, bytes]:
 def _board(make_sdk_board: Callable[..., SdkBoard]) -> tuple[SdkBoard, Path, int]:
     """A board with release 1 confirmed (its snapshot) and the number of
     flash writes an install of release 2 makes."""
-    board = make_sdk_board(files=_files())
-    assert "CONFIRMED True" in board.exec(SETUP, timeout=300).output
+    board = board_with_release_1(make_sdk_board)
     start = board.snapshot("confirmed-1")
     ops = [int(ln.split()[1]) for ln in board.exec(COUNT, timeout=300).output.splitlines() if ln.startswith("OPS ")]
     board.restore(start)
