@@ -301,10 +301,11 @@ class App:
             d = self.form(body, _SETTINGS)
         except v.ValidationError as e:
             return 400, "", self.settings_page(_esc(str(e)))
-        secret = d.pop("wifi_pass", "")
-        if secret:  # blank: unchanged
-            creds.set("wifi_pass", secret)  # a secret: the store, never the settings file
+        secret = d.pop("wifi_pass", "")  # blank: unchanged
         del d["csrf"]
+        ssid, key = wifi_credentials(self.settings)
+        if secret or d["ssid"] != ssid:
+            save_wifi(d["ssid"], secret or key or "")
         save_settings(d)
         self.settings = d
         if self.uplink is not None:
@@ -680,6 +681,41 @@ def save_settings(d):
     _fs.write_atomic(SETTINGS, json.dumps(d).encode())
 
 
+# The network name and passphrase the page saved, as one credential (one
+# atomic write of the store, so a power cut leaves the old pair or the new
+# one, never a new passphrase with the old name): "<ssid>\n<passphrase>".
+# An entry "wifi_pass" (`sbd creds set wifi_pass`: the factory's or a USB
+# user's passphrase for the settings' ssid) is newer than the pair whenever
+# it is there, since the page deletes it after writing the pair.
+_WIFI = "wifi"
+_WIFI_PASS = "wifi_pass"
+
+
+def wifi_credentials(settings):
+    """(ssid, passphrase or None for an open network) the board joins."""
+    try:
+        return settings.get("ssid"), creds.get(_WIFI_PASS).decode()
+    except creds.NotFound:
+        pass
+    try:
+        ssid, _, key = creds.get(_WIFI).decode().partition("\n")
+    except creds.NotFound:
+        return settings.get("ssid"), None
+    return ssid, key or None
+
+
+def save_wifi(ssid, key):
+    # The pair first (the commit point), then the older entry goes; the
+    # settings file (the page's copy of the name) is written after both.
+    # A cut before the pair's write leaves the old state whole, one after it
+    # the new pair (wifi_credentials reads it, main() shows its name).
+    creds.set(_WIFI, ssid + "\n" + key)
+    try:
+        creds.delete(_WIFI_PASS)
+    except creds.NotFound:
+        pass
+
+
 def join_wifi(settings):
     """Start joining the configured network (boards with a radio); the loop
     does not wait for it: measuring goes on, the page answers once joined.
@@ -689,13 +725,15 @@ def join_wifi(settings):
         import network
     except ImportError:
         return None
-    ssid = settings.get("ssid")
+    try:
+        ssid, key = wifi_credentials(settings)
+    except creds.CredsError:
+        print("env_sensor: wifi: the credential store refused (see its event); not joining")
+        return None
     if not ssid:
         return None
-    try:
-        key = creds.get("wifi_pass").decode()
-    except creds.NotFound:
-        key = None  # an open network
+    if ssid != settings.get("ssid"):
+        settings["ssid"] = ssid  # a save cut after the pair's write: the page shows what is joined
     wlan = network.WLAN(network.STA_IF)
     wlan.active(True)
     if key is None:

@@ -255,17 +255,17 @@ def test_the_secrets_are_in_creds_and_gone_after_delete(make_sdk_board: Callable
     assert r.status == 400 and b"form.wifi_pass: shorter than 8" in r.body  # type: ignore[attr-defined]
     next(gen, None)
     out = board.exec(
-        "from sbd import creds\nprint('NAMES', sorted(creds.names()), creds.get('wifi_pass'))\n"
+        "from sbd import creds\nprint('NAMES', sorted(creds.names()), creds.get('wifi'))\n"
         "print('FILE', open('/.sbd/settings/env.json').read())\n"
     ).output
-    assert "NAMES ['wifi_pass'] b'wifi-secret-1'" in out
+    assert "NAMES ['wifi'] b'n\\nwifi-secret-1'" in out, out  # the network's name and passphrase, one record
     assert "secret" not in out.split("FILE", 1)[1]
 
 
 def _stored(board: SdkBoard) -> str:
     return board.exec(
         "from sbd import creds\nimport env_sensor\n"
-        "print('STORED', sorted(creds.names()), creds.get('wifi_pass'), env_sensor.load_settings())\n"
+        "print('STORED', sorted(creds.names()), creds.get('wifi'), env_sensor.load_settings())\n"
     ).output.split("STORED", 1)[1]
 
 
@@ -343,7 +343,7 @@ def test_hostile_http_leaves_the_board_up_and_its_data_intact(make_sdk_board: Ca
     assert b'value="n"' in s.request("GET", "/", cookie=sid).body  # type: ignore[attr-defined]
     next(gen, None)
     after = _stored(board)
-    assert "['wifi_pass'] b'wifi-secret-1'" in after and "'mqtt_port': 1" in after
+    assert "['wifi'] b'n\\nwifi-secret-1'" in after and "'mqtt_port': 1" in after, after
 
 
 def test_the_heap_while_serving_on_a_pico_w(make_sdk_board: Callable[..., SdkBoard]) -> None:

@@ -13,11 +13,14 @@ test_example_env_sensor.py, whose helpers these tests use).
 - folded headers and white space before a header's colon were read
   leniently ("Host : evil.example" passed the rebinding check);
 - 405 answers had no Allow header;
-- an exception from a network step ended the whole loop.
+- an exception from a network step ended the whole loop;
+- saving Wi-Fi settings wrote the passphrase and the network's name in two
+  writes: a power cut between them left a pair the board could not join.
 """
 
 from __future__ import annotations
 
+import ast
 import http.client
 import socket
 import threading
@@ -26,7 +29,8 @@ from collections.abc import Callable
 
 from test_example_env_sensor import MODULES, PASSWORD, SERVE_ENV_SENSOR, _serve
 
-from harness.vboards import SdkBoard
+from harness.vboards import SdkBoard, power_cut_sweep
+from sbdtools.vboard import runner
 
 # env_sensor's clock replaced by a Pico W's: ticks_ms wraps every 2**30 ms and
 # ticks_diff is signed over half of that.  The loop is run for 20 turns, each
@@ -217,3 +221,51 @@ def test_a_filesystem_error_while_saving_is_a_500(make_sdk_board: Callable[..., 
     assert status == 500
     assert s.request("GET", "/", cookie=sid).status == 200  # still serving
     next(gen, None)
+
+
+# The page's settings save (App.save_settings, as POST /settings runs it),
+# then what the board would join: wifi_credentials over the stored settings.
+SAVE = """
+import env_sensor
+app = env_sensor.App()
+app.csrf = 'a' * 32
+body = b'csrf=' + b'a' * 32 + b'&ssid={ssid}&wifi_pass={key}&mqtt_host=&mqtt_port=1&interval=5'
+print('SAVED', app.save_settings(body)[0])
+"""
+WIFI = "import env_sensor\nprint('WIFI', env_sensor.wifi_credentials(env_sensor.load_settings()))\n"
+
+
+def test_a_power_cut_while_saving_wifi_leaves_the_old_pair_or_the_new_one(
+    make_sdk_board: Callable[..., SdkBoard],
+) -> None:
+    board = make_sdk_board(modules=MODULES)
+    board.provision(PASSWORD)
+    # As a factory leaves it: the name in the settings, the passphrase set
+    # with `sbd creds set wifi_pass`.
+    board.exec(
+        "import env_sensor\nfrom sbd import creds\n"
+        "env_sensor.save_settings({'ssid': 'old', 'mqtt_host': '', 'mqtt_port': 1, 'interval': 5})\n"
+        "creds.set('wifi_pass', 'old-secret-1')\n"
+    )
+    old, new, renamed = ("old", "old-secret-1"), ("new", "new-secret-2"), ("third", "new-secret-2")
+    seen: set[tuple[str, str]] = set()
+
+    def check_with(allowed: tuple[tuple[str, str], ...]) -> Callable[[SdkBoard, runner.BootResult], None]:
+        def check(b: SdkBoard, res: runner.BootResult) -> None:
+            line = [x for x in res.output.splitlines() if x.startswith("WIFI ")]
+            assert line, res.output
+            pair = ast.literal_eval(line[0][5:])  # a tuple of two str, printed by the board
+            assert pair in allowed, pair
+            seen.add(pair)
+
+        return check
+
+    first = power_cut_sweep(board, SAVE.format(ssid="new", key="new-secret-2"), check_with((old, new)), inspect=WIFI)
+    assert seen == {old, new}, "the sweep crossed the commit point"
+    # From the page's pair: a new name with the passphrase field left blank
+    # keeps the passphrase, for the new name.
+    board.exec(SAVE.format(ssid="new", key="new-secret-2"))
+    seen.clear()
+    second = power_cut_sweep(board, SAVE.format(ssid="third", key=""), check_with((new, renamed)), inspect=WIFI)
+    assert seen == {new, renamed}
+    print(f"wifi save: {len(first.cuts)} and {len(second.cuts)} cut points")
