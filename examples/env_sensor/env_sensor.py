@@ -688,13 +688,13 @@ def save_settings(d):
 # user's passphrase for the settings' ssid) is newer than the pair whenever
 # it is there, since the page deletes it after writing the pair.
 _WIFI = "wifi"
-_WIFI_PASS = "wifi_pass"
+_WIFI_ENTRY_OLD = "wifi_pass"
 
 
 def wifi_credentials(settings):
     """(ssid, passphrase or None for an open network) the board joins."""
     try:
-        return settings.get("ssid"), creds.get(_WIFI_PASS).decode()
+        return settings.get("ssid"), creds.get(_WIFI_ENTRY_OLD).decode()
     except creds.NotFound:
         pass
     try:
@@ -711,7 +711,7 @@ def save_wifi(ssid, key):
     # the new pair (wifi_credentials reads it, main() shows its name).
     creds.set(_WIFI, ssid + "\n" + key)
     try:
-        creds.delete(_WIFI_PASS)
+        creds.delete(_WIFI_ENTRY_OLD)
     except creds.NotFound:
         pass
 
