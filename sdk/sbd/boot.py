@@ -172,7 +172,7 @@ def _check(slot):
                 return 0
             f.seek(0)
             text = f.read(size)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: UnicodeError, a damaged byte
         return 0
     buf = memoryview(bytearray(_CHUNK))
     base = slot_dir(slot) + "/"
@@ -268,8 +268,17 @@ def confirm():
     p["confirmed"] = True
     if p["rfloor"] > p["floor"]:
         p["floor"] = p["rfloor"]
+    if _below_floor(p):
+        p["prev"] = None  # the floor now refuses it: never booted again
     write_pointer(p)
     return True
+
+
+def _below_floor(p):
+    # The previous release is under the floor a later confirm raised: it
+    # must not come back by a rollback or a fallback.
+    prev = p.get("prev")
+    return prev is not None and prev["release"] < p["floor"]
 
 
 def rollback(reason="rollback"):
@@ -285,7 +294,7 @@ def rollback(reason="rollback"):
     p = read_pointer()
     if p is None:
         return False
-    prev = p.get("prev")
+    prev = None if _below_floor(p) else p.get("prev")
     bad = p["failed"]
     if not p["confirmed"] and p["release"] > bad:
         bad = p["release"]
@@ -326,16 +335,23 @@ def _select():
     if p is None:
         return None, 0
     if not p["confirmed"]:
-        if p["trial"] <= 0:
-            _emit("boot.rollback", release=p["release"])
-            if not rollback("not confirmed"):
-                return None, 0
-            p = read_pointer()
-            if p is None:
-                return None, 0
-        else:
-            p["trial"] -= 1
-            write_pointer(p)
+        try:
+            if p["trial"] <= 0:
+                _emit("boot.rollback", release=p["release"])
+                if not rollback("not confirmed"):
+                    return None, 0
+                p = read_pointer()
+                if p is None:
+                    return None, 0
+            else:
+                p["trial"] -= 1
+                write_pointer(p)
+        except OSError:
+            # The pointer cannot be written (a full or failing flash): a
+            # trial that cannot be counted down does not run; the release
+            # before it does, if it checks out, with nothing written.
+            checked = "full"
+            return _previous(p)
     checked = "cache"
     ok = _cache(p, 0) if p["confirmed"] else 0
     if ok:
@@ -347,10 +363,25 @@ def _select():
             _cache(p, ok)
         return slot_dir(p["slot"]), ok
     _emit("boot.mismatch", release=p["release"])
-    prev = p.get("prev")
+    prev = None if _below_floor(p) else p.get("prev")
     if prev is not None:
         ok = _check(prev["slot"])
-        if ok and rollback("mismatch"):
+        try:
+            if ok and rollback("mismatch"):
+                return slot_dir(prev["slot"]), ok
+        except OSError:
+            return slot_dir(prev["slot"]), ok  # not recorded: the same fallback at the next boot
+    _emit("boot.safe_mode")
+    return None, 0
+
+
+def _previous(p):
+    # The release before p, if it is above the floor and checks out; else
+    # safe mode.  Writes nothing.
+    prev = None if _below_floor(p) else p.get("prev")
+    if prev is not None:
+        ok = _check(prev["slot"])
+        if ok:
             return slot_dir(prev["slot"]), ok
     _emit("boot.safe_mode")
     return None, 0
@@ -400,7 +431,9 @@ def _drop_new(sys, had):
 # one the trial was set to.  The state, /.sbd/app/firmware, one JSON object
 # replaced with write_atomic: {"release": confirmed firmware release,
 # "floor": its security floor, "trial": release on trial or 0, "label": the
-# partition set to boot, "rfloor": the trial's floor}.
+# partition set to boot, "rfloor": the trial's floor, "set": set_boot took
+# the trial's image, "failed": the newest release that failed its trial, 0
+# if none}.
 _fw_set_now = False  # set_boot ran since this boot: no reboot into it yet
 
 
@@ -419,6 +452,8 @@ def read_firmware():
     for k in ("release", "floor", "trial", "rfloor"):
         if type(fw.get(k)) is not int:
             return None
+    if type(fw.setdefault("failed", 0)) is not int:
+        return None
     return fw
 
 
@@ -430,17 +465,34 @@ def begin_firmware_trial(release, label, rfloor):
     fw["trial"] = release
     fw["label"] = label
     fw["rfloor"] = rfloor
+    fw["set"] = False
     _fs.makedirs(APP_DIR)
     _fs.write_atomic(path("firmware"), _json(fw))
     _fw_set_now = True
 
 
-def end_firmware_trial(fw, confirmed):
+def firmware_set():
+    """Record that set_boot accepted the trial's image (sbd.ota.firmware,
+    right after it): from now on a trial that ends without a confirm
+    failed.  Without this mark the power went before set_boot, and the same
+    release may be installed again."""
+    fw = read_firmware()
+    if fw is not None and fw["trial"]:
+        fw["set"] = True
+        _fs.write_atomic(path("firmware"), _json(fw))
+
+
+def end_firmware_trial(fw, confirmed, failed=False):
     if confirmed:
         fw["release"] = fw["trial"]
         if fw["rfloor"] > fw["floor"]:
             fw["floor"] = fw["rfloor"]
+    elif failed and fw["trial"] > fw["failed"]:
+        # As for app slots: a firmware release that failed its trial (or
+        # that ESP-IDF refused) is never installed again, nor one older.
+        fw["failed"] = fw["trial"]
     fw["trial"] = 0
+    fw["set"] = False
     _fs.write_atomic(path("firmware"), _json(fw))
 
 
@@ -471,7 +523,7 @@ def _firmware_boot():
     if label is None or label == fw["label"]:
         return
     _emit("boot.rollback", release=fw["trial"], firmware=True)
-    end_firmware_trial(fw, False)
+    end_firmware_trial(fw, False, fw.get("set") is True)
 
 
 def _confirm_firmware():

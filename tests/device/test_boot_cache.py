@@ -69,6 +69,10 @@ def _next_second():
     t = int(time.time())
     while int(time.time()) == t:
         time.sleep(0.05)
+    # Linux stamps files with a coarse clock that may lag time.time() by a
+    # tick: a write in the first milliseconds of the new second could still
+    # get the old second (a flake seen under load).
+    time.sleep(0.1)
 
 
 def _record():

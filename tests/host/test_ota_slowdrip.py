@@ -36,7 +36,10 @@ class _Drip(http.server.ThreadingHTTPServer):
     def __init__(self, repo: Path, drip: str, mode: str) -> None:
         self.repo = repo
         self.drip = drip  # requests whose path contains this drip
-        self.mode = mode  # "head": the headers drip; "body": the body does
+        # "head": the headers drip; "body": the body does; "lie": the body
+        # drips under a Content-Length of 10**9; "status": a status line
+        # whose code is words
+        self.mode = mode
         super().__init__(("127.0.0.1", 0), _Handler)
 
 
@@ -56,6 +59,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             if self.server.drip not in self.path:
                 self.wfile.write(head + data)
+            elif self.server.mode == "lie":
+                self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Length: 1000000000\r\n\r\n")
+                self._drip(data)
+            elif self.server.mode == "status":
+                self.wfile.write(b"HTTP/1.0 Please-visit-evil.example/pay-now\r\n\r\n")
             elif self.server.mode == "head":
                 self._drip(head + data)
             else:
@@ -157,24 +165,46 @@ def _run(runtime: str, script: str, ports: dict[str, int]) -> str:
 RELEASE1 = "BOOTS b\"M\\x06print('release 1')\\n\""
 
 
+def _refused(runtime: str, script: str, drip: str, mode: str) -> list[str]:
+    # Release 1 installed from a good server, then the refresh (METADATA) or
+    # the install (TARGET) of release 2 from a server misbehaving on `drip`,
+    # then release 2 from a good one: the board's lines.
+    servers = [_server(DATA / "0"), _server(DATA / "1"), _server(DATA / "1", drip, mode)]
+    try:
+        good1, good2, slow = (next(s) for s in servers)
+        out = _run(runtime, script, {"GOOD1": good1, "GOOD2": good2, "SLOW": slow})
+    finally:
+        for s in servers:
+            s.close()
+    return out.splitlines()
+
+
+def _expect(refused: str) -> list[str]:
+    return ["INSTALLED 1", RELEASE1, refused, "UNCHANGED True", RELEASE1, "INSTALLED 2"]
+
+
 @pytest.mark.parametrize("mode", ["head", "body"])
 @pytest.mark.parametrize("what", ["metadata", "target"])
 @pytest.mark.parametrize("runtime", ["micropython", "cpython"])
 def test_a_dripping_server_is_given_up_and_nothing_changes(runtime: str, what: str, mode: str) -> None:
     # metadata: timestamp.json of the newer state drips; target: release 2's app.mpy does.
     drip = "timestamp.json" if what == "metadata" else "/2/app.mpy"
-    servers = [_server(DATA / "0"), _server(DATA / "1"), _server(DATA / "1", drip, mode)]
-    try:
-        good1, good2, slow = (next(s) for s in servers)
-        out = _run(runtime, METADATA if what == "metadata" else TARGET, {"GOOD1": good1, "GOOD2": good2, "SLOW": slow})
-    finally:
-        for s in servers:
-            s.close()
-    assert out.splitlines() == [
-        "INSTALLED 1",
-        RELEASE1,
-        "REFUSED too-slow True",
-        "UNCHANGED True",
-        RELEASE1,
-        "INSTALLED 2",
-    ], out
+    out = _refused(runtime, METADATA if what == "metadata" else TARGET, drip, mode)
+    assert out == _expect("REFUSED too-slow True"), out
+
+
+@pytest.mark.parametrize("runtime", ["micropython", "cpython"])
+def test_a_claimed_length_other_than_the_signed_one_is_refused_unread(runtime: str) -> None:
+    # The time bound grows with the Content-Length: a server claiming 10**9
+    # bytes for release 2's app.mpy while dripping it would get 10 s here
+    # (a day on a board's default bound), enough for the drip to finish.
+    # Refused at the header instead: too-large, nothing read.
+    out = _refused(runtime, TARGET, "/2/app.mpy", "lie")
+    assert out == _expect("REFUSED too-large True"), out
+
+
+@pytest.mark.parametrize("runtime", ["micropython", "cpython"])
+def test_a_status_line_with_words_for_a_code_is_malformed_and_not_quoted(runtime: str) -> None:
+    script = METADATA.replace('print("REFUSED", e.reason,', 'print("REFUSED", e.reason, "evil" in str(e),')
+    out = _refused(runtime, script, "timestamp.json", "status")
+    assert out == _expect("REFUSED malformed False True"), out

@@ -105,23 +105,34 @@ class Served:
 
 
 def _serve(board: SdkBoard, prefix: str = "", serve: str = SERVE_ENV_SENSOR) -> Iterator[Served]:
-    s = Served(board, port=free_port(), control=free_port())
-    ready = threading.Event()
+    # The ports are free when chosen, but another test (or xdist worker) may
+    # take one before the board binds it: then the board says EADDRINUSE and
+    # it is booted again on new ports, from the flash as it was before that
+    # boot (which may have used up a trial boot).
+    before = board.snapshot("before-serve")
+    for attempt in range(3):
+        if attempt:
+            board.restore(before)
+        s = Served(board, port=free_port(), control=free_port())
+        ready = threading.Event()
 
-    def on_output(chunk: bytes) -> None:
-        s.out.append(chunk)
-        text = s.text()
-        if "serving on port" in text:
+        def on_output(chunk: bytes, s: Served = s, ready: threading.Event = ready) -> None:
+            s.out.append(chunk)
+            text = s.text()
+            if "serving on port" in text:
+                ready.set()
+
+        def run(s: Served = s, ready: threading.Event = ready) -> None:
+            script = prefix + serve.format(port=s.port, control=s.control)
+            s.result = board.boot(script, timeout=300, on_output=on_output)
             ready.set()
 
-    def run() -> None:
-        script = prefix + serve.format(port=s.port, control=s.control)
-        s.result = board.boot(script, timeout=300, on_output=on_output)
-        ready.set()
-
-    th = threading.Thread(target=run, daemon=True)
-    th.start()
-    ready.wait(60)
+        th = threading.Thread(target=run, daemon=True)
+        th.start()
+        ready.wait(60)
+        if "serving on port" in s.text() or "EADDRINUSE" not in s.text():
+            break
+        th.join(60)
     assert "serving on port" in s.text(), f"the board did not start serving:\n{s.text()}"
     yield s
     with socket.create_connection(("127.0.0.1", s.control), timeout=10):

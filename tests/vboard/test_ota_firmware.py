@@ -80,6 +80,10 @@ def test_unconfirmed_firmware_rolls_back_even_with_a_confirm_before_the_reset(
     assert back.running == "ota_0", back.output
     assert "FW (0, 0, 'ota_1')" in back.output and "'boot.rollback'" in back.output, back.output
     assert board.exec(BOOT).running == "ota_0"
+    # As for app slots: the release that failed its trial is never installed again.
+    again = board.exec(HEAD + "try:\n    install(1)\nexcept ota.OtaError as e:\n    print('NO', e.reason, e)\nstate()")
+    assert "NO rollback firmware release 1, failed release 1" in again.output, again.output
+    assert "FW (0, 0, 'ota_1')" in again.output and again.running == "ota_0", again.output
 
 
 def test_confirmed_on_the_trial_boot_stays(make_sdk_board: Callable[..., SdkBoard], repo: Path) -> None:

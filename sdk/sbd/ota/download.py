@@ -120,8 +120,20 @@ def _stream(t, fetcher, path, have, h, write):
     if src is None and left:
         raise ota.NotFound("target: not in the repository")
     try:
+        # A fetcher that knows the length it will deliver (HTTP's
+        # Content-Length) must announce the signed one: the time bound of an
+        # HTTP fetch grows with it, so a claimed 10 GB would let a server
+        # drip a small target for a day.  Refused before a byte is read.
+        n = getattr(src, "length", None) if left else None
+        if n is not None and n != left:
+            if n > left:
+                raise ota.TooLarge("target: the server says more than its signed %d bytes" % length)
+            raise Interrupted("target: the server has %d bytes fewer than signed" % (left - n))
         while left:
-            n = src.readinto(buf if left >= _CHUNK else buf[:left])
+            try:
+                n = src.readinto(buf if left >= _CHUNK else buf[:left])
+            except OSError:  # a read timed out or the connection reset: resume later
+                n = 0
             if not n:
                 raise Interrupted("target: %d bytes short of its signed length" % left)
             h.update(buf[:n])

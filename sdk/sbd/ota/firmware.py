@@ -59,6 +59,8 @@ def install(t, rel, fetcher):
     _, floor = boot.installed()
     if fw is not None:
         rl.check_newer(rel, fw["release"], max(floor, fw["floor"]))
+        if rel.number <= fw["failed"]:
+            raise ota.Rollback("firmware release %d, failed release %d" % (rel.number, fw["failed"]))
     else:
         rl.check_newer(rel, 0, floor)
     length = t.target(rel.firmware)[0]
@@ -71,10 +73,11 @@ def install(t, rel, fetcher):
     try:
         nxt.set_boot()
     except OSError:
-        boot.end_firmware_trial(boot.read_firmware(), False)
+        boot.end_firmware_trial(boot.read_firmware(), False, True)
         e = ota.Malformed("firmware: ESP-IDF refused the image")
         client.emit_rejected(e)
         raise e
+    boot.firmware_set()  # a cut before this: not a failed trial (see there)
     from sbd import events
 
     if events.listening:

@@ -163,8 +163,11 @@ class HttpFetcher:
         .length = bytes left), or None when the server has no such file."""
         import socket
 
-        addr = socket.getaddrinfo(self.host, self.port)[0][-1]
-        s = socket.socket()
+        try:
+            addr = socket.getaddrinfo(self.host, self.port)[0][-1]
+            s = socket.socket()
+        except OSError:  # no such name, no network: as any connection failure
+            raise ota.NotFound("fetch: connection failed") from None
         body = None
         try:
             s.settimeout(self.timeout)
@@ -205,10 +208,17 @@ class HttpFetcher:
                 body.arm(length, self.min_rate)
                 return body
             if code != b"200":
-                raise ota.NotFound("fetch: HTTP status %s" % code.decode())
+                raise ota.NotFound("fetch: HTTP status %s" % code.decode())  # three digits (_head)
             body.arm(length, self.min_rate)
             if offset:
+                # A server that ignores Range sends the whole file: the skip
+                # gets the time of `offset` bytes, not of the length the
+                # server claims (sbd.ota.download refuses a claimed length
+                # other than the signed one, but only after open returns).
+                full = body._budget
+                body._budget = min(full, int(self.allowance * 1000) + offset * 1000 // self.min_rate)
                 _skip(body, offset)
+                body._budget = full
             return body
         except OSError:
             _close(s, body)
@@ -233,6 +243,8 @@ class HttpFetcher:
                     raise ota.Mismatch("fetch: body shorter than its Content-Length")
                 got += n
             return bytes(buf)
+        except OSError:  # a read timed out or the connection reset
+            raise ota.NotFound("fetch: connection failed") from None
         finally:
             b.close()
 
@@ -256,8 +268,15 @@ def _head(f):
     # (status code, Content-Length, first byte of a Content-Range or -1)
     status = f.readline(_MAX_HEADER)
     parts = status.split(None, 2)
-    # A status line cut at _MAX_HEADER would leave its tail to be read as a header.
-    if not status.endswith(b"\n") or len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
+    # A status line cut at _MAX_HEADER would leave its tail to be read as a
+    # header; the code is three digits (never the server's text in an error).
+    if (
+        not status.endswith(b"\n")
+        or len(parts) < 2
+        or not parts[0].startswith(b"HTTP/1.")
+        or len(parts[1]) != 3
+        or not parts[1].isdigit()
+    ):
         raise ota.Malformed("fetch: not an HTTP response")
     length = start = -1
     for _ in range(_MAX_HEADERS):
