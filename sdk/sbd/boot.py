@@ -262,6 +262,8 @@ def confirm():
     this also confirms a firmware image on trial, but only once the board
     runs it (below)."""
     fw = _confirm_firmware()
+    if _unrecorded:
+        return fw  # what runs is not the release the pointer names (_previous)
     p = read_pointer()
     if p is None or p["confirmed"]:
         return fw
@@ -326,10 +328,14 @@ def select():
     return _select()[0]
 
 
+_unrecorded = False  # select() chose the previous release without writing the pointer
+
+
 def _select():
     # (folder or None, what _check said of it)
-    global checked
+    global checked, _unrecorded
     checked = None
+    _unrecorded = False
     _firmware_boot()
     p = read_pointer()
     if p is None:
@@ -370,18 +376,22 @@ def _select():
             if ok and rollback("mismatch"):
                 return slot_dir(prev["slot"]), ok
         except OSError:
-            return slot_dir(prev["slot"]), ok  # not recorded: the same fallback at the next boot
+            _unrecorded = True  # not recorded: the same fallback at the next boot
+            return slot_dir(prev["slot"]), ok
     _emit("boot.safe_mode")
     return None, 0
 
 
 def _previous(p):
     # The release before p, if it is above the floor and checks out; else
-    # safe mode.  Writes nothing.
+    # safe mode.  Writes nothing; confirm() then confirms nothing (the
+    # pointer still names p, which did not run).
+    global _unrecorded
     prev = None if _below_floor(p) else p.get("prev")
     if prev is not None:
         ok = _check(prev["slot"])
         if ok:
+            _unrecorded = True
             return slot_dir(prev["slot"]), ok
     _emit("boot.safe_mode")
     return None, 0
