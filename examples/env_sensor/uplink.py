@@ -57,6 +57,8 @@ class Uplink:
         # within its few trial boots.
         self.trial = False
         self.retry = 0
+        self.short = False  # the sink's last build ran out of heap (said once)
+        self.short_at = 0  # then it is tried again from this tick on (5 s later)
 
     def configure(self, settings, force=False):
         """(Re)point the MQTT sink at the settings' broker (force: even when
@@ -114,15 +116,25 @@ class Uplink:
     def step(self):
         """Settings changed since: the sink for them; a few queued events to
         the broker; the update check when due."""
-        if self.pending is not None:
+        if self.pending is not None and (not self.short or time.ticks_diff(time.ticks_ms(), self.short_at) >= 0):
             settings, force = self.pending
             self.pending = None
             try:
                 self._apply(settings, force)
             except MemoryError:
+                # The heap short for the TLS context (right after an update
+                # check, fragmented): tried again at the next step, said once.
+                # Telemetry carries the security events: a passing shortage
+                # must not turn it off for good.
                 self.mqtt = None
+                self.pending = (settings, force)
+                self.short_at = time.ticks_add(time.ticks_ms(), 5000)
                 gc.collect()
-                print("env_sensor: telemetry off: out of memory")
+                if not self.short:
+                    print("env_sensor: telemetry: not now (out of memory); trying again")
+                self.short = True
+            else:
+                self.short = False
         if self.sink is not None:
             try:
                 self.tele.pump(4)

@@ -673,9 +673,14 @@ def test_telemetry_over_tls_and_an_update_check_on_a_pico_ws_heap(
         listener.loop_stop()  # type: ignore[attr-defined]
         listener.disconnect()  # type: ignore[attr-defined]
         broker.stop()
-    # Only the update check may have found the heap short, never the page
-    # (a 500 says so) nor the telemetry.
-    assert s.text().count("out of memory") == s.text().count("update: not now (out of memory)"), s.text()
+    # Only the update check may have found the heap short, never the page (a
+    # 500 says so); the telemetry's sink, built again right after a check,
+    # may find it short too, and is then built again at a later step (said
+    # once: telemetry went on above either way).
+    text = s.text()
+    retried = text.count("telemetry: not now (out of memory); trying again")
+    assert text.count("out of memory") == text.count("update: not now (out of memory)") + retried, text
+    assert "telemetry off" not in text, text
 
 
 def test_signed_updates_are_checked_while_serving(make_sdk_board: Callable[..., SdkBoard]) -> None:

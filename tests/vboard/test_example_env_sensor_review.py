@@ -269,3 +269,33 @@ def test_a_power_cut_while_saving_wifi_leaves_the_old_pair_or_the_new_one(
     second = power_cut_sweep(board, SAVE.format(ssid="third", key=""), check_with((new, renamed)), inspect=WIFI)
     assert seen == {new, renamed}
     print(f"wifi save: {len(first.cuts)} and {len(second.cuts)} cut points")
+
+
+# uplink.Uplink's sink build finding the heap short once (as right after an
+# update check): before, telemetry stayed off until the settings changed.
+SINK_SHORT = """
+import time, uplink
+u = uplink.Uplink('SBD-1', None, None)
+calls = []
+def apply(settings, force):
+    calls.append(force)
+    if len(calls) == 1:
+        raise MemoryError
+u._apply = apply
+u.pending = ({}, True)
+u.step()
+print('FIRST', len(calls), u.pending is not None)
+u.step()
+print('AT-ONCE', len(calls))
+u.short_at = time.ticks_ms()  # its 5 s are over
+u.step()
+print('LATER', len(calls), u.pending is None)
+"""
+
+
+def test_a_sink_short_of_heap_is_built_again_later(make_sdk_board: Callable[..., SdkBoard]) -> None:
+    board = make_sdk_board(modules=MODULES)
+    out = board.exec(SINK_SHORT).output
+    assert "FIRST 1 True" in out and "AT-ONCE 1" in out and "LATER 2 True" in out, out
+    assert out.count("telemetry: not now (out of memory); trying again") == 1, out
+    assert "telemetry off" not in out, out
