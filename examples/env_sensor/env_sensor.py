@@ -365,6 +365,7 @@ class App:
                 identity.IdentityError,
                 MemoryError,
                 OSError,
+                ValueError,  # UnicodeError: a stored value that is not text
             ):
                 # The store refused (a tampered creds file, say; the SDK
                 # emitted its event), the filesystem failed (a full flash) or
@@ -708,7 +709,8 @@ def save_wifi(ssid, key):
     # The pair first (the commit point), then the older entry goes; the
     # settings file (the page's copy of the name) is written after both.
     # A cut before the pair's write leaves the old state whole, one after it
-    # the new pair (wifi_credentials reads it, main() shows its name).
+    # the new pair (wifi_credentials reads it; join_wifi puts its name in
+    # the settings the page shows).
     creds.set(_WIFI, ssid + "\n" + key)
     try:
         creds.delete(_WIFI_ENTRY_OLD)
@@ -727,7 +729,7 @@ def join_wifi(settings):
         return None
     try:
         ssid, key = wifi_credentials(settings)
-    except creds.CredsError:
+    except (creds.CredsError, ValueError):  # ValueError: a stored passphrase that is not text
         print("env_sensor: wifi: the credential store refused (see its event); not joining")
         return None
     if not ssid:

@@ -299,3 +299,16 @@ def test_a_sink_short_of_heap_is_built_again_later(make_sdk_board: Callable[...,
     assert "FIRST 1 True" in out and "AT-ONCE 1" in out and "LATER 2 True" in out, out
     assert out.count("telemetry: not now (out of memory); trying again") == 1, out
     assert "telemetry off" not in out, out
+
+
+def test_a_stored_passphrase_that_is_not_text_is_a_500(make_sdk_board: Callable[..., SdkBoard]) -> None:
+    board = make_sdk_board(modules=MODULES)
+    board.provision(PASSWORD)
+    board.exec("from sbd import creds\ncreds.set('wifi_pass', b'\\xff\\xfe not utf-8')\n")
+    gen = _serve(board)
+    s = next(gen)
+    sid, csrf = s.login()
+    form = {"csrf": csrf, "ssid": "other", "mqtt_host": "h", "mqtt_port": "1", "interval": "9"}
+    assert s.request("POST", "/settings", form, cookie=sid).status == 500
+    assert s.request("GET", "/", cookie=sid).status == 200  # still serving
+    next(gen, None)
