@@ -203,24 +203,31 @@ def test_strict_header_lines_and_allow_on_405(make_sdk_board: Callable[..., SdkB
     next(gen, None)
 
 
-def test_a_filesystem_error_while_saving_is_a_500(make_sdk_board: Callable[..., SdkBoard]) -> None:
+def _a_save_answers(make_sdk_board: Callable[..., SdkBoard], setup: str, ssid: str) -> object:
+    # A settings save on a board that `setup` prepared: its status (or how
+    # the connection failed), and the page still serves after it.
     board = make_sdk_board(modules=MODULES)
     board.provision(PASSWORD)
-    # The settings file's temporary name taken by a folder: the atomic write
-    # fails as on a full flash.
-    board.exec("from sbd import _fs\n_fs.makedirs('/.sbd/settings/env.json.tmp')\n")
+    board.exec(setup)
     gen = _serve(board)
     s = next(gen)
     sid, csrf = s.login()
-    form = {"csrf": csrf, "ssid": "n", "mqtt_host": "h", "mqtt_port": "1", "interval": "9"}
+    form = {"csrf": csrf, "ssid": ssid, "mqtt_host": "h", "mqtt_port": "1", "interval": "9"}
+    status: object
     try:
-        r = s.request("POST", "/settings", form, cookie=sid)
-        status = r.status
+        status = s.request("POST", "/settings", form, cookie=sid).status
     except (http.client.HTTPException, OSError) as e:
-        status = repr(e)  # type: ignore[assignment]
-    assert status == 500
+        status = repr(e)
     assert s.request("GET", "/", cookie=sid).status == 200  # still serving
     next(gen, None)
+    return status
+
+
+def test_a_filesystem_error_while_saving_is_a_500(make_sdk_board: Callable[..., SdkBoard]) -> None:
+    # The settings file's temporary name taken by a folder: the atomic write
+    # fails as on a full flash.
+    setup = "from sbd import _fs\n_fs.makedirs('/.sbd/settings/env.json.tmp')\n"
+    assert _a_save_answers(make_sdk_board, setup, "n") == 500
 
 
 # The page's settings save (App.save_settings, as POST /settings runs it),
@@ -302,13 +309,5 @@ def test_a_sink_short_of_heap_is_built_again_later(make_sdk_board: Callable[...,
 
 
 def test_a_stored_passphrase_that_is_not_text_is_a_500(make_sdk_board: Callable[..., SdkBoard]) -> None:
-    board = make_sdk_board(modules=MODULES)
-    board.provision(PASSWORD)
-    board.exec("from sbd import creds\ncreds.set('wifi_pass', b'\\xff\\xfe not utf-8')\n")
-    gen = _serve(board)
-    s = next(gen)
-    sid, csrf = s.login()
-    form = {"csrf": csrf, "ssid": "other", "mqtt_host": "h", "mqtt_port": "1", "interval": "9"}
-    assert s.request("POST", "/settings", form, cookie=sid).status == 500
-    assert s.request("GET", "/", cookie=sid).status == 200  # still serving
-    next(gen, None)
+    setup = "from sbd import creds\ncreds.set('wifi_pass', b'\\xff\\xfe not utf-8')\n"
+    assert _a_save_answers(make_sdk_board, setup, "other") == 500
