@@ -369,17 +369,14 @@ def _select():
             _cache(p, ok)
         return slot_dir(p["slot"]), ok
     _emit("boot.mismatch", release=p["release"])
-    prev = None if _below_floor(p) else p.get("prev")
-    if prev is not None:
-        ok = _check(prev["slot"])
+    d, ok = _previous(p)
+    if d is not None:
         try:
-            if ok and rollback("mismatch"):
-                return slot_dir(prev["slot"]), ok
+            rollback("mismatch")  # the pointer names the previous release now
+            _unrecorded = False
         except OSError:
-            _unrecorded = True  # not recorded: the same fallback at the next boot
-            return slot_dir(prev["slot"]), ok
-    _emit("boot.safe_mode")
-    return None, 0
+            pass  # not recorded: the same fallback at the next boot
+    return d, ok
 
 
 def _previous(p):

@@ -121,28 +121,16 @@ print("BOOTS", booted())
 boot.confirm()
 """
 
-METADATA = (
-    PRELUDE
-    + """
-before = (trusted(), boot.installed())
-try:
-    refresh(SLOW, True)
-    print("ACCEPTED")
-except ota.OtaError as e:
-    print("REFUSED", e.reason, ("ota.rejected", e.reason) in seen)
-print("UNCHANGED", (trusted(), boot.installed()) == before)
-print("BOOTS", booted())
-print("INSTALLED", install(refresh(GOOD2), GOOD2))
-"""
-)
 
-TARGET = (
-    PRELUDE
-    + """
-t = refresh(GOOD2)
-before = (trusted(), boot.installed())
-try:
-    install(t, SLOW, True)
+def _attempt(setup: str, step: str) -> str:
+    # PRELUDE, then `step` against the misbehaving server SLOW: refused or
+    # not, with nothing changed, then release 2 from a good server.
+    return (
+        PRELUDE
+        + setup
+        + "before = (trusted(), boot.installed())\ntry:\n    "
+        + step
+        + """
     print("ACCEPTED")
 except ota.OtaError as e:
     print("REFUSED", e.reason, ("ota.rejected", e.reason) in seen)
@@ -150,7 +138,11 @@ print("UNCHANGED", (trusted(), boot.installed()) == before)
 print("BOOTS", booted())
 print("INSTALLED", install(refresh(GOOD2), GOOD2))
 """
-)
+    )
+
+
+METADATA = _attempt("", "refresh(SLOW, True)")
+TARGET = _attempt("t = refresh(GOOD2)\n", "install(t, SLOW, True)")
 
 
 def _run(runtime: str, script: str, ports: dict[str, int]) -> str:

@@ -124,7 +124,7 @@ def _stream(t, fetcher, path, have, h, write):
         # Content-Length) must announce the signed one: the time bound of an
         # HTTP fetch grows with it, so a claimed 10 GB would let a server
         # drip a small target for a day.  Refused before a byte is read.
-        n = getattr(src, "length", None) if left else None
+        n = getattr(src, "length", None)  # None too when nothing is left to fetch
         if n is not None and n != left:
             if n > left:
                 raise ota.TooLarge("target: the server says more than its signed %d bytes" % length)
